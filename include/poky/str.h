@@ -1,0 +1,46 @@
+/* str.h - small string helpers: RFC 3986 encoding, hex, time formats. */
+#ifndef POKY_STR_H
+#define POKY_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "poky/buf.h"
+
+/* RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~" */
+bool str_is_unreserved(unsigned char c);
+
+/* Percent-encode every byte of s[0..n) that is not unreserved (and not '/'
+ * when keep_slash), with uppercase hex, appending to out. */
+enum poky_err str_uri_encode(struct buf *out, const char *s, size_t n,
+			     bool keep_slash);
+
+/* Decode %XX escapes of s[0..n) into out. A '%' not followed by two hex
+ * digits is kept literally ('+' is never a space here). */
+enum poky_err str_uri_decode(struct buf *out, const char *s, size_t n);
+
+/* Lowercase hex of n bytes into out, which must hold 2n+1 chars. */
+void str_hex(char *out, const unsigned char *p, size_t n);
+
+/* Value of one hex digit, or -1. */
+int str_hexval(unsigned char c);
+
+/* Case-insensitive equality of s[0..n) with the C string lit. */
+bool str_ieq(const char *s, size_t n, const char *lit);
+
+/* "20150830T123600Z" (16 chars + NUL) from a UTC time. */
+void str_time_amz(char out[17], time_t t);
+
+/* "2015-08-30T12:36:00Z" (20 chars + NUL) from a UTC time. */
+void str_time_iso8601(char out[21], time_t t);
+
+/* Parse "YYYYMMDDTHHMMSSZ" or "YYYY-MM-DDTHH:MM:SS[.frac]Z" (UTC) into *t.
+ * Returns false on anything else, including out-of-range fields. */
+bool str_time_parse(const char *s, time_t *t);
+
+/* Copy at most cap-1 bytes of src into dst, always NUL-terminating.
+ * Returns false if src was cut. */
+bool str_copy(char *dst, size_t cap, const char *src);
+
+#endif

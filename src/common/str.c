@@ -1,0 +1,208 @@
+/* str.c - RFC 3986 encoding, hex and time formats. */
+#include <ctype.h>
+#include <string.h>
+
+#include "poky/str.h"
+
+static const char hexdigits_upper[] = "0123456789ABCDEF";
+static const char hexdigits_lower[] = "0123456789abcdef";
+
+bool
+str_is_unreserved(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~';
+}
+
+enum poky_err
+str_uri_encode(struct buf *out, const char *s, size_t n, bool keep_slash)
+{
+	enum poky_err rc;
+	size_t i, run;
+
+	for (i = 0; i < n; i += run) {
+		unsigned char c = (unsigned char)s[i];
+
+		/* Copy runs of bytes that need no escape in one append. */
+		for (run = 0; i + run < n; run++) {
+			c = (unsigned char)s[i + run];
+			if (!str_is_unreserved(c) && !(keep_slash && c == '/'))
+				break;
+		}
+		if (run > 0) {
+			if ((rc = buf_append(out, s + i, run)) != POKY_OK)
+				return rc;
+			continue;
+		}
+		char esc[3] = { '%', hexdigits_upper[c >> 4],
+				hexdigits_upper[c & 15] };
+		if ((rc = buf_append(out, esc, 3)) != POKY_OK)
+			return rc;
+		run = 1;
+	}
+	return POKY_OK;
+}
+
+int
+str_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+enum poky_err
+str_uri_decode(struct buf *out, const char *s, size_t n)
+{
+	enum poky_err rc;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c == '%' && i + 2 < n) {
+			int hi = str_hexval((unsigned char)s[i + 1]);
+			int lo = str_hexval((unsigned char)s[i + 2]);
+
+			if (hi >= 0 && lo >= 0) {
+				c = (char)(hi << 4 | lo);
+				i += 2;
+			}
+		}
+		if ((rc = buf_append_byte(out, c)) != POKY_OK)
+			return rc;
+	}
+	return POKY_OK;
+}
+
+void
+str_hex(char *out, const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hexdigits_lower[p[i] >> 4];
+		out[2 * i + 1] = hexdigits_lower[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+bool
+str_ieq(const char *s, size_t n, const char *lit)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (lit[i] == '\0' ||
+		    tolower((unsigned char)s[i]) != tolower((unsigned char)lit[i]))
+			return false;
+	}
+	return lit[n] == '\0';
+}
+
+void
+str_time_amz(char out[17], time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+void
+str_time_iso8601(char out[21], time_t t)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Read exactly n decimal digits. */
+static bool
+digits(const char **s, int n, int *v)
+{
+	int x = 0;
+
+	while (n-- > 0) {
+		if (!isdigit((unsigned char)**s))
+			return false;
+		x = x * 10 + (**s - '0');
+		(*s)++;
+	}
+	*v = x;
+	return true;
+}
+
+static bool
+expect(const char **s, char c)
+{
+	if (**s != c)
+		return false;
+	(*s)++;
+	return true;
+}
+
+bool
+str_time_parse(const char *s, time_t *t)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, se;
+	bool ext;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || !digits(&s, 4, &y))
+		return false;
+	ext = *s == '-';
+	if (ext)
+		s++;
+	if (!digits(&s, 2, &mo) || (ext && !expect(&s, '-')) ||
+	    !digits(&s, 2, &d) || !expect(&s, 'T') || !digits(&s, 2, &h) ||
+	    (ext && !expect(&s, ':')) || !digits(&s, 2, &mi) ||
+	    (ext && !expect(&s, ':')) || !digits(&s, 2, &se))
+		return false;
+	if (ext && *s == '.') {         /* fractional seconds are dropped */
+		s++;
+		if (!isdigit((unsigned char)*s))
+			return false;
+		while (isdigit((unsigned char)*s))
+			s++;
+	}
+	if (!expect(&s, 'Z') || *s != '\0')
+		return false;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+	    mi > 59 || se > 59)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	*t = timegm(&tm);
+	/* timegm normalises 31 February into March: refuse such dates. */
+	struct tm back;
+	gmtime_r(t, &back);
+	return back.tm_mday == d && back.tm_mon == mo - 1;
+}
+
+bool
+str_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (cap == 0)
+		return false;
+	if (n >= cap) {
+		memcpy(dst, src, cap - 1);
+		dst[cap - 1] = '\0';
+		return false;
+	}
+	memcpy(dst, src, n + 1);
+	return true;
+}
