@@ -62,6 +62,7 @@ DEPS_LINT  := $(DEPS_BUILD) cppcheck clang-tidy
 .PHONY: all asan test unit integration lint bench deps deps-test deps-lint \
         install uninstall clean
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: $(BINS)
 

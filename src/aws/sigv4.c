@@ -181,7 +181,7 @@ key_store(const char *date, const char *secret, size_t slen,
 	s = &key_cache[key_next++ % KEY_CACHE_SLOTS];
 	OPENSSL_cleanse(s, sizeof(*s));
 	s->used = true;
-	memcpy(s->date, date, 9);
+	str_copy(s->date, sizeof(s->date), date);
 	strcpy(s->region, region);
 	strcpy(s->service, service);
 	memcpy(s->secret, secret, slen);
@@ -203,16 +203,16 @@ derive_key(struct crypto_tls *t, const char *date, const char *secret,
 	if (key_cacheable(secret, slen, region, service) &&
 	    key_lookup(date, secret, slen, region, service, key))
 		return true;
-	k0 = malloc(slen + 4);
+	k0 = malloc(slen + 5);
 	if (k0 == NULL)
 		return false;
 	memcpy(k0, "AWS4", 4);
-	memcpy(k0 + 4, secret, slen);
+	memcpy(k0 + 4, secret, slen + 1);
 	ok = hmac(t, k0, slen + 4, date, 8, key) &&
 	    hmac(t, key, 32, region, strlen(region), key) &&
 	    hmac(t, key, 32, service, strlen(service), key) &&
 	    hmac(t, key, 32, "aws4_request", 12, key);
-	OPENSSL_cleanse(k0, slen + 4);
+	OPENSSL_cleanse(k0, slen + 5);
 	free(k0);
 	if (ok && key_cacheable(secret, slen, region, service))
 		key_store(date, secret, slen, region, service, key);
@@ -281,7 +281,7 @@ sigv4_result_init(struct sigv4_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->query, SIGV4_MAX_TARGET);
-	buf_init(&res->authorization, 4096 + 64 * SIGV4_MAX_HEADERS);
+	buf_init(&res->authorization, 4096 + (size_t)64 * SIGV4_MAX_HEADERS);
 	buf_init(&res->canonical_request, SIGV4_MAX_CANONICAL);
 	buf_init(&res->string_to_sign, 1024);
 	buf_init(&res->scratch, SIGV4_MAX_CANONICAL);
@@ -735,9 +735,11 @@ sigv4_sign(const struct sigv4_request *req, const struct sigv4_params *pa,
 	unsigned char digest[32], key[32];
 	enum poky_err rc;
 
+	if (cr == NULL)
+		return poky_error_set(e, POKY_ERR_INVALID, "no credentials");
 	buf_init(&qstore, SIGV4_MAX_CANONICAL);
 	buf_init(&tmp, SIGV4_MAX_TARGET);
-	buf_init(&signed_hdrs, 64 * SIGV4_MAX_HEADERS);
+	buf_init(&signed_hdrs, (size_t)64 * SIGV4_MAX_HEADERS);
 	buf_init(&cred, 1024);
 	res->n_added = 0;
 	buf_reset(&res->query);

@@ -55,48 +55,66 @@ log_set_request_id(const char *id)
 		str_copy(log_reqid, sizeof(log_reqid), id);
 }
 
-/* Append s to line[*pos..cap) as the inside of a JSON string. */
+/* A fixed line being built; appends past the end are dropped, and one
+ * byte is always left for the final newline. */
+struct line {
+	char p[LOG_LINE_MAX * 2];
+	size_t len;
+};
+
 static void
-json_escape(char *line, size_t cap, size_t *pos, const char *s)
+line_putc(struct line *l, char c)
+{
+	if (l->len + 1 < sizeof(l->p))
+		l->p[l->len++] = c;
+}
+
+static void
+line_puts(struct line *l, const char *s)
+{
+	for (; *s != '\0'; s++)
+		line_putc(l, *s);
+}
+
+/* s as the inside of a JSON string. */
+static void
+line_put_json(struct line *l, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 
-	for (; *s != '\0' && *pos + 7 < cap; s++) {
+	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\') {
-			line[(*pos)++] = '\\';
-			line[(*pos)++] = (char)c;
+			line_putc(l, '\\');
+			line_putc(l, (char)c);
 		} else if (c == '\n') {
-			line[(*pos)++] = '\\';
-			line[(*pos)++] = 'n';
+			line_puts(l, "\\n");
 		} else if (c < 0x20 || c == 0x7f) {
-			memcpy(line + *pos, "\\u00", 4);
-			line[*pos + 4] = hex[c >> 4];
-			line[*pos + 5] = hex[c & 15];
-			*pos += 6;
+			line_puts(l, "\\u00");
+			line_putc(l, hex[c >> 4]);
+			line_putc(l, hex[c & 15]);
 		} else {
-			line[(*pos)++] = (char)c;
+			line_putc(l, (char)c);
 		}
 	}
 }
 
-/* Control characters in a text line would let input forge log lines. */
+/* s with control characters as spaces: input can't forge text lines. */
 static void
-text_sanitize(char *s)
+line_put_text(struct line *l, const char *s)
 {
 	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
+		line_putc(l, ((unsigned char)*s < 0x20 || *s == 0x7f) ? ' ' : *s);
 }
 
 static void
 log_vwrite(enum log_level level, const char *fmt, va_list ap, int errnum)
 {
-	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 2], ts[32];
+	char msg[LOG_LINE_MAX], ts[32];
+	static _Thread_local struct line l;
 	struct timeval tv;
 	struct tm tm;
-	size_t pos = 0;
 	FILE *out = log_out != NULL ? log_out : stderr;
 	int n;
 
@@ -104,38 +122,48 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap, int errnum)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (errnum != 0) {
-		size_t l = strlen(msg);
-		snprintf(msg + l, sizeof(msg) - l, ": %s", strerror(errnum));
+		size_t ml = strlen(msg);
+		snprintf(msg + ml, sizeof(msg) - ml, ": %s", strerror(errnum));
 	}
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	n = (int)strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03dZ", (int)(tv.tv_usec / 1000));
 
+	l.len = 0;
 	if (log_fmt == LOG_FORMAT_JSON) {
-		pos = (size_t)snprintf(line, sizeof(line),
-		    "{\"ts\":\"%s\",\"level\":\"%s\"", ts, level_names[level]);
+		line_puts(&l, "{\"ts\":\"");
+		line_puts(&l, ts);
+		line_puts(&l, "\",\"level\":\"");
+		line_puts(&l, level_names[level]);
 		if (log_reqid[0] != '\0') {
-			memcpy(line + pos, ",\"request_id\":\"", 15);
-			pos += 15;
-			json_escape(line, sizeof(line) - 8, &pos, log_reqid);
-			line[pos++] = '"';
+			line_puts(&l, "\",\"request_id\":\"");
+			line_put_json(&l, log_reqid);
 		}
-		memcpy(line + pos, ",\"msg\":\"", 8);
-		pos += 8;
-		json_escape(line, sizeof(line) - 4, &pos, msg);
-		memcpy(line + pos, "\"}\n", 4);
-		pos += 3;
+		line_puts(&l, "\",\"msg\":\"");
+		/* Leave room to close the object even when msg is cut. */
+		size_t keep = l.len;
+		line_put_json(&l, msg);
+		if (l.len > sizeof(l.p) - 4) {
+			l.len = keep;
+			line_puts(&l, "(message too long)");
+		}
+		line_puts(&l, "\"}");
 	} else {
-		text_sanitize(msg);
-		pos = (size_t)snprintf(line, sizeof(line), "%s %-5s %s%s%s%s\n",
-		    ts, level_names[level], log_reqid[0] ? "[" : "", log_reqid,
-		    log_reqid[0] ? "] " : "", msg);
-		if (pos >= sizeof(line))
-			pos = sizeof(line) - 1;
+		line_puts(&l, ts);
+		line_putc(&l, ' ');
+		line_puts(&l, level_names[level]);
+		line_putc(&l, ' ');
+		if (log_reqid[0] != '\0') {
+			line_putc(&l, '[');
+			line_put_text(&l, log_reqid);
+			line_puts(&l, "] ");
+		}
+		line_put_text(&l, msg);
 	}
+	l.p[l.len++] = '\n';
 	/* One write per line so lines from threads never interleave. */
-	fwrite(line, 1, pos, out);
+	fwrite(l.p, 1, l.len, out);
 	fflush(out);
 }
 
