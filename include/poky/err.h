@@ -31,14 +31,19 @@ struct poky_error {
 	enum poky_err code;
 	int http_status;                  /* remote HTTP status, 0 if none */
 	int sys_errno;                    /* errno for POKY_ERR_IO, else 0 */
+	int retryable;                    /* worth another attempt */
+	int timeout;                      /* the failure was a timeout */
+	int retry_after_ms;               /* server's hint, 0 if none */
 	char aws_code[POKY_ERR_NAME_MAX]; /* e.g. "ThrottlingException", "" if none */
+	char request_id[POKY_ERR_NAME_MAX]; /* the service's request id, "" if none */
 	char message[POKY_ERR_MSG_MAX];   /* human-readable, never a secret */
 };
 
-/* Short stable name of a code ("invalid", "limit", ...). Never NULL. */
+/* Short stable name of a code ("invalid", "limit exceeded", ...). Never NULL. */
 const char *poky_err_name(enum poky_err code);
 
-/* Fill *e (if e is not NULL) and return code, so error paths are one line:
+/* Reset *e, fill code and message (if e is not NULL) and return code, so
+ * error paths are one line (set http_status etc. after this call):
  *   return poky_error_set(e, POKY_ERR_INVALID, "bad time '%s'", s); */
 enum poky_err poky_error_set(struct poky_error *e, enum poky_err code,
 			     const char *fmt, ...)

@@ -60,7 +60,7 @@ buf_reserve(struct buf *b, size_t n)
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	/* Never allocate far past the maximum just because of doubling. */
-	if (cap > b->max + 1)
+	if (b->max < SIZE_MAX && cap > b->max + 1)
 		cap = b->max + 1;
 	p = realloc(b->data, cap);
 	if (p == NULL)

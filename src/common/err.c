@@ -33,6 +33,9 @@ poky_error_vset(struct poky_error *e, enum poky_err code, const char *fmt,
 {
 	if (e == NULL)
 		return code;
+	/* Start clean: a reused struct must not carry an old status or a
+	 * stale retryable flag into a new error. */
+	memset(e, 0, sizeof(*e));
 	e->code = code;
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	return code;

@@ -130,7 +130,8 @@ rawreq_parse(struct rawreq *r, const char *msg, size_t len,
 		}
 		if (r->n_headers == RAWREQ_MAX_HEADERS) {
 			rc = poky_error_set(e, POKY_ERR_LIMIT,
-			    "more than %d headers", RAWREQ_MAX_HEADERS);
+			    "line %u: more than %d headers", lineno,
+			    RAWREQ_MAX_HEADERS);
 			goto fail;
 		}
 		h = &r->headers[r->n_headers];
