@@ -95,7 +95,14 @@ print_signed(const struct rawreq *r, const struct sigv4_result *res,
 	putchar(' ');
 	write_span(r->target, r->target_len);
 	if (presign) {
-		putchar(memchr(r->target, '?', r->target_len) ? '&' : '?');
+		const char *q = memchr(r->target, '?', r->target_len);
+		char last = r->target[r->target_len - 1];
+
+		/* "/k?" and "/k?a=1&" need no separator of their own. */
+		if (q == NULL)
+			putchar('?');
+		else if (last != '?' && last != '&')
+			putchar('&');
 		write_span(res->query.data, res->query.len);
 	}
 	putchar(' ');

@@ -149,3 +149,17 @@ def test_version_and_help(poky_sign):
     assert v.returncode == 0 and v.stdout.startswith(b"poky-sign ")
     h = run(poky_sign, ["--help"], b"")
     assert h.returncode == 0 and b"--presign" in h.stdout
+
+
+@pytest.mark.parametrize("target,want", [
+    (b"/k", b"/k?X-Amz-Algorithm="),
+    (b"/k?", b"/k?X-Amz-Algorithm="),
+    (b"/k?a=1", b"/k?a=1&X-Amz-Algorithm="),
+    (b"/k?a=1&", b"/k?a=1&X-Amz-Algorithm="),
+    (b"/a&b", b"/a&b?X-Amz-Algorithm="),
+])
+def test_presign_appends_auth_query_with_one_separator(poky_sign, target, want):
+    req = b"GET " + target + b" HTTP/1.1\nHost:example.amazonaws.com\n\n"
+    p = run(poky_sign, BASE + ["--presign", "--expires", "60"], req)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(b"GET " + want)
