@@ -5,12 +5,16 @@
 #   make asan       the ASan+UBSan build alone, in build/asan/
 #   make lint       cppcheck + clang-tidy; any warning fails
 #   make bench      benchmarks, each figure beside a baseline from the same run
+#   make run        build and serve config/pokyd.local.ini (local tasks, no AWS)
 #   make deps       install missing Debian packages (as root), or print the command
 #   make install    PREFIX=/usr/local DESTDIR=
 
 VERSION := $(shell cat VERSION)
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(SYSCONFDIR)/systemd/system
+DOCDIR  ?= $(PREFIX)/share/doc/poky
 DESTDIR ?=
 
 # SAN=1 selects the sanitizer build; it lives in its own directory so the two
@@ -27,7 +31,7 @@ LDSAN   :=
 endif
 
 CC      ?= cc
-PKGS    := openssl
+PKGS    := openssl libcurl jansson expat
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
@@ -46,21 +50,39 @@ LIB_SRC := $(wildcard src/common/*.c) $(wildcard src/aws/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libpoky.a
 
-BINS    := $(BUILD)/poky-sign
+BINS    := $(BUILD)/pokyd $(BUILD)/poky-sign $(if $(wildcard src/worker/*.c),$(BUILD)/poky-worker)
+
+DAEMON_SRC := $(wildcard src/daemon/*.c)
+# Everything but main(): unit tests link it to call handlers directly.
+DAEMON_LIB := $(BUILD)/libpokyd.a
+DAEMON_LIB_OBJ := $(filter-out %/main.o,$(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)) \
+                  $(BUILD)/obj/openapi.o
+DAEMON_PKGS := libmicrohttpd sqlite3 libsystemd
+DAEMON_CFLAGS := $(shell pkg-config --cflags $(DAEMON_PKGS) 2>/dev/null) -I/usr/include/iniparser
+DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null) -liniparser
+
+WORKER_SRC := $(wildcard src/worker/*.c)
+WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
 
 UNIT_SRC  := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
-UNIT_LIBS := $(shell pkg-config --libs cmocka jansson 2>/dev/null)
+UNIT_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 BENCH_BINS := $(BUILD)/bench/bench_sigv4
 
+# Test-only programs that drive the library from pytest.
+TOOL_SRC  := $(wildcard test/tools/*.c)
+TOOL_BINS := $(TOOL_SRC:test/tools/%.c=$(BUILD)/test-tools/%)
+
 # Debian packages, by what needs them.
-DEPS_BUILD := gcc make pkg-config libssl-dev
-DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev libjansson-dev python3 python3-pytest python3-botocore
+DEPS_BUILD := gcc make pkg-config libssl-dev libcurl4-openssl-dev libjansson-dev libexpat1-dev \
+              libmicrohttpd-dev libsqlite3-dev libsystemd-dev libiniparser-dev
+DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest python3-botocore \
+              python3-jsonschema
 DEPS_LINT  := $(DEPS_BUILD) cppcheck clang-tidy
 
-.PHONY: all asan test unit integration lint bench deps deps-test deps-lint \
-        install uninstall clean
+.PHONY: all asan test unit integration lint bench deps deps-build deps-test \
+        deps-lint run install uninstall clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -73,6 +95,31 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
+$(BUILD)/obj/test/unit/%.o: test/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DAEMON_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/src/daemon/%.o: src/daemon/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(DAEMON_CFLAGS) -c -o $@ $<
+
+# The OpenAPI document is compiled in as a NUL-terminated string.
+$(BUILD)/obj/openapi.c: src/daemon/openapi.json
+	@mkdir -p $(dir $@)
+	@{ echo 'const char poky_openapi_json[] = {'; \
+	   od -An -v -tx1 $< | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '0x00};'; } > $@
+
+$(BUILD)/obj/openapi.o: $(BUILD)/obj/openapi.c
+	$(CC) -c -o $@ $<
+
+$(DAEMON_LIB): $(DAEMON_LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/pokyd: $(BUILD)/obj/src/daemon/main.o $(DAEMON_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DAEMON_LIBS) $(LDLIBS)
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
@@ -80,9 +127,17 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/poky-sign: $(BUILD)/obj/src/tools/poky-sign.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(LIB)
+$(BUILD)/poky-worker: $(WORKER_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(DAEMON_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(UNIT_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(UNIT_LIBS) $(DAEMON_LIBS) $(LDLIBS)
+
+# ---- test tools
+$(BUILD)/test-tools/%: $(BUILD)/obj/test/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -92,23 +147,36 @@ $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(LIB)
 # `make test` is what CI runs: the ASan+UBSan build under every test.
 
 test: deps-test
-	@$(MAKE) --no-print-directory SAN=1 unit-bins all
+	@$(MAKE) --no-print-directory SAN=1 unit-bins tool-bins all
 	@POKY_BUILD_DIR=$(CURDIR)/build/asan /usr/bin/python3 test/run_tests.py \
 	    --unit-dir build/asan/test $(TEST_ARGS)
 
-.PHONY: unit-bins
+.PHONY: unit-bins tool-bins
 unit-bins: $(UNIT_BINS)
+tool-bins: $(TOOL_BINS)
+
+# ---- the embedded default -------------------------------------------------------
+# Local launcher, buckets as folders under var/buckets, the original Poky's
+# sample in place.  Foreground; Ctrl-C stops it.
+
+run: deps-build all
+	@mkdir -p var/buckets/test-poky-input var/buckets/test-poky-output
+	@[ -f var/buckets/test-poky-input/test_file.txt ] || \
+	    printf 'Poky test file: copy me to the output bucket.\n' \
+	    > var/buckets/test-poky-input/test_file.txt
+	@echo "pokyd: serving config/pokyd.local.ini on http://127.0.0.1:8080 (Ctrl-C stops)"
+	exec $(BUILD)/pokyd -c config/pokyd.local.ini
 
 # ---- lint -------------------------------------------------------------------
 
-LINT_SRC := $(LIB_SRC) $(wildcard src/tools/*.c)
+LINT_SRC := $(LIB_SRC) $(wildcard src/tools/*.c) $(WORKER_SRC) $(DAEMON_SRC)
 
 lint: deps-lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	    --std=c11 --inline-suppr -D__GNUC__ -DPOKY_VERSION='"lint"' \
 	    --suppress=missingIncludeSystem -Iinclude $(LINT_SRC)
 	clang-tidy --quiet --warnings-as-errors='*' $(LINT_SRC) -- \
-	    $(CPPFLAGS) -std=c11 $(PKG_CFLAGS)
+	    $(CPPFLAGS) -std=c11 $(PKG_CFLAGS) $(DAEMON_CFLAGS)
 
 # ---- bench ------------------------------------------------------------------
 
@@ -141,6 +209,9 @@ endef
 deps:
 	$(call install_missing,$(sort $(DEPS_TEST) $(DEPS_LINT)))
 
+deps-build:
+	$(call install_missing,$(DEPS_BUILD))
+
 deps-test:
 	$(call install_missing,$(DEPS_TEST))
 
@@ -149,12 +220,21 @@ deps-lint:
 
 # ---- install ----------------------------------------------------------------
 
+# An existing /etc/poky/pokyd.ini is never overwritten.
 install: all
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/poky $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	sed 's|/usr/local/bin/|$(BINDIR)/|g' config/pokyd.service > $(DESTDIR)$(UNITDIR)/pokyd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pokyd.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/poky/pokyd.ini ] || \
+	    install -m 0640 config/pokyd.ini $(DESTDIR)$(SYSCONFDIR)/poky/pokyd.ini
+	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(BINS)))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(BINS))) \
+	    $(DESTDIR)$(UNITDIR)/pokyd.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build

@@ -39,6 +39,10 @@ void str_time_iso8601(char out[21], time_t t);
  * Returns false on anything else, including out-of-range fields. */
 bool str_time_parse(const char *s, time_t *t);
 
+/* Parse an HTTP date (RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37
+ * GMT") into *t.  Returns false on anything else. */
+bool str_time_parse_http(const char *s, time_t *t);
+
 /* Copy at most cap-1 bytes of src into dst, always NUL-terminating.
  * Returns false if src was cut. */
 bool str_copy(char *dst, size_t cap, const char *src);

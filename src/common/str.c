@@ -192,6 +192,47 @@ str_time_parse(const char *s, time_t *t)
 }
 
 bool
+str_time_parse_http(const char *s, time_t *t)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	static const char days[] = "MonTueWedThuFriSatSun";
+	struct tm tm;
+	int d, y, h, mi, se, mon = -1;
+	bool wd = false;
+
+	/* Fixed layout: "Sun, 06 Nov 1994 08:49:37 GMT" (29 characters). */
+	if (s == NULL || strlen(s) != 29)
+		return false;
+	for (int i = 0; i < 7; i++)
+		wd = wd || memcmp(s, days + 3 * i, 3) == 0;
+	for (int i = 0; i < 12 && mon < 0; i++)
+		if (memcmp(s + 8, months + 3 * i, 3) == 0)
+			mon = i;
+	if (!wd || mon < 0 || memcmp(s + 3, ", ", 2) != 0 || s[7] != ' ' ||
+	    s[11] != ' ' || s[16] != ' ' || strcmp(s + 25, " GMT") != 0)
+		return false;
+	s += 5;
+	if (!digits(&s, 2, &d) || !expect(&s, ' '))
+		return false;
+	s += 4;
+	if (!digits(&s, 4, &y) || !expect(&s, ' ') || !digits(&s, 2, &h) ||
+	    !expect(&s, ':') || !digits(&s, 2, &mi) || !expect(&s, ':') ||
+	    !digits(&s, 2, &se))
+		return false;
+	if (y < 1970 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+		return false;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mon;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = se;
+	*t = timegm(&tm);
+	return true;
+}
+
+bool
 str_copy(char *dst, size_t cap, const char *src)
 {
 	size_t n = strlen(src);

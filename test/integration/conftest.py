@@ -13,7 +13,7 @@ DATA = ROOT / "test" / "data"
 
 
 def build_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("POKY_BUILD_DIR", ROOT / "build" / "asan"))
+    return pathlib.Path(os.environ.get("POKY_BUILD_DIR", ROOT / "build" / "asan")).resolve()
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +27,12 @@ def bindir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def poky_sign(bindir) -> pathlib.Path:
     return bindir / "poky-sign"
+
+
+@pytest.fixture(scope="session")
+def tooldir(bindir) -> pathlib.Path:
+    """Test-only programs (test/tools/*.c) built beside the binaries."""
+    d = bindir / "test-tools"
+    if not d.is_dir():
+        pytest.fail(f"test tools not built in {d}; run `make test`")
+    return d

@@ -1,0 +1,125 @@
+/* awsreq.h - send signed requests to AWS with the SDKs' standard retries.
+ *
+ * One struct aws_client is shared by all threads: it holds the settings, the
+ * credentials chain, the retry quota and the clock-skew correction; each
+ * thread gets its own connection (kept alive) on first use.
+ *
+ * Retries (AWS "standard" mode): up to max_attempts attempts in all, with a
+ * full-jitter delay of random(0,1) x min(2^(attempt-1) x base, 20 s), or the
+ * server's x-amz-retry-after; a quota of 500 tokens, 5 per retry (10 after a
+ * timeout), refunded on success; every attempt is signed afresh.  Retried:
+ * connection errors and timeouts, HTTP 500/502/503/504 and 429, throttling
+ * and transient error codes.  A clock-skew error (RequestTimeTooSkewed,
+ * InvalidSignatureException "Signature expired", ...) with a Date header sets
+ * the client's clock offset and retries. */
+#ifndef POKY_AWSREQ_H
+#define POKY_AWSREQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "poky/err.h"
+#include "poky/hdr.h"
+#include "poky/httpc.h"
+#include "poky/sigv4.h"
+
+#define AWS_URL_MAX 1024
+#define AWS_REGION_MAX 64
+
+struct creds_chain;
+
+struct aws_config {
+	const char *region;             /* default when env and profile have none */
+	const char *profile;            /* NULL: AWS_PROFILE or "default" */
+	const char *endpoint_url;       /* like AWS_ENDPOINT_URL */
+	const char *ecs_endpoint_url;   /* like AWS_ENDPOINT_URL_ECS */
+	const char *s3_endpoint_url;
+	const char *sts_endpoint_url;
+	int max_attempts;               /* 0: AWS_MAX_ATTEMPTS, else 3 */
+	long connect_timeout_ms;        /* 0: 3000 */
+	long timeout_ms;                /* per attempt; 0: 30000 */
+	const char *ca_file;            /* NULL: AWS_CA_BUNDLE, else the system's */
+	long retry_base_ms;             /* 0: POKY_RETRY_BASE_MS, else 1000 */
+	int s3_addressing;              /* AWS_S3_ADDR_*; AUTO: POKY_S3_ADDRESSING_STYLE */
+};
+
+enum aws_s3_addressing { AWS_S3_ADDR_AUTO, AWS_S3_ADDR_PATH, AWS_S3_ADDR_VIRTUAL };
+
+struct aws_client;
+
+/* Resolve region and endpoints (environment first, then cfg), build the
+ * credentials chain.  NULL with e set on a bad endpoint URL or no memory. */
+struct aws_client *aws_client_new(const struct aws_config *cfg,
+				  struct poky_error *e);
+void aws_client_free(struct aws_client *c);
+
+const char *aws_client_region(const struct aws_client *c);
+struct creds_chain *aws_client_creds(struct aws_client *c);
+
+/* Base URL for a service ("https://ecs.us-east-1.amazonaws.com", no
+ * trailing slash), after overrides. */
+const char *aws_client_endpoint(const struct aws_client *c, const char *service);
+
+/* True when the service's endpoint was set by the user (a custom endpoint:
+ * S3 then uses path-style addressing). */
+int aws_client_endpoint_custom(const struct aws_client *c, const char *service);
+
+/* The S3 addressing style chosen for this client. */
+int aws_client_s3_addressing(const struct aws_client *c);
+
+/* Current clock offset (server minus local), seconds. */
+long aws_client_skew(const struct aws_client *c);
+
+struct aws_request {
+	const char *service;            /* "ecs", "s3", "sts" */
+	const char *operation;          /* for logs: "RunTask" */
+	const char *method;
+	const char *path;               /* already encoded, starts with '/' */
+	const char *query;              /* already encoded, no '?'; NULL for none */
+	const char *host_prefix;        /* virtual-hosted S3: "bucket." */
+	const struct hdr *headers;
+	size_t n_headers;
+	const void *body;
+	size_t body_len;
+	unsigned sign_flags;            /* SIGV4_S3, SIGV4_UNSIGNED_PAYLOAD */
+	int unsigned_request;           /* send without a signature */
+	const struct sigv4_creds *creds; /* these instead of the chain's */
+	/* Streaming, as in httpc; a streamed upload is retried only when
+	 * rewind is given (returns 0 when the stream is back at its start). */
+	size_t (*read)(void *ud, char *buf, size_t n);
+	int (*rewind)(void *ud);
+	void *read_ud;
+	int64_t upload_len;
+	const char *payload_hash;       /* hex SHA-256 of a streamed body, or NULL */
+	int (*write)(void *ud, const char *p, size_t n);
+	void *write_ud;
+	int no_body;                    /* HEAD */
+	long timeout_ms;                /* 0: the client's */
+};
+
+/* Send req, retrying as described above.  POKY_OK with resp->status 2xx;
+ * otherwise POKY_ERR_REMOTE (the service said no: e->aws_code,
+ * e->http_status, e->message, e->request_id), POKY_ERR_TRANSIENT (retries
+ * exhausted on throttling, 5xx or the network; e->retryable), POKY_ERR_AUTH
+ * (no credentials), POKY_ERR_INVALID/LIMIT/NOMEM.  resp holds the last
+ * answer (its body is the error document on failure).  resp must have been
+ * initialised with httpc_response_init. */
+enum poky_err aws_send(struct aws_client *c, const struct aws_request *req,
+		       struct httpc_response *resp, struct poky_error *e);
+
+/* Fill e from an AWS error answer: JSON (__type with or without namespace,
+ * message/Message), XML (<Error><Code>, STS <ErrorResponse>), or the
+ * x-amzn-ErrorType header; sets e->retryable by the standard rules.
+ * Returns POKY_ERR_REMOTE or POKY_ERR_TRANSIENT. */
+enum poky_err aws_error_from_response(const struct httpc_response *resp,
+				      struct poky_error *e);
+
+/* Whether an error code is throttling / transient under the standard rules. */
+int aws_error_is_throttling(const char *code);
+int aws_error_is_clock_skew(const char *code);
+
+/* Full-jitter backoff for attempt (1-based, the one that just failed), in
+ * milliseconds, with r in [0,1). */
+long aws_backoff_ms(int attempt, long base_ms, double r);
+
+#endif

@@ -1,0 +1,442 @@
+/* creds_profile.c - credentials from the shared credentials and config
+ * files, and the region from the config file.
+ *
+ * Files: AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials, "[NAME]") and
+ * AWS_CONFIG_FILE (~/.aws/config, "[profile NAME]"); a key in the
+ * credentials file wins over the same key in the config file, as in
+ * botocore.  Within a profile the first that applies answers:
+ *   1. role_arn, with source_profile, credential_source (Environment,
+ *      Ec2InstanceMetadata, EcsContainer) or web_identity_token_file;
+ *   2. static keys: aws_access_key_id + aws_secret_access_key
+ *      (+ aws_session_token);
+ *   3. credential_process.
+ * A source profile that has static keys uses them even when it also has a
+ * role_arn (so "source_profile = itself" works), as botocore does. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "poky/awsini.h"
+#include "poky/log.h"
+#include "poky/str.h"
+#include "poky/sts.h"
+
+#include "creds_internal.h"
+
+#define PROFILE_MAX_DEPTH 8             /* source_profile hops */
+
+struct profile_files {
+	struct awsini *cred, *conf;
+	char cred_path[PATH_MAX], conf_path[PATH_MAX];
+};
+
+/* One profile's sections in both files (NULL where it has none). */
+struct profile {
+	const struct profile_files *f;
+	const char *name;
+	const char *cred_sec, *conf_sec;
+};
+
+struct resolve {
+	const struct creds_ctx *ctx;
+	const struct profile_files *f;
+	const char *visited[PROFILE_MAX_DEPTH + 1];
+	size_t depth;
+};
+
+static enum poky_err
+profile_path(const char *var, const char *def, char *out, size_t cap,
+	     struct poky_error *e)
+{
+	const char *v = creds_env(var);
+
+	return creds_expand_home(v != NULL ? v : def, out, cap, e);
+}
+
+/* Parse one file; a file that does not exist is an empty one. */
+static enum poky_err
+profile_load(const char *path, struct awsini **ini, struct poky_error *e)
+{
+	struct buf b;
+	struct poky_error pe;
+	enum poky_err rc;
+
+	*ini = NULL;
+	buf_init(&b, AWSINI_MAX_BYTES);
+	rc = creds_read_file(path, AWSINI_MAX_BYTES, &b, e);
+	if (rc == POKY_ERR_NOTFOUND) {
+		rc = POKY_OK;
+		goto out;
+	}
+	if (rc != POKY_OK)
+		goto out;
+	if ((rc = awsini_parse(b.data, b.len, ini, &pe)) != POKY_OK)
+		poky_error_set(e, rc, "%s: %s", path, pe.message);
+out:
+	buf_free_secure(&b);
+	return rc;
+}
+
+static void
+profile_files_free(struct profile_files *f)
+{
+	awsini_free(f->cred);
+	awsini_free(f->conf);
+	f->cred = f->conf = NULL;
+}
+
+static enum poky_err
+profile_files_load(struct profile_files *f, bool want_cred,
+		   struct poky_error *e)
+{
+	enum poky_err rc;
+
+	memset(f, 0, sizeof(*f));
+	if ((rc = profile_path("AWS_CONFIG_FILE", "~/.aws/config", f->conf_path,
+	    sizeof(f->conf_path), e)) != POKY_OK ||
+	    (rc = profile_load(f->conf_path, &f->conf, e)) != POKY_OK)
+		goto fail;
+	if (!want_cred)
+		return POKY_OK;
+	if ((rc = profile_path("AWS_SHARED_CREDENTIALS_FILE",
+	    "~/.aws/credentials", f->cred_path, sizeof(f->cred_path), e)) !=
+	    POKY_OK ||
+	    (rc = profile_load(f->cred_path, &f->cred, e)) != POKY_OK)
+		goto fail;
+	return POKY_OK;
+fail:
+	profile_files_free(f);
+	return rc;
+}
+
+/* The path as a person would write it: "~/.aws/config" under $HOME. */
+static const char *
+profile_show(const char *path, char *out, size_t cap)
+{
+	const char *home = creds_env("HOME");
+	size_t n = home != NULL ? strlen(home) : 0;
+
+	if (n > 1 && strncmp(path, home, n) == 0 && path[n] == '/' &&
+	    (size_t)snprintf(out, cap, "~%s", path + n) < cap)
+		return out;
+	return path;
+}
+
+static bool
+profile_open(const struct profile_files *f, const char *name,
+	     struct profile *p)
+{
+	p->f = f;
+	p->name = name;
+	p->cred_sec = awsini_profile_section(f->cred, AWSINI_CREDENTIALS, name);
+	p->conf_sec = awsini_profile_section(f->conf, AWSINI_CONFIG, name);
+	return p->cred_sec != NULL || p->conf_sec != NULL;
+}
+
+/* A key's value, the credentials file first; "" counts as absent. */
+static const char *
+profile_get(const struct profile *p, const char *key)
+{
+	const char *v = awsini_get(p->f->cred, p->cred_sec, key);
+
+	if (v == NULL || v[0] == '\0')
+		v = awsini_get(p->f->conf, p->conf_sec, key);
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+static bool
+profile_has_static(const struct profile *p)
+{
+	return profile_get(p, "aws_access_key_id") != NULL ||
+	    profile_get(p, "aws_secret_access_key") != NULL;
+}
+
+/* Static keys come whole from one file: a key id from one file and a
+ * secret from the other would be a pair nobody wrote. */
+static enum poky_err
+profile_static(const struct profile *p, struct aws_creds *out,
+	       struct poky_error *e)
+{
+	const struct awsini *files[2] = { p->f->cred, p->f->conf };
+	const char *secs[2] = { p->cred_sec, p->conf_sec };
+	const char *paths[2] = { p->f->cred_path, p->f->conf_path };
+	enum poky_err rc;
+
+	for (int i = 0; i < 2; i++) {
+		const char *akid = awsini_get(files[i], secs[i], "aws_access_key_id");
+		const char *sk = awsini_get(files[i], secs[i], "aws_secret_access_key");
+		const char *tok = awsini_get(files[i], secs[i], "aws_session_token");
+		char what[96];
+
+		if (akid != NULL && akid[0] == '\0')
+			akid = NULL;
+		if (sk != NULL && sk[0] == '\0')
+			sk = NULL;
+		if (akid == NULL && sk == NULL)
+			continue;
+		if (akid == NULL || sk == NULL)
+			return poky_error_set(e, POKY_ERR_INVALID,
+			    "profile \"%.64s\" in %.100s: %s without %s", p->name,
+			    paths[i], akid ? "aws_access_key_id" :
+			    "aws_secret_access_key", akid ? "aws_secret_access_key" :
+			    "aws_access_key_id");
+		if (tok == NULL || tok[0] == '\0')
+			tok = awsini_get(files[i], secs[i], "aws_security_token");
+		snprintf(what, sizeof(what), "profile \"%.64s\"", p->name);
+		if ((rc = creds_set(out, "profile", akid, sk, tok, 0, what, e)) !=
+		    POKY_OK)
+			return rc;
+		creds_set_source(out, "profile:%s", p->name);
+		return POKY_OK;
+	}
+	return poky_error_set(e, POKY_ERR_NOTFOUND,
+	    "profile \"%.64s\" has no keys", p->name);
+}
+
+static enum poky_err profile_resolve(struct resolve *r, const char *name,
+				     bool as_source, struct aws_creds *out,
+				     struct poky_error *e);
+
+/* credential_source: where a role's source credentials come from instead
+ * of a profile. */
+static enum poky_err
+profile_credential_source(const struct resolve *r, const char *name,
+			  const char *src, struct aws_creds *out,
+			  struct poky_error *e)
+{
+	struct creds_ctx ctx = *r->ctx;
+	struct poky_error pe;
+	enum poky_err rc;
+
+	poky_error_clear(&pe);
+	/* Asked for by name, so the environment counts even when a profile
+	 * was chosen in code. */
+	ctx.profile_from_config = false;
+	if (strcmp(src, "Environment") == 0)
+		rc = creds_env_get(&ctx, NULL, out, &pe);
+	else if (strcmp(src, "Ec2InstanceMetadata") == 0)
+		rc = creds_imds_get(&ctx, NULL, out, &pe);
+	else if (strcmp(src, "EcsContainer") == 0)
+		rc = creds_container_get(&ctx, NULL, out, &pe);
+	else
+		return poky_error_set(e, POKY_ERR_INVALID,
+		    "profile \"%.64s\": credential_source \"%.32s\" is not "
+		    "Environment, Ec2InstanceMetadata or EcsContainer", name, src);
+	if (rc == POKY_OK)
+		return POKY_OK;
+	return poky_error_set(e, rc == POKY_ERR_NOTFOUND ? POKY_ERR_INVALID : rc,
+	    "profile \"%.64s\": credential_source %s: %s", name, src, pe.message);
+}
+
+static enum poky_err
+profile_int(const struct profile *p, const char *key, int lo, int hi, int *out,
+	    struct poky_error *e)
+{
+	const char *v = profile_get(p, key);
+	char *end = NULL;
+	long x;
+
+	*out = 0;
+	if (v == NULL)
+		return POKY_OK;
+	x = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || x < lo || x > hi)
+		return poky_error_set(e, POKY_ERR_INVALID,
+		    "profile \"%.64s\": %s must be %d..%d", p->name, key, lo, hi);
+	*out = (int)x;
+	return POKY_OK;
+}
+
+static enum poky_err
+profile_assume(struct resolve *r, const struct profile *p, const char *role_arn,
+	       struct aws_creds *out, struct poky_error *e)
+{
+	const char *src_prof = profile_get(p, "source_profile");
+	const char *cred_src = profile_get(p, "credential_source");
+	const char *token_file = profile_get(p, "web_identity_token_file");
+	const char *session = profile_get(p, "role_session_name");
+	struct aws_creds src;
+	int duration = 0;
+	enum poky_err rc;
+
+	memset(&src, 0, sizeof(src));
+	if (src_prof != NULL && cred_src != NULL)
+		return poky_error_set(e, POKY_ERR_INVALID, "profile \"%.64s\" has "
+		    "both source_profile and credential_source", p->name);
+	if (src_prof == NULL && cred_src == NULL) {
+		if (token_file != NULL) {
+			rc = creds_webid_assume(r->ctx, token_file, role_arn, session,
+			    "web-identity", out, e);
+			if (rc == POKY_OK)
+				creds_set_source(out, "web-identity:%s", p->name);
+			return rc;
+		}
+		return poky_error_set(e, POKY_ERR_INVALID, "profile \"%.64s\": "
+		    "role_arn without source_profile, credential_source or "
+		    "web_identity_token_file", p->name);
+	}
+	/* Nothing here can ask a person for a code. */
+	if (profile_get(p, "mfa_serial") != NULL)
+		return poky_error_set(e, POKY_ERR_INVALID, "profile \"%.64s\": "
+		    "mfa_serial needs a code typed in, which poky cannot ask for",
+		    p->name);
+	if ((rc = profile_int(p, "duration_seconds", 900, 43200, &duration, e)))
+		return rc;
+	if (r->depth >= PROFILE_MAX_DEPTH)
+		return poky_error_set(e, POKY_ERR_INVALID, "profile \"%.64s\": "
+		    "more than %d source_profile hops", p->name, PROFILE_MAX_DEPTH);
+	r->visited[r->depth++] = p->name;
+	if (cred_src != NULL) {
+		rc = profile_credential_source(r, p->name, cred_src, &src, e);
+	} else if (strcmp(src_prof, p->name) == 0) {
+		/* Itself: its own static keys assume its role. */
+		rc = profile_static(p, &src, e);
+		if (rc == POKY_ERR_NOTFOUND)
+			rc = poky_error_set(e, POKY_ERR_INVALID, "profile \"%.64s\" "
+			    "is its own source_profile but has no keys", p->name);
+	} else {
+		for (size_t i = 0; i < r->depth; i++) {
+			if (strcmp(r->visited[i], src_prof) == 0) {
+				rc = poky_error_set(e, POKY_ERR_INVALID,
+				    "source_profile loop through \"%.64s\"", src_prof);
+				goto out;
+			}
+		}
+		rc = profile_resolve(r, src_prof, true, &src, e);
+	}
+	if (rc != POKY_OK)
+		goto out;
+	rc = sts_assume_role(r->ctx->sts, &src, &(struct sts_assume_role){
+	    .role_arn = role_arn, .session_name = session,
+	    .external_id = profile_get(p, "external_id"),
+	    .duration_seconds = duration }, out, e);
+	if (rc == POKY_OK)
+		creds_set_source(out, "assume-role:%s", p->name);
+out:
+	creds_clear(&src);
+	return rc;
+}
+
+static enum poky_err
+profile_resolve(struct resolve *r, const char *name, bool as_source,
+		struct aws_creds *out, struct poky_error *e)
+{
+	struct profile p;
+	const char *role_arn, *proc;
+	bool has_static;
+	enum poky_err rc;
+
+	if (!profile_open(r->f, name, &p))
+		return poky_error_set(e, as_source ? POKY_ERR_INVALID :
+		    POKY_ERR_NOTFOUND, "%sprofile \"%.64s\" not found",
+		    as_source ? "source " : "", name);
+	role_arn = profile_get(&p, "role_arn");
+	has_static = profile_has_static(&p);
+	if (role_arn != NULL && !(as_source && has_static))
+		return profile_assume(r, &p, role_arn, out, e);
+	if (has_static)
+		return profile_static(&p, out, e);
+	if ((proc = profile_get(&p, "credential_process")) != NULL) {
+		char source[64];
+
+		snprintf(source, sizeof(source), "process:%s", name);
+		rc = creds_process_run(proc, CREDS_PROCESS_TIMEOUT_MS, source, out, e);
+		return rc;
+	}
+	return poky_error_set(e, as_source ? POKY_ERR_INVALID : POKY_ERR_NOTFOUND,
+	    "profile \"%.64s\" has no credentials", name);
+}
+
+enum poky_err
+creds_profile_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
+		  struct poky_error *e)
+{
+	struct profile_files f;
+	struct resolve r;
+	struct profile p;
+	struct poky_error pe;
+	enum poky_err rc;
+
+	(void)ud;
+	poky_error_clear(&pe);
+	if ((rc = profile_files_load(&f, true, e)) != POKY_OK)
+		return rc;
+	memset(&r, 0, sizeof(r));
+	r.ctx = ctx;
+	r.f = &f;
+	if (!profile_open(&f, ctx->profile, &p)) {
+		char a[PATH_MAX], b[PATH_MAX];
+
+		/* A profile asked for by name must exist; "default" may not. */
+		rc = poky_error_set(e, ctx->profile_explicit ? POKY_ERR_INVALID :
+		    POKY_ERR_NOTFOUND, "no profile \"%.64s\" in %.80s, %.80s",
+		    ctx->profile, profile_show(f.cred_path, a, sizeof(a)),
+		    profile_show(f.conf_path, b, sizeof(b)));
+		goto out;
+	}
+	rc = profile_resolve(&r, ctx->profile, false, out, &pe);
+	if (rc != POKY_OK && rc != POKY_ERR_NOTFOUND &&
+	    strstr(pe.message, "profile \"") == NULL)
+		creds_error_prefix(&pe, "profile \"%.64s\": ", ctx->profile);
+	if (e != NULL)
+		*e = pe;
+out:
+	profile_files_free(&f);
+	return rc;
+}
+
+/* Region names go into host names: letters, digits and '-' only. */
+static bool
+region_ok(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') ||
+		    r[i] == '-'))
+			return false;
+	return true;
+}
+
+void
+creds_region(const char *profile, char *out, size_t cap)
+{
+	static const char *const vars[] = { "AWS_REGION", "AWS_DEFAULT_REGION" };
+	struct profile_files f;
+	struct poky_error pe;
+	const char *sec, *v;
+
+	if (cap == 0)
+		return;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if ((v = creds_env(vars[i])) == NULL)
+			continue;
+		if (region_ok(v) && str_copy(out, cap, v))
+			return;
+		log_warnx("ignoring %s: not a region name", vars[i]);
+		out[0] = '\0';
+	}
+	if (profile == NULL || profile[0] == '\0')
+		profile = creds_env("AWS_PROFILE");
+	if (profile == NULL)
+		profile = "default";
+	if (profile_files_load(&f, false, &pe) != POKY_OK) {
+		log_warnx("no region from the config file: %s", pe.message);
+		return;
+	}
+	sec = awsini_profile_section(f.conf, AWSINI_CONFIG, profile);
+	v = awsini_get(f.conf, sec, "region");
+	if (v != NULL && v[0] != '\0') {
+		if (region_ok(v) && str_copy(out, cap, v))
+			goto out;
+		log_warnx("ignoring region of profile \"%.64s\" in %s: not a "
+		    "region name", profile, f.conf_path);
+		out[0] = '\0';
+	}
+out:
+	profile_files_free(&f);
+}
