@@ -1,0 +1,93 @@
+/* api.h - pokyd's HTTP API, independent of the HTTP server.
+ *
+ * Handlers take a parsed request and fill a response (status, JSON body,
+ * a few headers); they never see libmicrohttpd, so they are unit-tested by
+ * calling them directly.  Errors are RFC 9457 problem documents. */
+#ifndef POKY_API_H
+#define POKY_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "poky/hdr.h"
+
+struct app;
+
+#define API_MAX_PATH_ARG 128
+#define API_MAX_JSON_DEPTH 32
+
+struct api_req {
+	const char *method;
+	const char *path;               /* decoded path, no query */
+	const char *query;              /* raw query string or NULL */
+	const struct hdr *headers;      /* names as sent; look up with api_header */
+	size_t n_headers;
+	const char *body;
+	size_t body_len;
+	const char *request_id;
+	const char *token_name;         /* authenticated caller, NULL if anonymous */
+	char arg[API_MAX_PATH_ARG];     /* the {id} or {name} of the route */
+	const char *route;              /* the matched pattern, for logs/metrics */
+};
+
+#define API_MAX_RESP_HEADERS 8
+
+struct api_resp {
+	int status;
+	json_t *json;                   /* body; owned by the response */
+	const char *content_type;       /* NULL: application/json */
+	char *text;                     /* a non-JSON body (malloc'd), or NULL */
+	size_t text_len;
+	struct {
+		char name[32];
+		char value[256];
+	} headers[API_MAX_RESP_HEADERS];
+	size_t n_headers;
+};
+
+typedef void (*api_handler)(struct app *app, struct api_req *req,
+			    struct api_resp *resp);
+
+struct api_route {
+	const char *method;
+	const char *pattern;            /* "/tasks/{id}": one {arg} at most */
+	api_handler handler;
+	bool open;                      /* no token needed */
+};
+
+/* The route table, ended by a NULL method. */
+extern const struct api_route api_routes[];
+
+/* Match method and path.  NULL if nothing matches; *path_known is set when
+ * the path matched some route with another method (405), with the allowed
+ * methods written into allow. */
+const struct api_route *api_match(const char *method, const char *path,
+				  char *arg, size_t arg_cap, bool *path_known,
+				  char *allow, size_t allow_cap);
+
+void api_resp_init(struct api_resp *r);
+void api_resp_cleanup(struct api_resp *r);
+void api_resp_header(struct api_resp *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Answer with a problem document (status, title, detail). */
+void api_problem(struct api_resp *r, int status, const char *type,
+		 const char *title, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* A 400 listing [{field, message}]; takes ownership of errors. */
+void api_problem_fields(struct api_resp *r, const char *title, json_t *errors);
+
+/* Value of a request header (case-insensitive name), or NULL. */
+const char *api_header(const struct api_req *req, const char *name);
+
+/* Value of a query parameter (decoded into out), or NULL if absent. */
+const char *api_query(const struct api_req *req, const char *name, char *out,
+		      size_t cap);
+
+/* Deepest nesting of [ and { in a JSON text (strings skipped). */
+int api_json_depth(const char *s, size_t n);
+
+#endif

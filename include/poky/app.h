@@ -1,0 +1,107 @@
+/* app.h - pokyd's shared state and its domain operations (L3).
+ *
+ * The configuration and the tokens can be replaced at run time (SIGHUP):
+ * each request takes a reference to the current ones with app_config_get
+ * and drops it with app_config_put, so a reload never pulls a template out
+ * from under a request in flight. */
+#ifndef POKY_APP_H
+#define POKY_APP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "poky/config.h"
+#include "poky/err.h"
+#include "poky/store.h"
+
+struct auth_tokens;
+struct aws_client;
+struct local_runner;
+struct tracker;
+struct metrics;
+
+struct app_conf {
+	struct config *cfg;
+	struct auth_tokens *tokens;     /* NULL: no tokens file */
+	int refs;
+};
+
+struct app {
+	pthread_mutex_t conf_lock;
+	struct app_conf *conf;
+	struct store *store;
+	struct aws_client *aws;         /* NULL until first needed by ECS/S3 */
+	pthread_mutex_t aws_lock;
+	struct local_runner *local;
+	struct tracker *tracker;
+	struct metrics *metrics;
+	time_t started;
+	atomic_bool stopping;
+	char state_dir[2048];
+};
+
+struct app_conf *app_config_get(struct app *app);
+void app_config_put(struct app *app, struct app_conf *c);
+
+/* Swap in a new configuration and tokens (the old ones are freed when the
+ * last request using them ends). */
+void app_config_swap(struct app *app, struct config *cfg,
+		     struct auth_tokens *tokens);
+
+/* The AWS client, created on first use from the configuration.  NULL with
+ * e set when it can't be built. */
+struct aws_client *app_aws(struct app *app, struct poky_error *e);
+
+/* ---- tasks (tasks.c) ------------------------------------------------------ */
+
+struct submit {
+	const char *template_name;
+	json_t *parameters;             /* object of strings (borrowed) */
+	const char *callback_url;
+	long timeout_seconds;           /* 0: the template's */
+	const char *idem_key;           /* NULL: none */
+	const char *owner;              /* token name or "anonymous" */
+	bool compat;                    /* POST /process_file wording */
+};
+
+struct submit_result {
+	struct task task;
+	bool replayed;                  /* the idempotent original came back */
+	json_t *field_errors;           /* 400: [{field, message}] */
+	json_t *run_response;           /* ECS RunTask answer, for /process_file */
+	int http_status;                /* what the API should answer on error */
+	char title[64];
+};
+
+void submit_result_init(struct submit_result *r);
+void submit_result_cleanup(struct submit_result *r);
+
+/* Validate, record durably, launch.  POKY_OK: r->task holds the record.
+ * Otherwise r->http_status/title and e say what to answer. */
+enum poky_err tasks_submit(struct app *app, const struct config *cfg,
+			   const struct submit *s, struct submit_result *r,
+			   struct poky_error *e);
+
+/* Stop a task.  POKY_ERR_CONFLICT if it has already finished. */
+enum poky_err tasks_cancel(struct app *app, const char *id, const char *by,
+			   struct task *out, struct poky_error *e);
+
+/* The API's view of a record. */
+json_t *task_to_json(const struct task *t);
+
+/* Move a record to a final status and log the change once. */
+enum poky_err tasks_finish(struct app *app, struct task *t, const char *status,
+			   const char *reason, struct poky_error *e);
+
+/* Record a non-final state change (starting -> running ...), logged once. */
+enum poky_err tasks_set_status(struct app *app, struct task *t,
+			       const char *status, struct poky_error *e);
+
+/* After a restart: pick up every unfinished task. */
+void tasks_resume(struct app *app);
+
+#endif

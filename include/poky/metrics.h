@@ -1,0 +1,33 @@
+/* metrics.h - counters and histograms in Prometheus text format 0.0.4.
+ *
+ * A series is a metric name plus a label set written as Prometheus does
+ * ('route="/tasks",code="202"'); label values are escaped here.  Thread-safe;
+ * the number of series is bounded so hostile input can't grow it. */
+#ifndef POKY_METRICS_H
+#define POKY_METRICS_H
+
+#include <stddef.h>
+
+struct metrics;
+
+#define METRICS_MAX_SERIES 4096
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+
+/* Declare a metric's help text and type ("counter", "gauge", "histogram")
+ * once, before use. */
+void metrics_describe(struct metrics *m, const char *name, const char *type,
+		      const char *help);
+
+/* Add v to the series name{labels}; labels is "k1", "v1", "k2", "v2", NULL. */
+void metrics_add(struct metrics *m, const char *name, double v, ...);
+void metrics_set(struct metrics *m, const char *name, double v, ...);
+
+/* Record an observation in a histogram with the standard latency buckets. */
+void metrics_observe(struct metrics *m, const char *name, double v, ...);
+
+/* The whole exposition, malloc'd (caller frees), length in *len. */
+char *metrics_render(struct metrics *m, size_t *len);
+
+#endif

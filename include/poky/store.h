@@ -1,0 +1,117 @@
+/* store.h - durable task records in SQLite (WAL, synchronous=FULL).
+ *
+ * Every write is committed (and fsync'd) before the call returns, so an
+ * answer sent after it can't be lost in a crash.  Each thread gets its own
+ * connection on first use; SQLite serialises the writers. */
+#ifndef POKY_STORE_H
+#define POKY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "poky/err.h"
+
+#define TASK_ID_LEN 36
+
+/* Status values, in lifecycle order. */
+#define TS_QUEUED "queued"
+#define TS_STARTING "starting"
+#define TS_RUNNING "running"
+#define TS_SUCCEEDED "succeeded"
+#define TS_FAILED "failed"
+#define TS_CANCELLED "cancelled"
+#define TS_LOST "lost"
+
+struct task {
+	char id[TASK_ID_LEN + 1];
+	char template_name[65];
+	char launcher[8];
+	char status[16];
+	char *parameters;               /* JSON object text */
+	char *idem_key;                 /* NULL when none */
+	char *idem_owner;
+	char *request_hash;
+	char *client_token;
+	double created_at, updated_at, started_at, finished_at;  /* 0 unset */
+	bool has_exit_code;
+	int exit_code;
+	char *stop_code;
+	char *reason;
+	char *ecs_task_arn;
+	char *ecs_cluster;
+	char *ecs_last_status;
+	char *ecs_stopped_reason;
+	char *capacity_provider;
+	long local_pid;
+	long long local_start_ticks;    /* /proc start time, to re-adopt */
+	long timeout_seconds;
+	char *callback_url;
+	char *callback_state;           /* NULL, "pending", "delivered", "failed" */
+	int callback_attempts;
+	double callback_next_at;
+	char *created_by;
+	char *cancel_requested_by;
+};
+
+void task_init(struct task *t);
+void task_cleanup(struct task *t);
+bool task_status_final(const char *status);
+
+struct store;
+
+/* Open (creating and migrating) dir/poky.db.  NULL with e set. */
+struct store *store_open(const char *dir, struct poky_error *e);
+void store_close(struct store *s);
+
+/* True when the database accepts a write right now (readiness). */
+bool store_writable(struct store *s);
+
+enum poky_err store_insert(struct store *s, const struct task *t,
+			   struct poky_error *e);
+
+/* POKY_ERR_NOTFOUND when there is no such task. */
+enum poky_err store_get(struct store *s, const char *id, struct task *t,
+			struct poky_error *e);
+enum poky_err store_get_by_idem(struct store *s, const char *owner,
+				const char *key, struct task *t,
+				struct poky_error *e);
+
+/* Write every mutable field of t (status, times, launcher ids, ...) and set
+ * updated_at.  When expect_status is not NULL, only if the stored status is
+ * still that one (POKY_ERR_CONFLICT otherwise). */
+enum poky_err store_update(struct store *s, struct task *t,
+			   const char *expect_status, struct poky_error *e);
+
+enum poky_err store_delete(struct store *s, const char *id,
+			   struct poky_error *e);
+
+/* Newest first.  status/template may be NULL; cursor is the last id of the
+ * previous page ("" for the first).  Appends records (as JSON via fn's
+ * choice) by calling fn for each. */
+enum poky_err store_list(struct store *s, const char *status,
+			 const char *template_name, const char *cursor,
+			 int limit, int (*fn)(void *ud, const struct task *t),
+			 void *ud, struct poky_error *e);
+
+/* The oldest task with this status and template (POKY_ERR_NOTFOUND when
+ * there is none): the head of a FIFO queue. */
+enum poky_err store_oldest(struct store *s, const char *status,
+			   const char *template_name, struct task *t,
+			   struct poky_error *e);
+
+/* Every task not in a final status, oldest first. */
+enum poky_err store_unfinished(struct store *s,
+			       int (*fn)(void *ud, const struct task *t),
+			       void *ud, struct poky_error *e);
+
+/* Tasks whose webhook is due (callback_state pending, next_at <= now). */
+enum poky_err store_callbacks_due(struct store *s, double now,
+				  int (*fn)(void *ud, const struct task *t),
+				  void *ud, struct poky_error *e);
+
+/* Count of tasks per status, into a JSON object {status: n}. */
+json_t *store_counts(struct store *s);
+
+#endif

@@ -1,0 +1,822 @@
+/* api.c - the route table and the handlers of pokyd's API (see api.h). */
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "poky/api.h"
+#include "poky/app.h"
+#include "poky/auth.h"
+#include "poky/awsreq.h"
+#include "poky/creds.h"
+#include "poky/launch.h"
+#include "poky/log.h"
+#include "poky/metrics.h"
+#include "poky/str.h"
+#include "poky/templates.h"
+#include "poky/tracker.h"
+#include "poky/uuid.h"
+#include "poky/version.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define IDEM_KEY_MAX 255
+#define LOG_MAX_BYTES (8u << 20)
+#define MAX_TIMEOUT_SECONDS (30L * 86400)
+
+extern const char poky_openapi_json[];
+
+/* ---- responses ------------------------------------------------------------ */
+
+void
+api_resp_init(struct api_resp *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void
+api_resp_cleanup(struct api_resp *r)
+{
+	json_decref(r->json);
+	free(r->text);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+api_resp_header(struct api_resp *r, const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->n_headers == API_MAX_RESP_HEADERS)
+		return;
+	str_copy(r->headers[r->n_headers].name, sizeof(r->headers[0].name), name);
+	va_start(ap, fmt);
+	vsnprintf(r->headers[r->n_headers].value, sizeof(r->headers[0].value), fmt, ap);
+	va_end(ap);
+	r->n_headers++;
+}
+
+static void
+set_json(struct api_resp *r, int status, json_t *j)
+{
+	json_decref(r->json);
+	r->status = status;
+	r->json = j;
+	r->content_type = NULL;
+}
+
+void
+api_problem(struct api_resp *r, int status, const char *type, const char *title,
+	    const char *fmt, ...)
+{
+	char detail[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	set_json(r, status, json_pack("{s:s, s:s, s:i, s:s}", "type",
+	    type ? type : "about:blank", "title", title, "status", status,
+	    "detail", detail));
+	r->content_type = "application/problem+json";
+}
+
+void
+api_problem_fields(struct api_resp *r, const char *title, json_t *errors)
+{
+	size_t n = json_array_size(errors);
+
+	api_problem(r, 400, "urn:poky:problem:validation", title,
+	    "%zu field%s rejected", n, n == 1 ? "" : "s");
+	json_object_set_new(r->json, "errors", errors ? errors : json_array());
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+const char *
+api_header(const struct api_req *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_headers; i++)
+		if (str_ieq(req->headers[i].name, req->headers[i].name_len, name))
+			return req->headers[i].value;
+	return NULL;
+}
+
+const char *
+api_query(const struct api_req *req, const char *name, char *out, size_t cap)
+{
+	const char *q = req->query;
+	size_t nl = strlen(name);
+	struct buf b;
+
+	if (q == NULL)
+		return NULL;
+	while (*q) {
+		size_t n = strcspn(q, "&");
+		const char *eq = memchr(q, '=', n);
+		size_t kl = eq ? (size_t)(eq - q) : n;
+
+		if (kl == nl && memcmp(q, name, nl) == 0) {
+			const char *v = eq ? eq + 1 : q + n;
+			size_t vl = (size_t)(q + n - v);
+
+			buf_init(&b, cap - 1);
+			/* '+' is a space in a query string's form encoding. */
+			for (size_t i = 0; i < vl; i++) {
+				char c = v[i] == '+' ? ' ' : v[i];
+
+				if (c == '%' && i + 2 < vl + 0 && str_hexval((unsigned char)v[i + 1]) >= 0 &&
+				    str_hexval((unsigned char)v[i + 2]) >= 0) {
+					c = (char)(str_hexval((unsigned char)v[i + 1]) << 4 |
+					    str_hexval((unsigned char)v[i + 2]));
+					i += 2;
+				}
+				if (buf_append_byte(&b, c) != POKY_OK) {
+					buf_free(&b);
+					return NULL;
+				}
+			}
+			str_copy(out, cap, b.data ? b.data : "");
+			buf_free(&b);
+			return out;
+		}
+		q += n;
+		if (*q == '&')
+			q++;
+	}
+	return NULL;
+}
+
+int
+api_json_depth(const char *s, size_t n)
+{
+	int depth = 0, max = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > max)
+				max = depth;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return max;
+}
+
+static bool
+content_type_is(const struct api_req *req, const char *want)
+{
+	const char *ct = api_header(req, "content-type");
+	size_t n = strlen(want);
+
+	return ct != NULL && strncasecmp(ct, want, n) == 0 &&
+	    (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Parse the body as a JSON object; answer the problem and return NULL if it
+ * is not one. */
+static json_t *
+body_object(const struct api_req *req, struct api_resp *r)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	if (!content_type_is(req, "application/json")) {
+		api_problem(r, 415, "urn:poky:problem:media-type",
+		    "Unsupported media type", "send Content-Type: application/json");
+		return NULL;
+	}
+	if (api_json_depth(req->body, req->body_len) > API_MAX_JSON_DEPTH) {
+		api_problem(r, 400, "urn:poky:problem:json", "Malformed JSON",
+		    "nested deeper than %d levels", API_MAX_JSON_DEPTH);
+		return NULL;
+	}
+	j = json_loadb(req->body ? req->body : "", req->body_len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (j == NULL) {
+		api_problem(r, 400, "urn:poky:problem:json", "Malformed JSON",
+		    "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		api_problem(r, 400, "urn:poky:problem:json", "Malformed JSON",
+		    "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+/* Answer a failed submit as the domain layer decided. */
+static void
+answer_submit_error(struct api_resp *r, struct submit_result *res,
+		    const struct poky_error *e)
+{
+	if (res->field_errors != NULL && res->http_status == 400) {
+		api_problem_fields(r, res->title, res->field_errors);
+		res->field_errors = NULL;
+		json_object_set_new(r->json, "detail", json_string(e->message));
+		return;
+	}
+	api_problem(r, res->http_status ? res->http_status : 500,
+	    res->http_status == 409 ? "urn:poky:problem:conflict" :
+	    res->http_status >= 500 ? "urn:poky:problem:upstream" : NULL,
+	    res->title[0] ? res->title : "Error", "%s", e->message);
+	if (res->http_status == 503)
+		api_resp_header(r, "Retry-After", "%d",
+		    e->retry_after_ms > 0 ? (e->retry_after_ms + 999) / 1000 : 5);
+	if (e->aws_code[0])
+		json_object_set_new(r->json, "aws_error", json_string(e->aws_code));
+}
+
+/* ---- /tasks --------------------------------------------------------------- */
+
+static const char *const task_fields[] = { "template", "parameters",
+	"callback_url", "timeout_seconds", NULL };
+
+static void
+h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	json_t *body, *errors = json_array(), *v;
+	const char *key, *idem = api_header(req, "idempotency-key");
+	struct submit s = { .owner = req->token_name ? req->token_name : "anonymous" };
+	struct submit_result res;
+	struct poky_error e = { 0 };
+	struct app_conf *conf;
+
+	if ((body = body_object(req, r)) == NULL) {
+		json_decref(errors);
+		return;
+	}
+	json_object_foreach(body, key, v) {
+		bool known = false;
+
+		for (int i = 0; task_fields[i]; i++)
+			known = known || strcmp(key, task_fields[i]) == 0;
+		if (!known)
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+			    key, "message", "unknown field"));
+	}
+	v = json_object_get(body, "template");
+	if (!json_is_string(v))
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "template", "message", "required, a string"));
+	else
+		s.template_name = json_string_value(v);
+	v = json_object_get(body, "parameters");
+	if (v != NULL && !json_is_object(v))
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "parameters", "message", "must be an object"));
+	s.parameters = v;
+	v = json_object_get(body, "callback_url");
+	if (v != NULL && !json_is_string(v))
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "callback_url", "message", "must be a string"));
+	s.callback_url = json_string_value(v);
+	v = json_object_get(body, "timeout_seconds");
+	if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > MAX_TIMEOUT_SECONDS))
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "timeout_seconds", "message", "must be a whole number 1..2592000"));
+	else if (v != NULL)
+		s.timeout_seconds = (long)json_integer_value(v);
+	if (idem != NULL) {
+		size_t n = strlen(idem);
+		bool ok = n > 0 && n <= IDEM_KEY_MAX;
+
+		for (size_t i = 0; ok && i < n; i++)
+			ok = (unsigned char)idem[i] > ' ' && (unsigned char)idem[i] < 0x7f;
+		if (!ok)
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+			    "Idempotency-Key", "message",
+			    "1-255 printable ASCII characters without spaces"));
+		s.idem_key = idem;
+	}
+	if (json_array_size(errors) > 0) {
+		api_problem_fields(r, "Invalid request", errors);
+		json_decref(body);
+		return;
+	}
+	json_decref(errors);
+
+	submit_result_init(&res);
+	conf = app_config_get(app);
+	if (tasks_submit(app, conf->cfg, &s, &res, &e) != POKY_OK) {
+		answer_submit_error(r, &res, &e);
+	} else {
+		set_json(r, res.replayed ? 200 : 202, task_to_json(&res.task));
+		api_resp_header(r, "Location", "/tasks/%s", res.task.id);
+		if (!res.replayed)
+			metrics_add(app->metrics, "poky_tasks_launched_total", 1,
+			    "template", res.task.template_name, "launcher",
+			    res.task.launcher, NULL);
+	}
+	app_config_put(app, conf);
+	submit_result_cleanup(&res);
+	json_decref(body);
+}
+
+static void
+h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	struct task t;
+	struct poky_error e;
+
+	task_init(&t);
+	if (!uuid_valid(req->arg)) {
+		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
+	} else if (store_get(app->store, req->arg, &t, &e) == POKY_OK) {
+		set_json(r, 200, task_to_json(&t));
+	} else if (e.code == POKY_ERR_NOTFOUND) {
+		api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
+	} else {
+		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
+		api_resp_header(r, "Retry-After", "5");
+	}
+	task_cleanup(&t);
+}
+
+struct list_ctx {
+	json_t *arr;
+	char last[TASK_ID_LEN + 1];
+};
+
+static int
+list_one(void *ud, const struct task *t)
+{
+	struct list_ctx *c = ud;
+
+	json_array_append_new(c->arr, task_to_json(t));
+	str_copy(c->last, sizeof(c->last), t->id);
+	return 0;
+}
+
+static bool
+valid_status(const char *s)
+{
+	static const char *const all[] = { TS_QUEUED, TS_STARTING, TS_RUNNING,
+		TS_SUCCEEDED, TS_FAILED, TS_CANCELLED, TS_LOST, NULL };
+
+	for (int i = 0; all[i]; i++)
+		if (strcmp(s, all[i]) == 0)
+			return true;
+	return false;
+}
+
+static void
+h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	char status[32], tmpl[80], cursor[80], lim[16], *end;
+	const char *st = api_query(req, "status", status, sizeof(status));
+	const char *tp = api_query(req, "template", tmpl, sizeof(tmpl));
+	const char *cur = api_query(req, "cursor", cursor, sizeof(cursor));
+	const char *ls = api_query(req, "limit", lim, sizeof(lim));
+	struct list_ctx c = { .arr = json_array() };
+	struct poky_error e;
+	long limit = LIST_DEFAULT;
+
+	if (st != NULL && !valid_status(st)) {
+		json_decref(c.arr);
+		api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+		    "field", "status", "message", "not a task status"));
+		return;
+	}
+	if (ls != NULL) {
+		limit = strtol(ls, &end, 10);
+		if (*ls == '\0' || *end != '\0' || limit < 1 || limit > LIST_MAX) {
+			json_decref(c.arr);
+			api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+			    "field", "limit", "message", "must be 1..1000"));
+			return;
+		}
+	}
+	if (cur != NULL && *cur != '\0' && !uuid_valid(cur)) {
+		json_decref(c.arr);
+		api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+		    "field", "cursor", "message", "not a cursor from this API"));
+		return;
+	}
+	if (store_list(app->store, st, tp, cur, (int)limit, list_one, &c, &e) != POKY_OK) {
+		json_decref(c.arr);
+		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
+		return;
+	}
+	set_json(r, 200, json_pack("{s:o, s:o}", "tasks", c.arr, "next_cursor",
+	    json_array_size(c.arr) == (size_t)limit ? json_string(c.last) :
+	    json_null()));
+}
+
+static void
+h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	struct task t;
+	struct poky_error e;
+
+	task_init(&t);
+	if (!uuid_valid(req->arg)) {
+		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
+	} else if (tasks_cancel(app, req->arg, req->token_name, &t, &e) == POKY_OK) {
+		set_json(r, 202, task_to_json(&t));
+		tracker_kick(app->tracker);
+	} else if (e.code == POKY_ERR_NOTFOUND) {
+		api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
+	} else if (e.code == POKY_ERR_CONFLICT) {
+		api_problem(r, 409, "urn:poky:problem:conflict", "Task already finished",
+		    "%s", e.message);
+	} else {
+		api_problem(r, e.code == POKY_ERR_TRANSIENT || e.code == POKY_ERR_AUTH ?
+		    503 : 502, "urn:poky:problem:upstream", "Cancel failed", "%s",
+		    e.message);
+	}
+	task_cleanup(&t);
+}
+
+static void
+h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	struct task t;
+	struct poky_error e;
+	char path[4096];
+	FILE *f;
+	struct stat st;
+	long start = 0;
+
+	task_init(&t);
+	if (!uuid_valid(req->arg) || store_get(app->store, req->arg, &t, &e) != POKY_OK) {
+		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
+		goto out;
+	}
+	if (strcmp(t.launcher, "local") != 0) {
+		api_problem(r, 501, NULL, "Logs not available",
+		    "the %s launcher does not keep logs in Poky yet", t.launcher);
+		goto out;
+	}
+	local_log_path(app, t.id, path, sizeof(path));
+	f = fopen(path, "rb");
+	if (f == NULL || fstat(fileno(f), &st) != 0) {
+		if (f)
+			fclose(f);
+		r->status = 200;
+		r->content_type = "text/plain; charset=utf-8";
+		r->text = strdup("");
+		r->text_len = 0;
+		goto out;
+	}
+	/* The tail of a large log: the end is what people look for. */
+	if (st.st_size > (off_t)LOG_MAX_BYTES)
+		start = (long)(st.st_size - (off_t)LOG_MAX_BYTES);
+	fseek(f, start, SEEK_SET);
+	r->text = malloc((size_t)(st.st_size - start) + 1);
+	if (r->text != NULL) {
+		r->text_len = fread(r->text, 1, (size_t)(st.st_size - start), f);
+		r->status = 200;
+		r->content_type = "text/plain; charset=utf-8";
+	} else {
+		api_problem(r, 503, NULL, "Out of memory", "cannot read the log");
+	}
+	fclose(f);
+out:
+	task_cleanup(&t);
+}
+
+/* ---- templates ------------------------------------------------------------ */
+
+static void
+h_templates(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	struct app_conf *conf = app_config_get(app);
+	json_t *arr = json_array();
+
+	(void)req;
+	for (size_t i = 0; i < conf->cfg->n_templates; i++)
+		json_array_append_new(arr, tmpl_to_json(conf->cfg->templates[i]));
+	app_config_put(app, conf);
+	set_json(r, 200, json_pack("{s:o}", "templates", arr));
+}
+
+static void
+h_template(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	struct app_conf *conf = app_config_get(app);
+	const struct tmpl *t = config_template(conf->cfg, req->arg);
+
+	if (t == NULL)
+		api_problem(r, 404, NULL, "Not found", "no template '%.64s'", req->arg);
+	else
+		set_json(r, 200, tmpl_to_json(t));
+	app_config_put(app, conf);
+}
+
+/* ---- /process_file: the original Poky's one route --------------------------- */
+
+/* Parse application/x-www-form-urlencoded into a JSON object of strings. */
+static json_t *
+form_object(const char *s, size_t n)
+{
+	json_t *o = json_object();
+	struct buf k, v;
+	size_t i = 0;
+
+	buf_init(&k, 4096);
+	buf_init(&v, 65536);
+	while (o != NULL && i < n) {
+		size_t j = i;
+		struct buf *cur = &k;
+
+		buf_reset(&k);
+		buf_reset(&v);
+		for (; j < n && s[j] != '&'; j++) {
+			char c = s[j];
+
+			if (c == '=' && cur == &k) {
+				cur = &v;
+				continue;
+			}
+			if (c == '+')
+				c = ' ';
+			else if (c == '%' && j + 2 < n && str_hexval((unsigned char)s[j + 1]) >= 0 &&
+			    str_hexval((unsigned char)s[j + 2]) >= 0) {
+				c = (char)(str_hexval((unsigned char)s[j + 1]) << 4 |
+				    str_hexval((unsigned char)s[j + 2]));
+				j += 2;
+			}
+			if (buf_append_byte(cur, c) != POKY_OK) {
+				json_decref(o);
+				o = NULL;
+				break;
+			}
+		}
+		if (o != NULL && k.len > 0 && json_object_get(o, k.data) == NULL)
+			json_object_set_new(o, k.data, json_stringn(v.data ? v.data : "",
+			    v.len));
+		i = j + 1;
+	}
+	buf_free(&k);
+	buf_free(&v);
+	return o;
+}
+
+/* Flask answered errors with a JSON string; keep that shape. */
+static void
+compat_error(struct api_resp *r, int status, const char *msg)
+{
+	set_json(r, status, json_string(msg));
+}
+
+/* A RunTask-shaped answer for a task that did not go to ECS, so the
+ * original's clients find tasks[0].overrides where they look. */
+static json_t *
+compat_run_response(const struct task *t, const struct tmpl *tp,
+		    const json_t *params)
+{
+	struct ecs_kv env[TMPL_MAX_ENV];
+	size_t n = tmpl_env(tp, params, env, tp->n_params);
+	json_t *envj = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(envj, json_pack("{s:s, s:s}", "name",
+		    env[i].name, "value", env[i].value));
+	return json_pack("{s:[{s:s, s:s, s:s, s:s, s:{s:[{s:s, s:o}]}}], s:[], s:s}",
+	    "tasks", "taskArn", t->id, "launchType", "LOCAL", "lastStatus",
+	    "PROVISIONING", "group", t->template_name, "overrides",
+	    "containerOverrides", "name", tp->name, "environment", envj,
+	    "failures", "pokyTaskId", t->id);
+}
+
+static void
+h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	struct app_conf *conf = app_config_get(app);
+	const struct tmpl *tp = config_template(conf->cfg, "process_file");
+	json_t *params = NULL, *sent = NULL;
+	struct submit s = { .template_name = "process_file",
+		.owner = req->token_name ? req->token_name : "anonymous",
+		.compat = true };
+	struct submit_result res;
+	struct poky_error e = { 0 };
+	char list[512], q[4096];
+	size_t pos = 0;
+	bool missing = false;
+
+	submit_result_init(&res);
+	if (tp == NULL) {
+		api_problem(r, 404, NULL, "Not found",
+		    "no template 'process_file' is configured");
+		goto out;
+	}
+	if (content_type_is(req, "application/json")) {
+		if ((sent = body_object(req, r)) == NULL)
+			goto out;
+	} else {
+		/* Flask's request.values: the form body and the query string. */
+		sent = form_object(req->body ? req->body : "", req->body_len);
+		if (sent == NULL) {
+			compat_error(r, 400, "Malformed form body");
+			goto out;
+		}
+	}
+	params = json_object();
+	pos += (size_t)snprintf(list, sizeof(list), "[");
+	for (size_t i = 0; i < tp->n_params; i++) {
+		const struct tmpl_param *p = &tp->params[i];
+		const json_t *v = json_object_get(sent, p->name);
+		const char *qv = api_query(req, p->name, q, sizeof(q));
+
+		if (p->required)
+			pos += (size_t)snprintf(list + pos, pos < sizeof(list) ?
+			    sizeof(list) - pos : 0, "%s'%s'", pos > 1 ? ", " : "",
+			    p->name);
+		if (json_is_string(v))
+			json_object_set(params, p->name, (json_t *)v);
+		else if (qv != NULL)
+			json_object_set_new(params, p->name, json_string(qv));
+		else if (p->required)
+			missing = true;
+	}
+	if (pos < sizeof(list))
+		snprintf(list + pos, sizeof(list) - pos, "]");
+	if (missing) {
+		char msg[700];
+
+		snprintf(msg, sizeof(msg),
+		    "Missing required field.  Required fields are %s", list);
+		compat_error(r, 400, msg);
+		goto out;
+	}
+	s.parameters = params;
+	if (tasks_submit(app, conf->cfg, &s, &res, &e) != POKY_OK) {
+		if (res.http_status == 400)
+			compat_error(r, 400, e.message);
+		else
+			answer_submit_error(r, &res, &e);
+		goto out;
+	}
+	metrics_add(app->metrics, "poky_tasks_launched_total", 1, "template",
+	    res.task.template_name, "launcher", res.task.launcher, NULL);
+	if (res.run_response != NULL) {
+		set_json(r, 200, res.run_response);
+		res.run_response = NULL;
+	} else {
+		set_json(r, 200, compat_run_response(&res.task, tp, params));
+	}
+	api_resp_header(r, "Location", "/tasks/%s", res.task.id);
+out:
+	json_decref(params);
+	json_decref(sent);
+	submit_result_cleanup(&res);
+	app_config_put(app, conf);
+}
+
+/* ---- health, metrics, documents ------------------------------------------ */
+
+static void
+h_healthz(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	(void)app;
+	(void)req;
+	set_json(r, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void
+h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	struct app_conf *conf = app_config_get(app);
+	bool store_ok = store_writable(app->store), creds_ok = true, needs_aws = false;
+	json_t *checks;
+
+	(void)req;
+	for (size_t i = 0; i < conf->cfg->n_templates; i++)
+		needs_aws = needs_aws || conf->cfg->templates[i]->launcher == LAUNCHER_ECS;
+	checks = json_pack("{s:b, s:b}", "store_writable", store_ok,
+	    "config_loaded", 1);
+	if (needs_aws) {
+		struct poky_error e;
+		struct aws_client *aws = app_aws(app, &e);
+		struct aws_creds c;
+
+		memset(&c, 0, sizeof(c));
+		creds_ok = aws != NULL && creds_get(aws_client_creds(aws), &c, &e) == POKY_OK;
+		creds_clear(&c);
+		json_object_set_new(checks, "credentials", json_boolean(creds_ok));
+		if (!creds_ok)
+			json_object_set_new(checks, "credentials_error",
+			    json_string(e.message));
+	}
+	app_config_put(app, conf);
+	set_json(r, store_ok && creds_ok ? 200 : 503, json_pack("{s:s, s:o}",
+	    "status", store_ok && creds_ok ? "ready" : "not ready", "checks", checks));
+}
+
+static void
+h_metrics(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	json_t *counts = store_counts(app->store);
+	const char *k;
+	json_t *v;
+
+	(void)req;
+	/* Task gauges come from the store, so they are right after restarts. */
+	json_object_foreach(counts, k, v)
+		metrics_set(app->metrics, "poky_tasks", (double)json_integer_value(v),
+		    "status", k, NULL);
+	json_decref(counts);
+	metrics_set(app->metrics, "poky_uptime_seconds",
+	    (double)(time(NULL) - app->started), NULL);
+	r->text = metrics_render(app->metrics, &r->text_len);
+	r->status = r->text ? 200 : 503;
+	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void
+h_openapi(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	json_error_t jerr;
+
+	(void)app;
+	(void)req;
+	set_json(r, 200, json_loads(poky_openapi_json, 0, &jerr));
+	if (r->json == NULL)
+		api_problem(r, 500, NULL, "Internal error", "OpenAPI document broken");
+}
+
+/* ---- routes --------------------------------------------------------------- */
+
+const struct api_route api_routes[] = {
+	{ "POST", "/tasks", h_tasks_post, false },
+	{ "GET", "/tasks", h_tasks_list, false },
+	{ "GET", "/tasks/{id}", h_task_get, false },
+	{ "DELETE", "/tasks/{id}", h_task_delete, false },
+	{ "GET", "/tasks/{id}/logs", h_task_logs, false },
+	{ "GET", "/templates", h_templates, false },
+	{ "GET", "/templates/{name}", h_template, false },
+	{ "POST", "/process_file", h_process_file, false },
+	{ "GET", "/healthz", h_healthz, true },
+	{ "GET", "/readyz", h_readyz, true },
+	{ "GET", "/metrics", h_metrics, false },
+	{ "GET", "/openapi.json", h_openapi, false },
+	{ NULL, NULL, NULL, false },
+};
+
+/* pattern "/a/{x}/b" against path; the {x} segment goes to arg. */
+static bool
+path_match(const char *pattern, const char *path, char *arg, size_t cap)
+{
+	while (*pattern && *path) {
+		if (*pattern == '{') {
+			const char *pe = strchr(pattern, '}');
+			size_t n = strcspn(path, "/");
+
+			if (pe == NULL || n == 0 || n >= cap)
+				return false;
+			memcpy(arg, path, n);
+			arg[n] = '\0';
+			pattern = pe + 1;
+			path += n;
+			continue;
+		}
+		if (*pattern != *path)
+			return false;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+const struct api_route *
+api_match(const char *method, const char *path, char *arg, size_t arg_cap,
+	  bool *path_known, char *allow, size_t allow_cap)
+{
+	char tmp[API_MAX_PATH_ARG];
+	size_t pos = 0;
+
+	*path_known = false;
+	if (allow_cap > 0)
+		allow[0] = '\0';
+	for (const struct api_route *rt = api_routes; rt->method; rt++) {
+		if (!path_match(rt->pattern, path, tmp, sizeof(tmp)))
+			continue;
+		if (strcmp(rt->method, method) == 0 ||
+		    (strcmp(method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+			str_copy(arg, arg_cap, tmp);
+			return rt;
+		}
+		*path_known = true;
+		pos += (size_t)snprintf(allow + pos, pos < allow_cap ? allow_cap - pos : 0,
+		    "%s%s", pos ? ", " : "", rt->method);
+	}
+	return NULL;
+}

@@ -1,0 +1,85 @@
+/* app.c - shared state: the current configuration and the AWS client. */
+#include <stdlib.h>
+
+#include "poky/app.h"
+#include "poky/auth.h"
+#include "poky/awsreq.h"
+
+struct app_conf *
+app_config_get(struct app *app)
+{
+	struct app_conf *c;
+
+	pthread_mutex_lock(&app->conf_lock);
+	c = app->conf;
+	c->refs++;
+	pthread_mutex_unlock(&app->conf_lock);
+	return c;
+}
+
+static void
+conf_free(struct app_conf *c)
+{
+	config_free(c->cfg);
+	auth_free(c->tokens);
+	free(c);
+}
+
+void
+app_config_put(struct app *app, struct app_conf *c)
+{
+	bool last;
+
+	pthread_mutex_lock(&app->conf_lock);
+	last = --c->refs == 0;
+	pthread_mutex_unlock(&app->conf_lock);
+	if (last)
+		conf_free(c);
+}
+
+void
+app_config_swap(struct app *app, struct config *cfg, struct auth_tokens *tokens)
+{
+	struct app_conf *n = calloc(1, sizeof(*n)), *old;
+
+	if (n == NULL) {
+		config_free(cfg);
+		auth_free(tokens);
+		return;
+	}
+	n->cfg = cfg;
+	n->tokens = tokens;
+	n->refs = 1;                    /* the app's own reference */
+	pthread_mutex_lock(&app->conf_lock);
+	old = app->conf;
+	app->conf = n;
+	pthread_mutex_unlock(&app->conf_lock);
+	if (old != NULL)
+		app_config_put(app, old);
+}
+
+struct aws_client *
+app_aws(struct app *app, struct poky_error *e)
+{
+	struct aws_client *c;
+
+	pthread_mutex_lock(&app->aws_lock);
+	if (app->aws == NULL) {
+		struct app_conf *conf = app_config_get(app);
+		const struct config *cfg = conf->cfg;
+		struct aws_config ac = {
+			.region = cfg->aws.region, .profile = cfg->aws.profile,
+			.endpoint_url = cfg->aws.endpoint_url,
+			.ecs_endpoint_url = cfg->aws.ecs_endpoint_url,
+			.s3_endpoint_url = cfg->aws.s3_endpoint_url,
+			.sts_endpoint_url = cfg->aws.sts_endpoint_url,
+			.max_attempts = cfg->aws.max_attempts,
+		};
+
+		app->aws = aws_client_new(&ac, e);
+		app_config_put(app, conf);
+	}
+	c = app->aws;
+	pthread_mutex_unlock(&app->aws_lock);
+	return c;
+}

@@ -1,0 +1,799 @@
+/* config.c - load and check pokyd's INI configuration (see config.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <iniparser.h>
+
+#include "poky/config.h"
+#include "poky/log.h"
+#include "poky/str.h"
+
+#define KEY_MAX 256
+
+struct loader {
+	const char *path;
+	dictionary *d;
+	struct config *c;
+	struct poky_error *e;
+};
+
+static enum poky_err
+bad(struct loader *l, const char *sec, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Every configuration error names file, section and key. */
+static enum poky_err
+bad(struct loader *l, const char *sec, const char *key, const char *fmt, ...)
+{
+	char what[POKY_ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (key != NULL)
+		return poky_error_set(l->e, POKY_ERR_INVALID, "%s: [%s] %s: %s",
+		    l->path, sec, key, what);
+	return poky_error_set(l->e, POKY_ERR_INVALID, "%s: [%s]: %s", l->path,
+	    sec, what);
+}
+
+static const char *
+get(struct loader *l, const char *sec, const char *key)
+{
+	char full[KEY_MAX * 2];
+
+	snprintf(full, sizeof(full), "%s:%s", sec, key);
+	return iniparser_getstring(l->d, full, NULL);
+}
+
+static enum poky_err
+dup_str(struct loader *l, char **dst, const char *v)
+{
+	free(*dst);
+	*dst = strdup(v);
+	return *dst ? POKY_OK : poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
+}
+
+static enum poky_err
+get_str(struct loader *l, const char *sec, const char *key, char **dst)
+{
+	const char *v = get(l, sec, key);
+
+	return v == NULL ? POKY_OK : dup_str(l, dst, v);
+}
+
+static enum poky_err
+get_long(struct loader *l, const char *sec, const char *key, long lo, long hi,
+	 long *dst)
+{
+	const char *v = get(l, sec, key);
+	char *end;
+	long x;
+
+	if (v == NULL)
+		return POKY_OK;
+	errno = 0;
+	x = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || errno != 0 || x < lo || x > hi)
+		return bad(l, sec, key, "'%s' is not a whole number in %ld..%ld",
+		    v, lo, hi);
+	*dst = x;
+	return POKY_OK;
+}
+
+static enum poky_err
+get_int(struct loader *l, const char *sec, const char *key, int lo, int hi,
+	int *dst)
+{
+	long x = *dst;
+	enum poky_err rc = get_long(l, sec, key, lo, hi, &x);
+
+	*dst = (int)x;
+	return rc;
+}
+
+static enum poky_err
+get_bool(struct loader *l, const char *sec, const char *key, bool *dst)
+{
+	const char *v = get(l, sec, key);
+
+	if (v == NULL)
+		return POKY_OK;
+	if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 || strcmp(v, "1") == 0)
+		*dst = true;
+	else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 ||
+	    strcmp(v, "0") == 0)
+		*dst = false;
+	else
+		return bad(l, sec, key, "'%s' is not true or false", v);
+	return POKY_OK;
+}
+
+/* "a, b ,c" -> {"a","b","c"}; empty items are dropped. */
+static enum poky_err
+get_list(struct loader *l, const char *sec, const char *key, char **items,
+	 size_t *n)
+{
+	const char *v = get(l, sec, key), *p;
+
+	if (v == NULL)
+		return POKY_OK;
+	while (*n > 0)
+		free(items[--*n]);
+	for (p = v; *p != '\0';) {
+		const char *q = p + strcspn(p, ",");
+		const char *s = p, *t = q;
+
+		while (s < t && isspace((unsigned char)*s))
+			s++;
+		while (t > s && isspace((unsigned char)t[-1]))
+			t--;
+		if (t > s) {
+			if (*n == CONFIG_MAX_LIST)
+				return bad(l, sec, key, "more than %d items",
+				    CONFIG_MAX_LIST);
+			items[*n] = strndup(s, (size_t)(t - s));
+			if (items[*n] == NULL)
+				return poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
+			(*n)++;
+		}
+		p = *q ? q + 1 : q;
+	}
+	return POKY_OK;
+}
+
+static bool
+in_list(const char *key, const char *const *keys)
+{
+	for (; *keys != NULL; keys++)
+		if (strcmp(key, *keys) == 0)
+			return true;
+	return false;
+}
+
+/* Unknown keys are mistakes (a typo would otherwise be silently ignored). */
+static enum poky_err
+check_keys(struct loader *l, const char *sec, const char *const *known,
+	   bool template)
+{
+	int n = iniparser_getsecnkeys(l->d, sec);
+	const char **keys;
+	size_t slen = strlen(sec) + 1;
+	enum poky_err rc = POKY_OK;
+
+	if (n <= 0)
+		return POKY_OK;
+	keys = calloc((size_t)n, sizeof(*keys));
+	if (keys == NULL)
+		return poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
+	iniparser_getseckeys(l->d, sec, keys);
+	for (int i = 0; i < n && rc == POKY_OK; i++) {
+		const char *k = keys[i] + slen;
+
+		if (in_list(k, known))
+			continue;
+		if (template && (strncmp(k, "param.", 6) == 0 ||
+		    strncmp(k, "env.", 4) == 0))
+			continue;
+		rc = bad(l, sec, k, "unknown key");
+	}
+	free(keys);
+	return rc;
+}
+
+/* ---- sections ------------------------------------------------------------- */
+
+static const char *const server_keys[] = { "listen", "threads",
+	"max_body_bytes", "tokens_file", "allow_anonymous", "state_dir",
+	"log_format", "log_level", "request_timeout", "max_connections", NULL };
+
+static enum poky_err
+load_server(struct loader *l)
+{
+	struct config *c = l->c;
+	const char *v;
+	long body = (long)c->server.max_body_bytes;
+	enum poky_err rc;
+
+	if ((rc = check_keys(l, "server", server_keys, false)) ||
+	    (rc = get_str(l, "server", "listen", &c->server.listen)) ||
+	    (rc = get_int(l, "server", "threads", 1, 256, &c->server.threads)) ||
+	    (rc = get_long(l, "server", "max_body_bytes", 256, 16L << 20, &body)) ||
+	    (rc = get_str(l, "server", "tokens_file", &c->server.tokens_file)) ||
+	    (rc = get_bool(l, "server", "allow_anonymous", &c->server.allow_anonymous)) ||
+	    (rc = get_str(l, "server", "state_dir", &c->server.state_dir)) ||
+	    (rc = get_long(l, "server", "request_timeout", 1, 3600,
+	     &c->server.request_timeout)) ||
+	    (rc = get_int(l, "server", "max_connections", 4, 65536,
+	     &c->server.max_connections)))
+		return rc;
+	c->server.max_body_bytes = (size_t)body;
+	if ((v = get(l, "server", "log_format")) != NULL &&
+	    (c->server.log_format = log_format_parse(v)) < 0)
+		return bad(l, "server", "log_format", "'%s' is not text or json", v);
+	if ((v = get(l, "server", "log_level")) != NULL &&
+	    (c->server.log_level = log_level_parse(v)) < 0)
+		return bad(l, "server", "log_level",
+		    "'%s' is not debug, info, warn or error", v);
+	if (c->server.state_dir[0] == '\0' || strlen(c->server.state_dir) > 1900)
+		return bad(l, "server", "state_dir", "must be 1..1900 characters");
+	if (c->server.tokens_file != NULL && c->server.tokens_file[0] == '\0') {
+		free(c->server.tokens_file);
+		c->server.tokens_file = NULL;
+	}
+	{
+		char host[256];
+		unsigned port;
+		struct poky_error e2;
+
+		if (config_split_listen(c->server.listen, host, sizeof(host), &port,
+		    &e2) != POKY_OK)
+			return bad(l, "server", "listen", "%s", e2.message);
+	}
+	return POKY_OK;
+}
+
+static const char *const aws_keys[] = { "region", "profile", "endpoint_url",
+	"ecs_endpoint_url", "s3_endpoint_url", "sts_endpoint_url",
+	"max_attempts", NULL };
+
+static enum poky_err
+check_url(struct loader *l, const char *sec, const char *key, const char *v)
+{
+	if (v == NULL || *v == '\0')
+		return POKY_OK;
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+		return bad(l, sec, key, "'%s' must start with http:// or https://", v);
+	return POKY_OK;
+}
+
+static enum poky_err
+load_aws(struct loader *l)
+{
+	struct config *c = l->c;
+	enum poky_err rc;
+
+	if ((rc = check_keys(l, "aws", aws_keys, false)) ||
+	    (rc = get_str(l, "aws", "region", &c->aws.region)) ||
+	    (rc = get_str(l, "aws", "profile", &c->aws.profile)) ||
+	    (rc = get_str(l, "aws", "endpoint_url", &c->aws.endpoint_url)) ||
+	    (rc = get_str(l, "aws", "ecs_endpoint_url", &c->aws.ecs_endpoint_url)) ||
+	    (rc = get_str(l, "aws", "s3_endpoint_url", &c->aws.s3_endpoint_url)) ||
+	    (rc = get_str(l, "aws", "sts_endpoint_url", &c->aws.sts_endpoint_url)) ||
+	    (rc = get_int(l, "aws", "max_attempts", 1, 10, &c->aws.max_attempts)) ||
+	    (rc = check_url(l, "aws", "endpoint_url", c->aws.endpoint_url)) ||
+	    (rc = check_url(l, "aws", "ecs_endpoint_url", c->aws.ecs_endpoint_url)) ||
+	    (rc = check_url(l, "aws", "s3_endpoint_url", c->aws.s3_endpoint_url)) ||
+	    (rc = check_url(l, "aws", "sts_endpoint_url", c->aws.sts_endpoint_url)))
+		return rc;
+	return POKY_OK;
+}
+
+static const char *const tracker_keys[] = { "poll_interval", "webhook_allow",
+	"webhook_secret", "webhook_max_seconds", NULL };
+
+static enum poky_err
+load_tracker(struct loader *l)
+{
+	struct config *c = l->c;
+	const char *v;
+	enum poky_err rc;
+
+	if ((rc = check_keys(l, "tracker", tracker_keys, false)) ||
+	    (rc = get_list(l, "tracker", "webhook_allow", c->tracker.webhook_allow,
+	     &c->tracker.n_webhook_allow)) ||
+	    (rc = get_str(l, "tracker", "webhook_secret", &c->tracker.webhook_secret)) ||
+	    (rc = get_long(l, "tracker", "webhook_max_seconds", 1, 7 * 86400,
+	     &c->tracker.webhook_max_seconds)))
+		return rc;
+	if ((v = get(l, "tracker", "poll_interval")) != NULL) {
+		char *end;
+		double x;
+
+		errno = 0;
+		x = strtod(v, &end);
+		if (*v == '\0' || *end != '\0' || errno != 0 || !isfinite(x) ||
+		    x < 0.05 || x > 3600)
+			return bad(l, "tracker", "poll_interval",
+			    "'%s' is not a number of seconds in 0.05..3600", v);
+		c->tracker.poll_interval = x;
+	}
+	return POKY_OK;
+}
+
+/* ---- templates ---------------------------------------------------------- */
+
+static const char *const tmpl_keys[] = { "launcher", "cluster",
+	"task_definition", "container", "launch_type", "capacity_providers",
+	"platform_version", "subnets", "security_groups", "assign_public_ip",
+	"task_role_arn", "execution_role_arn", "timeout", "command",
+	"max_running", "kill_grace", "image", "docker_host", NULL };
+
+static bool
+valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+			return false;
+	return true;
+}
+
+static bool
+valid_env_name(const char *s)
+{
+	if (!isalpha((unsigned char)*s) && *s != '_')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '_')
+			return false;
+	return strlen(s) <= 128;
+}
+
+/* "required env=VAR [default=V] [max=N] [pattern=RE] [s3=bucket|object:P]" */
+static enum poky_err
+parse_param(struct loader *l, const char *sec, const char *key,
+	    struct tmpl_param *p, const char *spec)
+{
+	char *copy = strdup(spec), *tok, *save = NULL;
+	enum poky_err rc = POKY_OK;
+	int i = 0;
+
+	if (copy == NULL)
+		return poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
+	p->max = PARAM_DEFAULT_MAX;
+	for (tok = strtok_r(copy, " \t", &save); tok != NULL && rc == POKY_OK;
+	     tok = strtok_r(NULL, " \t", &save), i++) {
+		char *eq = strchr(tok, '=');
+		const char *v = eq ? eq + 1 : NULL;
+
+		if (i == 0) {
+			if (strcmp(tok, "required") == 0)
+				p->required = true;
+			else if (strcmp(tok, "optional") != 0)
+				rc = bad(l, sec, key, "must start with required or optional");
+			continue;
+		}
+		if (eq == NULL) {
+			rc = bad(l, sec, key, "'%s' is not name=value", tok);
+			break;
+		}
+		*eq = '\0';
+		if (strcmp(tok, "env") == 0) {
+			if (!valid_env_name(v))
+				rc = bad(l, sec, key, "env '%s' is not a variable name", v);
+			else
+				rc = dup_str(l, &p->env, v);
+		} else if (strcmp(tok, "default") == 0) {
+			rc = dup_str(l, &p->def, v);
+		} else if (strcmp(tok, "max") == 0) {
+			char *end;
+			long x = strtol(v, &end, 10);
+
+			if (*v == '\0' || *end != '\0' || x < 1 || x > PARAM_HARD_MAX)
+				rc = bad(l, sec, key, "max '%s' is not 1..%d", v,
+				    PARAM_HARD_MAX);
+			p->max = (size_t)x;
+		} else if (strcmp(tok, "pattern") == 0) {
+			char msg[128];
+			int r;
+
+			if ((rc = dup_str(l, &p->pattern, v)) != POKY_OK)
+				break;
+			r = regcomp(&p->re, v, REG_EXTENDED | REG_NOSUB);
+			if (r != 0) {
+				regerror(r, &p->re, msg, sizeof(msg));
+				free(p->pattern);
+				p->pattern = NULL;
+				rc = bad(l, sec, key, "pattern '%s': %s", v, msg);
+			}
+		} else if (strcmp(tok, "s3") == 0) {
+			if (strcmp(v, "bucket") == 0) {
+				p->s3 = PARAM_S3_BUCKET;
+			} else if (strncmp(v, "object:", 7) == 0 && v[7] != '\0') {
+				p->s3 = PARAM_S3_OBJECT;
+				rc = dup_str(l, &p->s3_bucket_param, v + 7);
+			} else {
+				rc = bad(l, sec, key,
+				    "s3 '%s' is not bucket or object:PARAM", v);
+			}
+		} else {
+			rc = bad(l, sec, key, "unknown attribute '%s'", tok);
+		}
+	}
+	free(copy);
+	if (rc == POKY_OK && i == 0)
+		rc = bad(l, sec, key, "empty parameter specification");
+	if (rc == POKY_OK && p->env == NULL)
+		rc = bad(l, sec, key, "needs env=VARIABLE");
+	if (rc == POKY_OK && p->def != NULL && strlen(p->def) > p->max)
+		rc = bad(l, sec, key, "default longer than max");
+	if (rc == POKY_OK && p->def != NULL && p->pattern != NULL &&
+	    regexec(&p->re, p->def, 0, NULL, 0) != 0)
+		rc = bad(l, sec, key, "default does not match its pattern");
+	return rc;
+}
+
+static void
+tmpl_free(struct tmpl *t)
+{
+	if (t == NULL)
+		return;
+	free(t->name);
+	free(t->cluster);
+	free(t->task_definition);
+	free(t->container);
+	free(t->launch_type);
+	free(t->platform_version);
+	for (size_t i = 0; i < t->n_capacity_providers; i++)
+		free(t->capacity_providers[i]);
+	for (size_t i = 0; i < t->n_subnets; i++)
+		free(t->subnets[i]);
+	for (size_t i = 0; i < t->n_security_groups; i++)
+		free(t->security_groups[i]);
+	free(t->task_role_arn);
+	free(t->execution_role_arn);
+	free(t->command);
+	free(t->image);
+	free(t->docker_host);
+	for (size_t i = 0; i < t->n_params; i++) {
+		struct tmpl_param *p = &t->params[i];
+
+		free(p->name);
+		free(p->env);
+		free(p->def);
+		if (p->pattern != NULL)
+			regfree(&p->re);
+		free(p->pattern);
+		free(p->s3_bucket_param);
+	}
+	for (size_t i = 0; i < t->n_env; i++) {
+		free(t->env[i].name);
+		free(t->env[i].value);
+	}
+	free(t);
+}
+
+static enum poky_err
+load_template_lists(struct loader *l, const char *sec, struct tmpl *t)
+{
+	const char *v;
+	long x;
+	enum poky_err rc;
+
+	if ((rc = get_list(l, sec, "capacity_providers", t->capacity_providers,
+	     &t->n_capacity_providers)) ||
+	    (rc = get_list(l, sec, "subnets", t->subnets, &t->n_subnets)) ||
+	    (rc = get_list(l, sec, "security_groups", t->security_groups,
+	     &t->n_security_groups)))
+		return rc;
+	if ((v = get(l, sec, "assign_public_ip")) != NULL && *v != '\0') {
+		if (strcmp(v, "ENABLED") == 0)
+			t->assign_public_ip = 1;
+		else if (strcmp(v, "DISABLED") == 0)
+			t->assign_public_ip = 0;
+		else
+			return bad(l, sec, "assign_public_ip",
+			    "'%s' is not ENABLED or DISABLED", v);
+	}
+	x = t->max_running;
+	if ((rc = get_long(l, sec, "max_running", 1, 1024, &x)))
+		return rc;
+	t->max_running = (int)x;
+	return POKY_OK;
+}
+
+static enum poky_err
+load_template(struct loader *l, const char *sec)
+{
+	const char *name = sec + strlen("template."), *v;
+	int n = iniparser_getsecnkeys(l->d, sec);
+	const char **keys = NULL;
+	struct tmpl *t;
+	enum poky_err rc;
+
+	if (!valid_name(name, 64))
+		return bad(l, sec, NULL,
+		    "template names are 1-64 letters, digits, '_' or '-'");
+	if (l->c->n_templates == CONFIG_MAX_TEMPLATES)
+		return bad(l, sec, NULL, "more than %d templates", CONFIG_MAX_TEMPLATES);
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
+	l->c->templates[l->c->n_templates++] = t;
+	t->assign_public_ip = -1;
+	t->max_running = 2;
+	t->kill_grace = 10;
+	if ((rc = dup_str(l, &t->name, name)) ||
+	    (rc = check_keys(l, sec, tmpl_keys, true)))
+		return rc;
+	v = get(l, sec, "launcher");
+	if (v == NULL || strcmp(v, "ecs") == 0)
+		t->launcher = LAUNCHER_ECS;
+	else if (strcmp(v, "local") == 0)
+		t->launcher = LAUNCHER_LOCAL;
+	else if (strcmp(v, "docker") == 0)
+		t->launcher = LAUNCHER_DOCKER;
+	else
+		return bad(l, sec, "launcher", "'%s' is not ecs, local or docker", v);
+	if ((rc = get_str(l, sec, "cluster", &t->cluster)) ||
+	    (rc = get_str(l, sec, "task_definition", &t->task_definition)) ||
+	    (rc = get_str(l, sec, "container", &t->container)) ||
+	    (rc = get_str(l, sec, "launch_type", &t->launch_type)) ||
+	    (rc = get_str(l, sec, "platform_version", &t->platform_version)) ||
+	    (rc = get_str(l, sec, "task_role_arn", &t->task_role_arn)) ||
+	    (rc = get_str(l, sec, "execution_role_arn", &t->execution_role_arn)) ||
+	    (rc = get_long(l, sec, "timeout", 0, 30L * 86400, &t->timeout)) ||
+	    (rc = get_str(l, sec, "command", &t->command)) ||
+	    (rc = get_long(l, sec, "kill_grace", 0, 3600, &t->kill_grace)) ||
+	    (rc = get_str(l, sec, "image", &t->image)) ||
+	    (rc = get_str(l, sec, "docker_host", &t->docker_host)) ||
+	    (rc = load_template_lists(l, sec, t)))
+		return rc;
+
+	/* param.* and env.* keys, in file order. */
+	keys = calloc((size_t)(n > 0 ? n : 1), sizeof(*keys));
+	if (keys == NULL)
+		return poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
+	iniparser_getseckeys(l->d, sec, keys);
+	for (int i = 0; i < n && rc == POKY_OK; i++) {
+		const char *k = keys[i] + strlen(sec) + 1;
+		const char *val = iniparser_getstring(l->d, keys[i], "");
+
+		if (strncmp(k, "param.", 6) == 0) {
+			struct tmpl_param *p;
+
+			if (!valid_name(k + 6, 64)) {
+				rc = bad(l, sec, k, "parameter names are letters, "
+				    "digits, '_' or '-'");
+				break;
+			}
+			if (t->n_params == CONFIG_MAX_PARAMS) {
+				rc = bad(l, sec, k, "more than %d parameters",
+				    CONFIG_MAX_PARAMS);
+				break;
+			}
+			p = &t->params[t->n_params++];
+			if ((rc = dup_str(l, &p->name, k + 6)) == POKY_OK)
+				rc = parse_param(l, sec, k, p, val);
+		} else if (strncmp(k, "env.", 4) == 0) {
+			struct tmpl_env *ev;
+
+			if (!valid_env_name(k + 4)) {
+				rc = bad(l, sec, k, "not an environment variable name");
+				break;
+			}
+			if (t->n_env == CONFIG_MAX_PARAMS) {
+				rc = bad(l, sec, k, "more than %d env entries",
+				    CONFIG_MAX_PARAMS);
+				break;
+			}
+			ev = &t->env[t->n_env++];
+			if ((rc = dup_str(l, &ev->name, k + 4)) == POKY_OK &&
+			    (rc = dup_str(l, &ev->value, val)) == POKY_OK)
+				for (char *q = ev->name; *q; q++)
+					*q = (char)toupper((unsigned char)*q);
+		}
+	}
+	free(keys);
+	if (rc != POKY_OK)
+		return rc;
+
+	/* s3=object:P must name a parameter of this template. */
+	for (size_t i = 0; i < t->n_params; i++) {
+		const struct tmpl_param *p = &t->params[i];
+		bool found = false;
+
+		if (p->s3 != PARAM_S3_OBJECT)
+			continue;
+		for (size_t j = 0; j < t->n_params; j++)
+			found = found || strcmp(t->params[j].name, p->s3_bucket_param) == 0;
+		if (!found) {
+			char key[80];
+
+			snprintf(key, sizeof(key), "param.%s", p->name);
+			return bad(l, sec, key, "s3=object:%s names no parameter",
+			    p->s3_bucket_param);
+		}
+	}
+
+	switch (t->launcher) {
+	case LAUNCHER_ECS:
+		if (t->cluster == NULL || t->task_definition == NULL ||
+		    t->container == NULL)
+			return bad(l, sec, NULL, "launcher ecs needs cluster, "
+			    "task_definition and container");
+		if (t->launch_type != NULL && *t->launch_type &&
+		    t->n_capacity_providers > 0)
+			return bad(l, sec, "capacity_providers",
+			    "launch_type and capacity_providers are exclusive");
+		if ((t->launch_type == NULL || !*t->launch_type) &&
+		    t->n_capacity_providers == 0 &&
+		    (rc = dup_str(l, &t->launch_type, "FARGATE")))
+			return rc;
+		break;
+	case LAUNCHER_LOCAL:
+		if (t->command == NULL || *t->command == '\0')
+			return bad(l, sec, "command", "launcher local needs a command");
+		break;
+	case LAUNCHER_DOCKER:
+		if (t->image == NULL || *t->image == '\0')
+			return bad(l, sec, "image", "launcher docker needs an image");
+		break;
+	}
+	return POKY_OK;
+}
+
+/* ---- whole file ----------------------------------------------------------- */
+
+/* iniparser reports syntax errors through a callback: keep the first one
+ * for the error we return. */
+static _Thread_local char ini_first_error[256];
+
+static int
+ini_error(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	line[strcspn(line, "\n")] = '\0';
+	if (ini_first_error[0] == '\0')
+		str_copy(ini_first_error, sizeof(ini_first_error), line);
+	return 0;
+}
+
+enum poky_err
+config_load(const char *path, struct config **out, struct poky_error *e)
+{
+	struct loader l = { .path = path, .e = e };
+	struct config *c;
+	struct stat st;
+	enum poky_err rc = POKY_OK;
+	int nsec;
+
+	*out = NULL;
+	if (stat(path, &st) != 0)
+		return poky_error_set(e, POKY_ERR_NOTFOUND, "%s: %s", path,
+		    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return poky_error_set(e, POKY_ERR_INVALID, "%s: not a file", path);
+	if (st.st_size > (1 << 20))
+		return poky_error_set(e, POKY_ERR_LIMIT, "%s: larger than 1 MiB", path);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+	l.c = c;
+	c->server.threads = 4;
+	c->server.max_body_bytes = 65536;
+	c->server.log_format = LOG_FORMAT_TEXT;
+	c->server.log_level = LOG_LEVEL_INFO;
+	c->server.request_timeout = 30;
+	c->server.max_connections = 1024;
+	c->aws.max_attempts = 3;
+	c->tracker.poll_interval = 5;
+	c->tracker.webhook_max_seconds = 3600;
+	if ((rc = dup_str(&l, &c->path, path)) ||
+	    (rc = dup_str(&l, &c->server.listen, "127.0.0.1:8080")) ||
+	    (rc = dup_str(&l, &c->server.state_dir, "/var/lib/poky")) ||
+	    (rc = dup_str(&l, &c->tracker.webhook_allow[0], "https://")))
+		goto out;
+	c->tracker.n_webhook_allow = 1;
+
+	iniparser_set_error_callback(ini_error);
+	ini_first_error[0] = '\0';
+	l.d = iniparser_load(path);
+	if (l.d == NULL || ini_first_error[0] != '\0') {
+		/* "iniparser: syntax error in FILE (LINE):" names the line. */
+		rc = poky_error_set(e, POKY_ERR_INVALID, "%s: not valid INI: %s", path,
+		    ini_first_error[0] ? ini_first_error : "cannot be read");
+		goto out;
+	}
+	nsec = iniparser_getnsec(l.d);
+	for (int i = 0; i < nsec && rc == POKY_OK; i++) {
+		const char *sec = iniparser_getsecname(l.d, i);
+
+		if (strcmp(sec, "server") == 0)
+			rc = load_server(&l);
+		else if (strcmp(sec, "aws") == 0)
+			rc = load_aws(&l);
+		else if (strcmp(sec, "tracker") == 0)
+			rc = load_tracker(&l);
+		else if (strncmp(sec, "template.", 9) == 0)
+			rc = load_template(&l, sec);
+		else
+			rc = bad(&l, sec, NULL, "unknown section");
+	}
+	if (rc == POKY_OK && c->n_templates == 0)
+		rc = poky_error_set(e, POKY_ERR_INVALID,
+		    "%s: no [template.NAME] section", path);
+out:
+	if (l.d != NULL)
+		iniparser_freedict(l.d);
+	if (rc != POKY_OK) {
+		config_free(c);
+		return rc;
+	}
+	*out = c;
+	return POKY_OK;
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->server.listen);
+	free(c->server.tokens_file);
+	free(c->server.state_dir);
+	free(c->aws.region);
+	free(c->aws.profile);
+	free(c->aws.endpoint_url);
+	free(c->aws.ecs_endpoint_url);
+	free(c->aws.s3_endpoint_url);
+	free(c->aws.sts_endpoint_url);
+	for (size_t i = 0; i < c->tracker.n_webhook_allow; i++)
+		free(c->tracker.webhook_allow[i]);
+	free(c->tracker.webhook_secret);
+	for (size_t i = 0; i < c->n_templates; i++)
+		tmpl_free(c->templates[i]);
+	free(c);
+}
+
+const struct tmpl *
+config_template(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_templates; i++)
+		if (strcmp(c->templates[i]->name, name) == 0)
+			return c->templates[i];
+	return NULL;
+}
+
+enum poky_err
+config_split_listen(const char *listen, char *host, size_t cap, unsigned *port,
+		    struct poky_error *e)
+{
+	const char *colon, *hs = listen, *he;
+	char *end;
+	unsigned long p;
+
+	if (listen[0] == '[') {
+		he = strchr(listen, ']');
+		if (he == NULL || he[1] != ':')
+			return poky_error_set(e, POKY_ERR_INVALID,
+			    "'%s' is not [v6]:port", listen);
+		hs = listen + 1;
+		colon = he + 1;
+	} else {
+		colon = strrchr(listen, ':');
+		if (colon == NULL || strchr(listen, ':') != colon)
+			return poky_error_set(e, POKY_ERR_INVALID,
+			    "'%s' is not host:port", listen);
+		he = colon;
+	}
+	if (he == hs || (size_t)(he - hs) >= cap)
+		return poky_error_set(e, POKY_ERR_INVALID, "'%s' has no host", listen);
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p > 65535)
+		return poky_error_set(e, POKY_ERR_INVALID,
+		    "'%s' has no port in 0..65535", listen);
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = '\0';
+	*port = (unsigned)p;
+	return POKY_OK;
+}

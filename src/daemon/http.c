@@ -1,0 +1,421 @@
+/* http.c - libmicrohttpd glue: limits, auth, request ids, access log.
+ *
+ * Everything that comes from outside is bounded here, before any handler
+ * runs: URL length, header count and size (MHD's per-connection memory
+ * limit), body size (413), and how long a client may take (slow clients
+ * are dropped).  Handlers get a parsed struct api_req and never see MHD. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "poky/api.h"
+#include "poky/app.h"
+#include "poky/auth.h"
+#include "poky/http.h"
+#include "poky/log.h"
+#include "poky/metrics.h"
+#include "poky/str.h"
+#include "poky/uuid.h"
+
+#define MAX_URL 2048
+#define MAX_HEADERS 64
+#define CONN_MEMORY (64 * 1024)
+#define REQID_MAX 64
+
+struct http_server {
+	struct MHD_Daemon *d;
+	struct app *app;
+	unsigned port;
+};
+
+struct conn {
+	struct buf body;
+	bool too_large;
+	double t0;
+	struct hdr headers[MAX_HEADERS];
+	size_t n_headers;
+	bool too_many_headers;
+	char reqid[REQID_MAX + 1];
+};
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static enum MHD_Result
+collect_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+	struct conn *c = cls;
+
+	(void)kind;
+	if (c->n_headers == MAX_HEADERS) {
+		c->too_many_headers = true;
+		return MHD_NO;
+	}
+	c->headers[c->n_headers++] = (struct hdr){ k, strlen(k), v ? v : "",
+		v ? strlen(v) : 0 };
+	return MHD_YES;
+}
+
+/* A client's X-Request-Id is kept if it is tame; otherwise we make one. */
+static void
+request_id(struct conn *c, const char *given)
+{
+	bool ok = given != NULL && *given && strlen(given) <= REQID_MAX;
+
+	for (const char *p = given; ok && *p; p++)
+		ok = isalnum((unsigned char)*p) || strchr("-_.:", *p);
+	if (ok)
+		str_copy(c->reqid, sizeof(c->reqid), given);
+	else if (uuid_v4(c->reqid) != POKY_OK)
+		str_copy(c->reqid, sizeof(c->reqid), "unknown");
+}
+
+static const char *
+find_header(const struct conn *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_headers; i++)
+		if (str_ieq(c->headers[i].name, c->headers[i].name_len, name))
+			return c->headers[i].value;
+	return NULL;
+}
+
+/* Bearer auth; the token name is what logs and records show, never the
+ * token.  Returns NULL and sets *ok=false when a token is needed and wrong. */
+static const char *
+authenticate(struct app *app, const struct conn *c, bool open, bool *ok)
+{
+	struct app_conf *conf = app_config_get(app);
+	const char *h = find_header(c, "authorization"), *name = NULL;
+
+	*ok = true;
+	if (conf->tokens == NULL) {
+		/* No tokens file: anonymous (main refuses this on a public
+		 * address unless allow_anonymous is set). */
+		app_config_put(app, conf);
+		return NULL;
+	}
+	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
+		const char *tok = h + 7;
+
+		while (*tok == ' ')
+			tok++;
+		name = auth_check(conf->tokens, tok, strlen(tok));
+	}
+	app_config_put(app, conf);
+	/* The names come from a config that may be swapped: hand out a
+	 * static copy per thread. */
+	if (name != NULL) {
+		static _Thread_local char copy[AUTH_NAME_MAX + 1];
+
+		str_copy(copy, sizeof(copy), name);
+		return copy;
+	}
+	*ok = open;
+	return NULL;
+}
+
+static enum MHD_Result
+send_resp(struct MHD_Connection *mc, struct conn *c, struct api_resp *r,
+	  const char *method)
+{
+	struct MHD_Response *resp;
+	char *body = NULL;
+	size_t len = 0;
+	enum MHD_Result ret;
+
+	if (r->text != NULL) {
+		body = r->text;
+		len = r->text_len;
+		r->text = NULL;
+	} else if (r->json != NULL) {
+		body = json_dumps(r->json, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
+		len = body ? strlen(body) : 0;
+	}
+	if (strcmp(method, "HEAD") == 0) {
+		free(body);
+		body = NULL;
+		len = 0;
+	}
+	resp = MHD_create_response_from_buffer(len, body ? body : (char *)"",
+	    body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type", r->content_type ?
+	    r->content_type : "application/json");
+	MHD_add_response_header(resp, "X-Request-Id", c->reqid);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	for (size_t i = 0; i < r->n_headers; i++)
+		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+	ret = MHD_queue_response(mc, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void
+access_log(struct app *app, const struct conn *c, const char *method,
+	   const char *route, int status, const char *who)
+{
+	double dt = mono() - c->t0;
+	char code[8];
+
+	snprintf(code, sizeof(code), "%d", status);
+	log_set_request_id(c->reqid);
+	log_info("%s %s %d %.1fms %s", method, route, status, dt * 1000,
+	    who ? who : "-");
+	log_set_request_id(NULL);
+	metrics_add(app->metrics, "poky_http_requests_total", 1, "method", method,
+	    "route", route, "code", code, NULL);
+	metrics_observe(app->metrics, "poky_http_request_duration_seconds", dt,
+	    "route", route, NULL);
+}
+
+/* The query string, rebuilt from MHD's decoded arguments (MHD keeps no raw
+ * copy); values are re-encoded so api_query decodes them the same way. */
+static enum MHD_Result
+add_arg(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+{
+	struct buf *b = cls;
+
+	(void)kind;
+	if ((b->len > 0 && buf_append_byte(b, '&') != POKY_OK) ||
+	    str_uri_encode(b, k, strlen(k), false) != POKY_OK ||
+	    (v != NULL && (buf_append_byte(b, '=') != POKY_OK ||
+	     str_uri_encode(b, v, strlen(v), false) != POKY_OK)))
+		return MHD_NO;
+	return MHD_YES;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *mc, const char *url,
+	   const char *method, const char *version, const char *upload,
+	   size_t *upload_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct app *app = srv->app;
+	struct conn *c = *con_cls;
+	struct api_resp r;
+	struct api_req req;
+	const struct api_route *rt;
+	const char *cl;
+	char allow[128], path[MAX_URL + 1];
+	struct buf query;
+	bool known, auth_ok;
+	enum MHD_Result ret;
+	size_t app_max;
+
+	(void)version;
+	if (c == NULL) {
+		struct app_conf *conf;
+
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			return MHD_NO;
+		c->t0 = mono();
+		conf = app_config_get(app);
+		app_max = conf->cfg->server.max_body_bytes;
+		app_config_put(app, conf);
+		buf_init(&c->body, app_max);
+		MHD_get_connection_values(mc, MHD_HEADER_KIND, collect_header, c);
+		request_id(c, find_header(c, "x-request-id"));
+		/* A declared body over the limit is refused before it arrives. */
+		cl = find_header(c, "content-length");
+		if (cl != NULL && strtoull(cl, NULL, 10) > app_max)
+			c->too_large = true;
+		*con_cls = c;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!c->too_large &&
+		    buf_append(&c->body, upload, *upload_size) != POKY_OK)
+			c->too_large = true;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	api_resp_init(&r);
+	buf_init(&query, 2 * MAX_URL);
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.request_id = c->reqid;
+	req.route = "unmatched";
+	if (strlen(url) > MAX_URL) {
+		api_problem(&r, 414, NULL, "URI too long", "at most %d bytes", MAX_URL);
+		goto send;
+	}
+	if (c->too_many_headers) {
+		api_problem(&r, 431, NULL, "Too many headers", "at most %d",
+		    MAX_HEADERS);
+		goto send;
+	}
+	if (c->too_large) {
+		api_problem(&r, 413, NULL, "Body too large",
+		    "the body exceeds max_body_bytes (%zu)", c->body.max);
+		goto send;
+	}
+	/* MHD gives the path decoded and without its query. */
+	str_copy(path, sizeof(path), url);
+	rt = api_match(method, path, req.arg, sizeof(req.arg), &known, allow,
+	    sizeof(allow));
+	if (rt == NULL) {
+		if (known) {
+			api_problem(&r, 405, NULL, "Method not allowed",
+			    "%s is not allowed here", method);
+			api_resp_header(&r, "Allow", "%s", allow);
+		} else {
+			api_problem(&r, 404, NULL, "Not found", "no route for %.200s", path);
+		}
+		goto send;
+	}
+	req.route = rt->pattern;
+	req.token_name = authenticate(app, c, rt->open, &auth_ok);
+	if (!auth_ok) {
+		api_problem(&r, 401, NULL, "Unauthorized",
+		    "send Authorization: Bearer TOKEN");
+		api_resp_header(&r, "WWW-Authenticate", "Bearer realm=\"poky\"");
+		goto send;
+	}
+	req.path = path;
+	req.headers = c->headers;
+	req.n_headers = c->n_headers;
+	req.body = c->body.data;
+	req.body_len = c->body.len;
+	MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, add_arg, &query);
+	req.query = query.data;
+	log_set_request_id(c->reqid);
+	rt->handler(app, &req, &r);
+	log_set_request_id(NULL);
+	if (r.status == 0)
+		api_problem(&r, 500, NULL, "Internal error", "handler gave no answer");
+send:
+	access_log(app, c, method, req.route, r.status, req.token_name);
+	ret = send_resp(mc, c, &r, method);
+	api_resp_cleanup(&r);
+	buf_free(&query);
+	return ret;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct conn *c = *con_cls;
+
+	(void)cls;
+	(void)mc;
+	(void)toe;
+	if (c == NULL)
+		return;
+	buf_free(&c->body);
+	free(c);
+	*con_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("http: %s", line);
+}
+
+struct http_server *
+http_start(struct app *app, const char *host, unsigned port, int threads,
+	   long timeout, int max_conns, struct poky_error *e)
+{
+	struct http_server *srv = calloc(1, sizeof(*srv));
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	    MHD_USE_ERROR_LOG | MHD_USE_SUSPEND_RESUME;
+	const union MHD_DaemonInfo *di;
+
+	if (srv == NULL) {
+		poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	srv->app = app;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in6);
+		flags |= MHD_USE_IPv6;
+	} else if (strcmp(host, "localhost") == 0) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		sl = sizeof(struct sockaddr_in);
+	} else {
+		free(srv);
+		poky_error_set(e, POKY_ERR_INVALID,
+		    "listen host '%s' must be an IP address or localhost", host);
+		return NULL;
+	}
+	(void)sl;
+	srv->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, srv,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conns,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (srv->d == NULL) {
+		free(srv);
+		poky_error_set(e, POKY_ERR_IO, "cannot listen on %s:%u: %s", host, port,
+		    strerror(errno));
+		return NULL;
+	}
+	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = di ? di->port : port;
+	return srv;
+}
+
+unsigned
+http_port(const struct http_server *srv)
+{
+	return srv->port;
+}
+
+void
+http_quiesce(struct http_server *srv)
+{
+	if (srv != NULL && srv->d != NULL)
+		MHD_quiesce_daemon(srv->d);
+}
+
+void
+http_stop(struct http_server *srv)
+{
+	if (srv == NULL)
+		return;
+	if (srv->d != NULL)
+		MHD_stop_daemon(srv->d);
+	free(srv);
+}

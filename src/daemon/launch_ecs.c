@@ -1,0 +1,94 @@
+/* launch_ecs.c - start and stop tasks on ECS (see launch.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "poky/app.h"
+#include "poky/awsreq.h"
+#include "poky/launch.h"
+#include "poky/log.h"
+#include "poky/str.h"
+
+static void
+set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v && *v ? strdup(v) : NULL;
+}
+
+enum poky_err
+launch_ecs_start(struct app *app, const struct tmpl *t, struct task *task,
+		 const struct ecs_kv *env, size_t n_env, json_t **raw,
+		 struct poky_error *e)
+{
+	struct aws_client *aws = app_aws(app, e);
+	struct ecs_run_task rt = {
+		.cluster = t->cluster, .task_definition = t->task_definition,
+		.platform_version = t->platform_version,
+		.subnets = (const char *const *)t->subnets, .n_subnets = t->n_subnets,
+		.security_groups = (const char *const *)t->security_groups,
+		.n_security_groups = t->n_security_groups,
+		.assign_public_ip = t->assign_public_ip, .container = t->container,
+		.env = env, .n_env = n_env, .task_role_arn = t->task_role_arn,
+		.execution_role_arn = t->execution_role_arn, .count = 1,
+		.started_by = "poky",
+	};
+	struct ecs_kv tags[2] = { { "poky:task-id", task->id },
+				  { "poky:template", t->name } };
+	struct ecs_task et;
+	char token[96];
+	size_t tries = t->n_capacity_providers ? t->n_capacity_providers : 1;
+	enum poky_err rc = POKY_ERR_INTERNAL;
+
+	if (aws == NULL)
+		return e ? e->code : POKY_ERR_AUTH;
+	rt.tags = tags;
+	rt.n_tags = 2;
+	for (size_t i = 0; i < tries; i++) {
+		/* ECS never falls back from one strategy to another by itself,
+		 * and a new strategy is a new request: it needs its own token. */
+		if (i == 0)
+			str_copy(token, sizeof(token), task->client_token);
+		else
+			snprintf(token, sizeof(token), "%.60s-%zu", task->client_token, i);
+		rt.client_token = token;
+		if (t->n_capacity_providers > 0) {
+			rt.launch_type = NULL;
+			rt.capacity_provider = t->capacity_providers[i];
+		} else {
+			rt.launch_type = t->launch_type;
+		}
+		if (raw != NULL) {
+			json_decref(*raw);
+			*raw = NULL;
+		}
+		rc = ecs_run_task(aws, &rt, &et, raw, e);
+		if (rc == POKY_OK)
+			break;
+		if (e == NULL || strcmp(e->aws_code, "RunTaskFailure") != 0 ||
+		    !ecs_failure_is_capacity(e->message) || i + 1 == tries)
+			return rc;
+		log_warnx("task %s: no capacity on %s, trying %s", task->id,
+		    t->capacity_providers[i], t->capacity_providers[i + 1]);
+	}
+	if (rc != POKY_OK)
+		return rc;
+	set_str(&task->ecs_task_arn, et.task_arn);
+	set_str(&task->ecs_cluster, t->cluster);
+	set_str(&task->ecs_last_status, et.last_status);
+	set_str(&task->capacity_provider, rt.capacity_provider ?
+	    rt.capacity_provider : et.capacity_provider);
+	return POKY_OK;
+}
+
+enum poky_err
+launch_ecs_stop(struct app *app, const struct task *task, const char *reason,
+		struct poky_error *e)
+{
+	struct aws_client *aws = app_aws(app, e);
+
+	if (aws == NULL)
+		return e ? e->code : POKY_ERR_AUTH;
+	return ecs_stop_task(aws, task->ecs_cluster, task->ecs_task_arn, reason,
+	    NULL, e);
+}

@@ -1,0 +1,664 @@
+/* launch_local.c - tasks as local processes (launcher = local).
+ *
+ * Each task runs under a small supervisor: pokyd re-executes itself as
+ * `pokyd --supervise`, which starts the command (execvp, no shell) in its own
+ * process group with stdout/stderr to state_dir/logs/<id>.log, forwards
+ * SIGTERM (then SIGKILL after the grace period), and writes the exit status
+ * to state_dir/logs/<id>.status atomically.  That file outlives pokyd, so a
+ * restarted pokyd still learns how a task ended; a task whose supervisor is
+ * gone without a status file is "lost". */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "poky/app.h"
+#include "poky/launch.h"
+#include "poky/log.h"
+#include "poky/str.h"
+#include "poky/templates.h"
+
+#define TICK_MS 50
+#define MAX_RUNNING_TOTAL 4096
+#define MAX_ARGS 64
+
+struct running {
+	char id[TASK_ID_LEN + 1];
+	char template_name[65];
+	pid_t pid;                      /* the supervisor */
+	bool ours;                      /* our child (waitpid works) */
+	double deadline;                /* monotonic; 0 = no timeout */
+	long timeout;
+	bool term_sent;
+	bool timed_out;
+};
+
+struct local_runner {
+	struct app *app;
+	pthread_t thread;
+	bool thread_ok;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	struct running *run;
+	size_t n_run;
+};
+
+static double
+mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+local_log_path(const struct app *app, const char *id, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/logs/%s.log", app->state_dir, id);
+}
+
+static void
+status_path(const struct app *app, const char *id, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/logs/%s.status", app->state_dir, id);
+}
+
+static size_t
+count_running(struct local_runner *r, const char *tmpl)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_run; i++)
+		n += strcmp(r->run[i].template_name, tmpl) == 0;
+	return n;
+}
+
+/* ---- starting ------------------------------------------------------------- */
+
+/* Split a template command on blanks: there is no shell, so no quoting. */
+static size_t
+split_command(char *cmd, char **argv, size_t cap)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *tok = strtok_r(cmd, " \t", &save); tok && n + 1 < cap;
+	     tok = strtok_r(NULL, " \t", &save))
+		argv[n++] = tok;
+	argv[n] = NULL;
+	return n;
+}
+
+static enum poky_err
+spawn(struct local_runner *r, const struct tmpl *t, struct task *task,
+      struct poky_error *e)
+{
+	struct app *app = r->app;
+	char logp[PATH_MAX], statp[PATH_MAX], grace[24], dir[PATH_MAX];
+	char *cmd = NULL, *cargv[MAX_ARGS], *argv[MAX_ARGS + 8];
+	char **envp = NULL;
+	json_t *params = NULL;
+	struct ecs_kv env[TMPL_MAX_ENV];
+	size_t n_env, n_cmd, k = 0;
+	bool has_path = false;
+	pid_t pid;
+	enum poky_err rc = POKY_OK;
+
+	snprintf(dir, sizeof(dir), "%s/logs", app->state_dir);
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+		return poky_error_set(e, POKY_ERR_IO, "%s: %s", dir, strerror(errno));
+	local_log_path(app, task->id, logp, sizeof(logp));
+	status_path(app, task->id, statp, sizeof(statp));
+	unlink(statp);
+	snprintf(grace, sizeof(grace), "%ld", t->kill_grace);
+	params = json_loads(task->parameters ? task->parameters : "{}", 0, NULL);
+	cmd = strdup(t->command);
+	if (params == NULL || cmd == NULL) {
+		rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	n_cmd = split_command(cmd, cargv, MAX_ARGS);
+	if (n_cmd == 0) {
+		rc = poky_error_set(e, POKY_ERR_INVALID, "empty command");
+		goto out;
+	}
+	n_env = tmpl_env(t, params, env, TMPL_MAX_ENV);
+	envp = calloc(n_env + 2, sizeof(*envp));
+	if (envp == NULL) {
+		rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* Only the template's environment and the parameters: pokyd's own
+	 * variables (credentials among them) never reach a task. */
+	for (size_t i = 0; i < n_env; i++) {
+		if (asprintf(&envp[k], "%s=%s", env[i].name, env[i].value) < 0) {
+			envp[k] = NULL;
+			rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		has_path = has_path || strcmp(env[i].name, "PATH") == 0;
+		k++;
+	}
+	if (!has_path && (envp[k++] = strdup("PATH=/usr/local/bin:/usr/bin:/bin")) == NULL) {
+		rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	argv[0] = (char *)"pokyd";
+	argv[1] = (char *)"--supervise";
+	argv[2] = task->id;
+	argv[3] = logp;
+	argv[4] = statp;
+	argv[5] = grace;
+	argv[6] = (char *)"--";
+	for (size_t i = 0; i <= n_cmd; i++)
+		argv[7 + i] = cargv[i];
+
+	pid = fork();
+	if (pid < 0) {
+		rc = poky_error_set(e, POKY_ERR_TRANSIENT, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		/* Between fork and exec only async-signal-safe calls. */
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve("/proc/self/exe", argv, envp);
+		_exit(126);
+	}
+	task->local_pid = pid;
+	{
+		struct running *x;
+
+		if (r->n_run == MAX_RUNNING_TOTAL) {
+			kill(pid, SIGKILL);
+			rc = poky_error_set(e, POKY_ERR_LIMIT, "too many local tasks");
+			goto out;
+		}
+		x = &r->run[r->n_run++];
+		memset(x, 0, sizeof(*x));
+		str_copy(x->id, sizeof(x->id), task->id);
+		str_copy(x->template_name, sizeof(x->template_name), t->name);
+		x->pid = pid;
+		x->ours = true;
+		x->timeout = task->timeout_seconds;
+		x->deadline = task->timeout_seconds > 0 ?
+		    mono() + (double)task->timeout_seconds : 0;
+	}
+out:
+	if (envp != NULL)
+		for (size_t i = 0; i < k; i++)
+			free(envp[i]);
+	free(envp);
+	free(cmd);
+	json_decref(params);
+	return rc;
+}
+
+/* Start task (status queued) now.  Called with r->lock held. */
+static enum poky_err
+start_locked(struct local_runner *r, struct task *task, struct poky_error *e)
+{
+	struct app_conf *conf = app_config_get(r->app);
+	const struct tmpl *t = config_template(conf->cfg, task->template_name);
+	enum poky_err rc;
+
+	if (t == NULL || t->launcher != LAUNCHER_LOCAL) {
+		app_config_put(r->app, conf);
+		return tasks_finish(r->app, task, TS_FAILED,
+		    "template no longer configured for local runs", e);
+	}
+	rc = spawn(r, t, task, e);
+	app_config_put(r->app, conf);
+	if (rc != POKY_OK) {
+		tasks_finish(r->app, task, TS_FAILED, e ? e->message :
+		    "cannot start", NULL);
+		return rc;
+	}
+	return tasks_set_status(r->app, task, TS_RUNNING, e);
+}
+
+enum poky_err
+local_submit(struct local_runner *r, struct task *task, struct poky_error *e)
+{
+	struct app_conf *conf = app_config_get(r->app);
+	const struct tmpl *t = config_template(conf->cfg, task->template_name);
+	int max = t ? t->max_running : 1;
+	enum poky_err rc = POKY_OK;
+
+	app_config_put(r->app, conf);
+	pthread_mutex_lock(&r->lock);
+	/* FIFO: a new task may start only when no older one is waiting. */
+	if (count_running(r, task->template_name) < (size_t)max) {
+		struct task head;
+
+		task_init(&head);
+		if (store_oldest(r->app->store, TS_QUEUED, task->template_name,
+		    &head, NULL) == POKY_OK && strcmp(head.id, task->id) == 0) {
+			rc = start_locked(r, task, e);
+			if (rc != POKY_OK && task_status_final(task->status)) {
+				/* It ended before it began (bad command): that is
+				 * the task's result, not a failed submit. */
+				rc = POKY_OK;
+			}
+		}
+		task_cleanup(&head);
+	}
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	return rc;
+}
+
+enum poky_err
+local_cancel(struct local_runner *r, const struct task *task,
+	     struct poky_error *e)
+{
+	(void)e;
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < r->n_run; i++) {
+		struct running *x = &r->run[i];
+
+		if (strcmp(x->id, task->id) == 0 && !x->term_sent) {
+			kill(x->pid, SIGTERM);  /* the supervisor escalates */
+			x->term_sent = true;
+		}
+	}
+	pthread_cond_signal(&r->wake);
+	pthread_mutex_unlock(&r->lock);
+	return POKY_OK;
+}
+
+/* ---- watching ------------------------------------------------------------- */
+
+/* Read "exit N", "signal N" or "exec-error ERRNO". */
+static bool
+read_status(const char *path, char *kind, size_t cap, int *value)
+{
+	FILE *f = fopen(path, "r");
+	char word[32];
+	int v;
+	bool ok;
+
+	if (f == NULL)
+		return false;
+	ok = fscanf(f, "%31s %d", word, &v) == 2;
+	fclose(f);
+	if (ok) {
+		str_copy(kind, cap, word);
+		*value = v;
+	}
+	return ok;
+}
+
+static void
+finish_from_status(struct local_runner *r, struct running *x, const char *kind,
+		   int value)
+{
+	struct task t;
+	char reason[256];
+	const char *status = TS_FAILED;
+
+	task_init(&t);
+	if (store_get(r->app->store, x->id, &t, NULL) != POKY_OK) {
+		task_cleanup(&t);
+		return;
+	}
+	reason[0] = '\0';
+	if (strcmp(kind, "exit") == 0) {
+		t.has_exit_code = true;
+		t.exit_code = value;
+		if (value == 0)
+			status = TS_SUCCEEDED;
+		else
+			snprintf(reason, sizeof(reason), "exited with status %d", value);
+	} else if (strcmp(kind, "signal") == 0) {
+		snprintf(reason, sizeof(reason), "killed by signal %d (%s)", value,
+		    strsignal(value));
+	} else {
+		snprintf(reason, sizeof(reason), "cannot run the command: %s",
+		    strerror(value));
+	}
+	if (x->timed_out) {
+		snprintf(reason, sizeof(reason), "timeout after %ld s", x->timeout);
+		status = TS_FAILED;
+	} else if (t.cancel_requested_by != NULL && strcmp(status, TS_SUCCEEDED)) {
+		snprintf(reason, sizeof(reason), "cancelled through the Poky API by %s",
+		    t.cancel_requested_by);
+		status = TS_CANCELLED;
+	}
+	tasks_finish(r->app, &t, status, reason[0] ? reason : NULL, NULL);
+	task_cleanup(&t);
+}
+
+static void
+mark_lost(struct local_runner *r, const char *id, const char *why)
+{
+	struct task t;
+
+	task_init(&t);
+	if (store_get(r->app->store, id, &t, NULL) == POKY_OK)
+		tasks_finish(r->app, &t, TS_LOST, why, NULL);
+	task_cleanup(&t);
+}
+
+/* One pass: reap ended tasks, enforce timeouts, start queued ones. */
+static void
+tick(struct local_runner *r)
+{
+	double now = mono();
+	char path[PATH_MAX], kind[32];
+	int value;
+
+	for (size_t i = 0; i < r->n_run;) {
+		struct running *x = &r->run[i];
+		bool gone;
+
+		status_path(r->app, x->id, path, sizeof(path));
+		if (read_status(path, kind, sizeof(kind), &value)) {
+			if (x->ours)
+				waitpid(x->pid, NULL, 0);  /* it exits right after */
+			finish_from_status(r, x, kind, value);
+			r->run[i] = r->run[--r->n_run];
+			continue;
+		}
+		if (x->ours) {
+			int st;
+			pid_t w = waitpid(x->pid, &st, WNOHANG);
+
+			gone = w == x->pid;
+			/* The status file is renamed into place before the
+			 * supervisor exits: look once more. */
+			if (gone && read_status(path, kind, sizeof(kind), &value)) {
+				finish_from_status(r, x, kind, value);
+				r->run[i] = r->run[--r->n_run];
+				continue;
+			}
+		} else {
+			gone = kill(x->pid, 0) != 0 && errno == ESRCH;
+		}
+		if (gone) {
+			mark_lost(r, x->id, "its supervisor ended without an exit status");
+			r->run[i] = r->run[--r->n_run];
+			continue;
+		}
+		if (x->deadline > 0 && now >= x->deadline && !x->term_sent) {
+			log_info("task %s: timeout after %ld s, stopping it", x->id,
+			    x->timeout);
+			kill(x->pid, SIGTERM);
+			x->term_sent = true;
+			x->timed_out = true;
+		}
+		i++;
+	}
+
+	/* Fill free slots from each template's queue, oldest first. */
+	struct app_conf *conf = app_config_get(r->app);
+	for (size_t ti = 0; ti < conf->cfg->n_templates; ti++) {
+		const struct tmpl *t = conf->cfg->templates[ti];
+
+		if (t->launcher != LAUNCHER_LOCAL)
+			continue;
+		while (count_running(r, t->name) < (size_t)t->max_running) {
+			struct task q;
+			enum poky_err rc;
+
+			task_init(&q);
+			rc = store_oldest(r->app->store, TS_QUEUED, t->name, &q, NULL);
+			if (rc == POKY_OK)
+				start_locked(r, &q, NULL);
+			task_cleanup(&q);
+			if (rc != POKY_OK)
+				break;
+		}
+	}
+	app_config_put(r->app, conf);
+}
+
+static void *
+runner_main(void *p)
+{
+	struct local_runner *r = p;
+	struct timespec ts;
+
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		tick(r);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* A supervisor left from before a restart: is pid still the one that runs
+ * this task?  Its command line names the task id. */
+static bool
+still_ours(pid_t pid, const char *id)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1)
+		if (strcmp(buf + i, "--supervise") == 0 && i + 12 < n &&
+		    strcmp(buf + i + 12, id) == 0)
+			found = true;
+	return found;
+}
+
+static int
+resume_one(void *ud, const struct task *t)
+{
+	struct local_runner *r = ud;
+	char path[PATH_MAX], kind[32];
+	int value;
+
+	if (strcmp(t->launcher, "local") != 0 || strcmp(t->status, TS_QUEUED) == 0)
+		return 0;
+	if (r->n_run == MAX_RUNNING_TOTAL)
+		return 1;
+	struct running *x = &r->run[r->n_run];
+	memset(x, 0, sizeof(*x));
+	str_copy(x->id, sizeof(x->id), t->id);
+	str_copy(x->template_name, sizeof(x->template_name), t->template_name);
+	x->pid = (pid_t)t->local_pid;
+	x->timeout = t->timeout_seconds;
+	if (t->timeout_seconds > 0 && t->started_at > 0) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		x->deadline = mono() + (t->started_at + (double)t->timeout_seconds -
+		    (double)now.tv_sec);
+	}
+	status_path(r->app, t->id, path, sizeof(path));
+	if (read_status(path, kind, sizeof(kind), &value)) {
+		finish_from_status(r, x, kind, value);
+		return 0;
+	}
+	if (x->pid > 0 && still_ours(x->pid, t->id)) {
+		log_info("task %s: re-adopted running process %d", t->id, (int)x->pid);
+		r->n_run++;
+		return 0;
+	}
+	mark_lost(r, t->id, "its process was gone after pokyd restarted");
+	return 0;
+}
+
+struct local_runner *
+local_new(struct app *app)
+{
+	struct local_runner *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->app = app;
+	r->run = calloc(MAX_RUNNING_TOTAL, sizeof(*r->run));
+	if (r->run == NULL) {
+		free(r);
+		return NULL;
+	}
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->wake, NULL);
+	pthread_mutex_lock(&r->lock);
+	store_unfinished(app->store, resume_one, r, NULL);
+	pthread_mutex_unlock(&r->lock);
+	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
+		local_free(r);
+		return NULL;
+	}
+	r->thread_ok = true;
+	return r;
+}
+
+void
+local_free(struct local_runner *r)
+{
+	if (r == NULL)
+		return;
+	if (r->thread_ok) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_cond_signal(&r->wake);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+	}
+	pthread_mutex_destroy(&r->lock);
+	pthread_cond_destroy(&r->wake);
+	free(r->run);
+	free(r);
+}
+
+/* ---- the supervisor process ----------------------------------------------- */
+
+static volatile sig_atomic_t got_term;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+static void
+write_status(const char *path, const char *kind, int value)
+{
+	char tmp[PATH_MAX], line[64];
+	int fd, n;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	n = snprintf(line, sizeof(line), "%s %d\n", kind, value);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return;
+	if (write(fd, line, (size_t)n) == n && fsync(fd) == 0) {
+		close(fd);
+		rename(tmp, path);
+		return;
+	}
+	close(fd);
+	unlink(tmp);
+}
+
+int
+local_supervise_main(int argc, char **argv)
+{
+	/* pokyd --supervise ID LOG STATUS GRACE -- CMD [ARG...] */
+	const char *logp, *statp;
+	long grace;
+	int errpipe[2], logfd, st = 0, err = 0;
+	pid_t child;
+	struct sigaction sa;
+	double term_at = 0;
+
+	if (argc < 8 || strcmp(argv[6], "--") != 0) {
+		fprintf(stderr, "pokyd --supervise: bad arguments\n");
+		return 2;
+	}
+	logp = argv[3];
+	statp = argv[4];
+	grace = strtol(argv[5], NULL, 10);
+	logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (logfd < 0 || pipe2(errpipe, O_CLOEXEC) != 0) {
+		write_status(statp, "exec-error", errno);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	child = fork();
+	if (child < 0) {
+		write_status(statp, "exec-error", errno);
+		return 1;
+	}
+	if (child == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+
+		setpgid(0, 0);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		execvp(argv[7], argv + 7);
+		err = errno;
+		if (write(errpipe[1], &err, sizeof(err)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	setpgid(child, child);
+	close(errpipe[1]);
+	if (read(errpipe[0], &err, sizeof(err)) == (ssize_t)sizeof(err)) {
+		/* The command could not start at all. */
+		waitpid(child, NULL, 0);
+		dprintf(logfd, "poky: cannot run '%s': %s\n", argv[7], strerror(err));
+		write_status(statp, "exec-error", err);
+		return 0;
+	}
+	for (;;) {
+		pid_t w = waitpid(child, &st, WNOHANG);
+
+		if (w == child)
+			break;
+		if (got_term && term_at == 0) {
+			kill(-child, SIGTERM);
+			term_at = mono();
+		}
+		if (term_at > 0 && mono() - term_at >= (double)grace)
+			kill(-child, SIGKILL);
+		usleep(20000);
+	}
+	if (WIFEXITED(st))
+		write_status(statp, "exit", WEXITSTATUS(st));
+	else
+		write_status(statp, "signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	return 0;
+}

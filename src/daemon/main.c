@@ -1,0 +1,377 @@
+/* main.c - pokyd: flags, configuration, signals, sd_notify, wiring (L5). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "poky/app.h"
+#include "poky/auth.h"
+#include "poky/awsreq.h"
+#include "poky/config.h"
+#include "poky/http.h"
+#include "poky/httpc.h"
+#include "poky/launch.h"
+#include "poky/log.h"
+#include "poky/metrics.h"
+#include "poky/sigv4.h"
+#include "poky/store.h"
+#include "poky/tracker.h"
+#include "poky/version.h"
+
+#define DEFAULT_CONFIG "/etc/poky/pokyd.ini"
+
+static void
+usage(FILE *f)
+{
+	fputs(
+"usage: pokyd [-c FILE] [--listen HOST:PORT]     run the daemon\n"
+"       pokyd -c FILE -t                          check a configuration\n"
+"       pokyd -c FILE --print-iam-policy          least-privilege IAM policy\n"
+"       pokyd --hash-token [NAME] < token         a tokens_file line for a token\n"
+"       pokyd --version | --help\n"
+"\n"
+"  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
+"  -t, --test          check the configuration, print 'configuration OK'\n"
+"  --listen ADDR       override [server] listen (port 0: any free port)\n"
+"\n"
+"Signals: SIGHUP reloads templates and tokens; SIGTERM/SIGINT drain and stop.\n",
+	    f);
+}
+
+static bool
+loopback(const char *host)
+{
+	unsigned char a[16];
+	static const unsigned char lo6[16] = { [15] = 1 };
+
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	if (inet_pton(AF_INET6, host, a) == 1)
+		return memcmp(a, lo6, 16) == 0;
+	return false;
+}
+
+static enum poky_err
+load_all(const char *path, const char *listen, struct config **cfg,
+	 struct auth_tokens **tokens, struct poky_error *e)
+{
+	char host[256];
+	unsigned port;
+	enum poky_err rc;
+
+	*tokens = NULL;
+	if ((rc = config_load(path, cfg, e)) != POKY_OK)
+		return rc;
+	if (listen != NULL) {
+		free((*cfg)->server.listen);
+		(*cfg)->server.listen = strdup(listen);
+		if ((*cfg)->server.listen == NULL)
+			return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+	}
+	if ((rc = config_split_listen((*cfg)->server.listen, host, sizeof(host),
+	    &port, e)) != POKY_OK)
+		goto fail;
+	if ((*cfg)->server.tokens_file != NULL &&
+	    (rc = auth_load((*cfg)->server.tokens_file, tokens, e)) != POKY_OK)
+		goto fail;
+	if (auth_count(*tokens) == 0 && !loopback(host) &&
+	    !(*cfg)->server.allow_anonymous) {
+		rc = poky_error_set(e, POKY_ERR_INVALID,
+		    "%s: listening on %s with no tokens would let anyone start "
+		    "tasks; set [server] tokens_file, or allow_anonymous = true",
+		    path, (*cfg)->server.listen);
+		goto fail;
+	}
+	return POKY_OK;
+fail:
+	auth_free(*tokens);
+	*tokens = NULL;
+	config_free(*cfg);
+	*cfg = NULL;
+	return rc;
+}
+
+static int
+hash_token(const char *name)
+{
+	char tok[AUTH_TOKEN_MAX + 2], line[AUTH_NAME_MAX + 80];
+	struct poky_error e;
+	size_t n;
+
+	if (fgets(tok, sizeof(tok), stdin) == NULL) {
+		fprintf(stderr, "pokyd: no token on stdin\n");
+		return 2;
+	}
+	n = strcspn(tok, "\r\n");
+	tok[n] = '\0';
+	if (auth_hash_line(name, tok, n, line, sizeof(line), &e) != POKY_OK) {
+		fprintf(stderr, "pokyd: %s\n", e.message);
+		return 2;
+	}
+	puts(line);
+	return 0;
+}
+
+/* The least-privilege policy for the configured ECS templates. */
+static int
+print_iam_policy(const struct config *cfg)
+{
+	json_t *stmts = json_array(), *tds = json_array(), *tasks = json_array();
+	json_t *roles = json_array(), *doc;
+	bool s3 = false, any = false;
+	char *text;
+
+	for (size_t i = 0; i < cfg->n_templates; i++) {
+		const struct tmpl *t = cfg->templates[i];
+		const char *td = t->task_definition;
+
+		if (t->launcher != LAUNCHER_ECS)
+			continue;
+		any = true;
+		/* "family:rev" or "family" -> every revision of the family. */
+		if (strncmp(td, "arn:", 4) == 0) {
+			json_array_append_new(tds, json_string(td));
+		} else {
+			size_t fl = strcspn(td, ":");
+
+			json_array_append_new(tds, json_sprintf(
+			    "arn:aws:ecs:*:*:task-definition/%.*s:*", (int)fl, td));
+		}
+		json_array_append_new(tasks, json_sprintf("arn:aws:ecs:*:*:task/%s/*",
+		    t->cluster));
+		if (t->task_role_arn && *t->task_role_arn)
+			json_array_append_new(roles, json_string(t->task_role_arn));
+		if (t->execution_role_arn && *t->execution_role_arn)
+			json_array_append_new(roles, json_string(t->execution_role_arn));
+		for (size_t k = 0; k < t->n_params; k++)
+			s3 = s3 || t->params[k].s3 != PARAM_S3_NONE;
+	}
+	if (!any) {
+		fprintf(stderr, "pokyd: no ecs templates: no AWS permissions needed\n");
+		json_decref(stmts);
+		json_decref(tds);
+		json_decref(tasks);
+		json_decref(roles);
+		return 0;
+	}
+	json_array_append_new(stmts, json_pack("{s:s, s:s, s:[s, s], s:o}", "Sid",
+	    "PokyRunTask", "Effect", "Allow", "Action", "ecs:RunTask",
+	    "ecs:TagResource", "Resource", tds));
+	json_array_append_new(stmts, json_pack("{s:s, s:s, s:[s, s], s:o}", "Sid",
+	    "PokyTrackTasks", "Effect", "Allow", "Action", "ecs:DescribeTasks",
+	    "ecs:StopTask", "Resource", tasks));
+	if (json_array_size(roles) > 0)
+		json_array_append_new(stmts, json_pack("{s:s, s:s, s:s, s:o}", "Sid",
+		    "PokyPassTaskRoles", "Effect", "Allow", "Action", "iam:PassRole",
+		    "Resource", roles));
+	else {
+		json_decref(roles);
+		json_array_append_new(stmts, json_pack("{s:s, s:s, s:s, s:s, s:{s:{s:s}}}",
+		    "Sid", "PokyPassTaskRoles", "Effect", "Allow", "Action",
+		    "iam:PassRole", "Resource", "*", "Condition", "StringEquals",
+		    "iam:PassedToService", "ecs-tasks.amazonaws.com"));
+	}
+	if (s3)
+		/* Bucket names are request parameters: they can't be listed
+		 * here.  Narrow the resources to your buckets. */
+		json_array_append_new(stmts, json_pack("{s:s, s:s, s:[s, s], s:[s, s]}",
+		    "Sid", "PokyExistenceChecks", "Effect", "Allow", "Action",
+		    "s3:ListBucket", "s3:GetObject", "Resource", "arn:aws:s3:::*",
+		    "arn:aws:s3:::*/*"));
+	doc = json_pack("{s:s, s:o}", "Version", "2012-10-17", "Statement", stmts);
+	text = json_dumps(doc, JSON_INDENT(2));
+	puts(text);
+	free(text);
+	json_decref(doc);
+	return 0;
+}
+
+static void
+notify(const char *state)
+{
+	sd_notify(0, state);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "test", no_argument, NULL, 't' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "print-iam-policy", no_argument, NULL, 'P' },
+		{ "hash-token", optional_argument, NULL, 'H' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cfg_path = DEFAULT_CONFIG, *listen = NULL;
+	bool test = false, iam = false;
+	struct config *cfg = NULL;
+	struct auth_tokens *tokens = NULL;
+	struct poky_error e = { 0 };
+	struct http_server *srv = NULL;
+	struct app app;
+	char host[256];
+	unsigned port;
+	sigset_t sigs;
+	uint64_t wd_usec = 0;
+	int c, status = 1;
+
+	if (argc > 1 && strcmp(argv[1], "--supervise") == 0)
+		return local_supervise_main(argc, argv);
+	while ((c = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cfg_path = optarg; break;
+		case 't': test = true; break;
+		case 'L': listen = optarg; break;
+		case 'P': iam = true; break;
+		case 'H':
+			return hash_token(optarg ? optarg : (optind < argc &&
+			    argv[optind][0] != '-' ? argv[optind] : "token"));
+		case 'V': printf("pokyd %s\n", POKY_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "pokyd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (load_all(cfg_path, listen, &cfg, &tokens, &e) != POKY_OK) {
+		fprintf(stderr, "pokyd: %s\n", e.message);
+		return 1;
+	}
+	if (test || iam) {
+		if (test)
+			puts("configuration OK");
+		status = iam ? print_iam_policy(cfg) : 0;
+		config_free(cfg);
+		auth_free(tokens);
+		return status;
+	}
+	log_setup(stderr, (enum log_format)cfg->server.log_format,
+	    (enum log_level)cfg->server.log_level);
+
+	/* Signals are taken by sigwait in this thread only: block them before
+	 * any thread starts so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	httpc_global_init();
+
+	memset(&app, 0, sizeof(app));
+	pthread_mutex_init(&app.conf_lock, NULL);
+	pthread_mutex_init(&app.aws_lock, NULL);
+	app.started = time(NULL);
+	snprintf(app.state_dir, sizeof(app.state_dir), "%s", cfg->server.state_dir);
+	config_split_listen(cfg->server.listen, host, sizeof(host), &port, NULL);
+	app_config_swap(&app, cfg, tokens);
+	app.metrics = metrics_new();
+	app.store = store_open(app.state_dir, &e);
+	if (app.metrics == NULL || app.store == NULL) {
+		log_errorx("cannot start: %s", app.store ? "out of memory" : e.message);
+		goto out;
+	}
+	metrics_describe(app.metrics, "poky_build_info", "gauge", "Build information.");
+	metrics_describe(app.metrics, "poky_http_requests_total", "counter",
+	    "HTTP requests by method, route and status code.");
+	metrics_describe(app.metrics, "poky_http_request_duration_seconds",
+	    "histogram", "HTTP request duration by route.");
+	metrics_describe(app.metrics, "poky_tasks_launched_total", "counter",
+	    "Tasks launched by template and launcher.");
+	metrics_describe(app.metrics, "poky_tasks", "gauge",
+	    "Task records by status.");
+	metrics_describe(app.metrics, "poky_uptime_seconds", "gauge",
+	    "Seconds since pokyd started.");
+	metrics_set(app.metrics, "poky_build_info", 1, "version", POKY_VERSION, NULL);
+
+	app.local = local_new(&app);
+	app.tracker = tracker_new(&app);
+	if (app.local == NULL || app.tracker == NULL) {
+		log_errorx("cannot start background threads");
+		goto out;
+	}
+	{
+		struct app_conf *conf = app_config_get(&app);
+
+		srv = http_start(&app, host, port, conf->cfg->server.threads,
+		    conf->cfg->server.request_timeout,
+		    conf->cfg->server.max_connections, &e);
+		app_config_put(&app, conf);
+	}
+	if (srv == NULL) {
+		log_errorx("%s", e.message);
+		goto out;
+	}
+	log_info("pokyd %s listening on %s%s%s:%u (config %s, state %s)",
+	    POKY_VERSION, strchr(host, ':') ? "[" : "", host,
+	    strchr(host, ':') ? "]" : "", http_port(srv), cfg_path, app.state_dir);
+	notify("READY=1");
+	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
+		wd_usec = 0;
+
+	for (;;) {
+		struct timespec ts = { 1, 0 };
+		int sig;
+
+		if (wd_usec > 0) {
+			ts.tv_sec = (time_t)(wd_usec / 2000000);
+			ts.tv_nsec = (long)((wd_usec / 2) % 1000000) * 1000;
+		}
+		sig = sigtimedwait(&sigs, NULL, &ts);
+		if (sig < 0) {
+			/* A healthy loop pings the watchdog; a stuck store does
+			 * not, and systemd restarts us. */
+			if (wd_usec > 0 && store_writable(app.store))
+				notify("WATCHDOG=1");
+			continue;
+		}
+		if (sig == SIGHUP) {
+			struct config *ncfg;
+			struct auth_tokens *ntok;
+
+			notify("RELOADING=1");
+			if (load_all(cfg_path, listen, &ncfg, &ntok, &e) == POKY_OK) {
+				app_config_swap(&app, ncfg, ntok);
+				log_info("reloaded %s (templates and tokens; listen, "
+				    "threads and state_dir need a restart)", cfg_path);
+			} else {
+				log_errorx("reload failed, keeping the old configuration: %s",
+				    e.message);
+			}
+			notify("READY=1");
+			continue;
+		}
+		log_info("signal %d: draining requests and stopping", sig);
+		break;
+	}
+	notify("STOPPING=1");
+	status = 0;
+out:
+	http_quiesce(srv);
+	http_stop(srv);
+	tracker_free(app.tracker);
+	local_free(app.local);
+	store_close(app.store);
+	aws_client_free(app.aws);
+	metrics_free(app.metrics);
+	if (app.conf != NULL)
+		app_config_put(&app, app.conf);
+	sigv4_cleanup();
+	httpc_global_cleanup();
+	return status;
+}

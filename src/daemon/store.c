@@ -1,0 +1,614 @@
+/* store.c - task records in SQLite (see store.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "poky/log.h"
+#include "poky/store.h"
+#include "poky/str.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 10000
+
+struct store {
+	char *path;
+	pthread_key_t key;      /* this thread's sqlite3 * */
+	pthread_mutex_t lock;
+	sqlite3 **all;          /* every connection opened, to close them */
+	size_t n_all, cap_all;
+};
+
+/* The columns, in one place: the order here is the order of every SELECT
+ * and of the bindings of INSERT and UPDATE. */
+#define COLUMNS \
+	"id, template, launcher, status, parameters, idem_key, idem_owner, " \
+	"request_hash, client_token, created_at, updated_at, started_at, " \
+	"finished_at, exit_code, stop_code, reason, ecs_task_arn, ecs_cluster, " \
+	"ecs_last_status, ecs_stopped_reason, capacity_provider, local_pid, " \
+	"local_start_ticks, timeout_seconds, callback_url, callback_state, " \
+	"callback_attempts, callback_next_at, created_by, cancel_requested_by"
+#define N_COLUMNS 30
+
+static const char schema_v1[] =
+	"CREATE TABLE tasks ("
+	" id TEXT PRIMARY KEY,"
+	" template TEXT NOT NULL,"
+	" launcher TEXT NOT NULL,"
+	" status TEXT NOT NULL,"
+	" parameters TEXT NOT NULL,"
+	" idem_key TEXT, idem_owner TEXT, request_hash TEXT,"
+	" client_token TEXT NOT NULL,"
+	" created_at REAL NOT NULL, updated_at REAL NOT NULL,"
+	" started_at REAL, finished_at REAL,"
+	" exit_code INTEGER, stop_code TEXT, reason TEXT,"
+	" ecs_task_arn TEXT, ecs_cluster TEXT, ecs_last_status TEXT,"
+	" ecs_stopped_reason TEXT, capacity_provider TEXT,"
+	" local_pid INTEGER, local_start_ticks INTEGER,"
+	" timeout_seconds INTEGER,"
+	" callback_url TEXT, callback_state TEXT,"
+	" callback_attempts INTEGER NOT NULL DEFAULT 0, callback_next_at REAL,"
+	" created_by TEXT, cancel_requested_by TEXT);"
+	"CREATE UNIQUE INDEX tasks_idem ON tasks(idem_owner, idem_key)"
+	" WHERE idem_key IS NOT NULL;"
+	"CREATE INDEX tasks_status ON tasks(status, id);"
+	"CREATE INDEX tasks_template ON tasks(template, id);"
+	"CREATE INDEX tasks_callback ON tasks(callback_state, callback_next_at)"
+	" WHERE callback_state = 'pending';";
+
+void
+task_init(struct task *t)
+{
+	memset(t, 0, sizeof(*t));
+}
+
+void
+task_cleanup(struct task *t)
+{
+	free(t->parameters);
+	free(t->idem_key);
+	free(t->idem_owner);
+	free(t->request_hash);
+	free(t->client_token);
+	free(t->stop_code);
+	free(t->reason);
+	free(t->ecs_task_arn);
+	free(t->ecs_cluster);
+	free(t->ecs_last_status);
+	free(t->ecs_stopped_reason);
+	free(t->capacity_provider);
+	free(t->callback_url);
+	free(t->callback_state);
+	free(t->created_by);
+	free(t->cancel_requested_by);
+	memset(t, 0, sizeof(*t));
+}
+
+bool
+task_status_final(const char *s)
+{
+	return strcmp(s, TS_SUCCEEDED) == 0 || strcmp(s, TS_FAILED) == 0 ||
+	    strcmp(s, TS_CANCELLED) == 0 || strcmp(s, TS_LOST) == 0;
+}
+
+static double
+now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+static enum poky_err
+db_error(sqlite3 *db, struct poky_error *e, const char *what)
+{
+	int code = db ? sqlite3_errcode(db) : SQLITE_ERROR;
+	enum poky_err rc = POKY_ERR_IO;
+
+	/* A full disk or a locked database is the operator's to fix, and
+	 * clears: tell callers it is worth retrying (503). */
+	if (code == SQLITE_FULL || code == SQLITE_BUSY || code == SQLITE_LOCKED ||
+	    code == SQLITE_IOERR || code == SQLITE_CANTOPEN)
+		rc = POKY_ERR_TRANSIENT;
+	poky_error_set(e, rc, "task store: %s: %s", what,
+	    db ? sqlite3_errmsg(db) : "no connection");
+	if (e != NULL)
+		e->retryable = rc == POKY_ERR_TRANSIENT;
+	return rc;
+}
+
+static int
+exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static sqlite3 *
+db_open(struct store *s, struct poky_error *e)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		db_error(db, e, "open");
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	/* WAL lets readers run beside the writer; FULL makes each commit
+	 * durable before we answer. */
+	if (exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+	    exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
+	    exec(db, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
+		db_error(db, e, "configure");
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+static sqlite3 *
+conn(struct store *s, struct poky_error *e)
+{
+	sqlite3 *db = pthread_getspecific(s->key);
+
+	if (db != NULL)
+		return db;
+	db = db_open(s, e);
+	if (db == NULL)
+		return NULL;
+	pthread_mutex_lock(&s->lock);
+	if (s->n_all == s->cap_all) {
+		size_t cap = s->cap_all ? s->cap_all * 2 : 16;
+		sqlite3 **v = realloc(s->all, cap * sizeof(*v));
+
+		if (v == NULL) {
+			pthread_mutex_unlock(&s->lock);
+			sqlite3_close(db);
+			poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+			return NULL;
+		}
+		s->all = v;
+		s->cap_all = cap;
+	}
+	s->all[s->n_all++] = db;
+	pthread_mutex_unlock(&s->lock);
+	pthread_setspecific(s->key, db);
+	return db;
+}
+
+static enum poky_err
+migrate(sqlite3 *db, struct poky_error *e)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return db_error(db, e, "read schema version");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > SCHEMA_VERSION)
+		return poky_error_set(e, POKY_ERR_INVALID,
+		    "task store schema %d is newer than this pokyd (%d)", version,
+		    SCHEMA_VERSION);
+	if (version == SCHEMA_VERSION)
+		return POKY_OK;
+	/* One transaction per step: a crash mid-migration leaves the old
+	 * version intact. */
+	if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+		return db_error(db, e, "migrate");
+	if (version < 1 && exec(db, schema_v1) != SQLITE_OK) {
+		db_error(db, e, "create schema");
+		exec(db, "ROLLBACK");
+		return POKY_ERR_IO;
+	}
+	if (exec(db, "PRAGMA user_version=1") != SQLITE_OK ||
+	    exec(db, "COMMIT") != SQLITE_OK) {
+		db_error(db, e, "migrate");
+		exec(db, "ROLLBACK");
+		return POKY_ERR_IO;
+	}
+	return POKY_OK;
+}
+
+struct store *
+store_open(const char *dir, struct poky_error *e)
+{
+	struct store *s;
+	sqlite3 *db;
+	size_t n = strlen(dir) + sizeof("/poky.db");
+
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		poky_error_set(e, POKY_ERR_IO, "state_dir %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->path = malloc(n)) == NULL) {
+		free(s);
+		poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	snprintf(s->path, n, "%s/poky.db", dir);
+	pthread_mutex_init(&s->lock, NULL);
+	if (pthread_key_create(&s->key, NULL) != 0) {
+		free(s->path);
+		free(s);
+		poky_error_set(e, POKY_ERR_NOMEM, "no thread key");
+		return NULL;
+	}
+	db = conn(s, e);
+	if (db == NULL || migrate(db, e) != POKY_OK) {
+		store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n_all; i++)
+		sqlite3_close(s->all[i]);
+	free(s->all);
+	pthread_key_delete(s->key);
+	pthread_mutex_destroy(&s->lock);
+	free(s->path);
+	free(s);
+}
+
+bool
+store_writable(struct store *s)
+{
+	sqlite3 *db = conn(s, NULL);
+
+	/* An empty write transaction takes the write lock and checks the
+	 * file is writable without changing anything. */
+	if (db == NULL || exec(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+		return false;
+	return exec(db, "ROLLBACK") == SQLITE_OK;
+}
+
+/* ---- binding and reading -------------------------------------------------- */
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+}
+
+static void
+bind_time(sqlite3_stmt *st, int i, double v)
+{
+	if (v <= 0)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_double(st, i, v);
+}
+
+/* Bind all N_COLUMNS fields starting at parameter 1, in COLUMNS order. */
+static void
+bind_task(sqlite3_stmt *st, const struct task *t)
+{
+	int i = 1;
+
+	bind_text(st, i++, t->id);
+	bind_text(st, i++, t->template_name);
+	bind_text(st, i++, t->launcher);
+	bind_text(st, i++, t->status);
+	bind_text(st, i++, t->parameters ? t->parameters : "{}");
+	bind_text(st, i++, t->idem_key);
+	bind_text(st, i++, t->idem_owner);
+	bind_text(st, i++, t->request_hash);
+	bind_text(st, i++, t->client_token ? t->client_token : t->id);
+	sqlite3_bind_double(st, i++, t->created_at);
+	sqlite3_bind_double(st, i++, t->updated_at);
+	bind_time(st, i++, t->started_at);
+	bind_time(st, i++, t->finished_at);
+	if (t->has_exit_code)
+		sqlite3_bind_int(st, i++, t->exit_code);
+	else
+		sqlite3_bind_null(st, i++);
+	bind_text(st, i++, t->stop_code);
+	bind_text(st, i++, t->reason);
+	bind_text(st, i++, t->ecs_task_arn);
+	bind_text(st, i++, t->ecs_cluster);
+	bind_text(st, i++, t->ecs_last_status);
+	bind_text(st, i++, t->ecs_stopped_reason);
+	bind_text(st, i++, t->capacity_provider);
+	if (t->local_pid > 0)
+		sqlite3_bind_int64(st, i++, t->local_pid);
+	else
+		sqlite3_bind_null(st, i++);
+	sqlite3_bind_int64(st, i++, t->local_start_ticks);
+	sqlite3_bind_int64(st, i++, t->timeout_seconds);
+	bind_text(st, i++, t->callback_url);
+	bind_text(st, i++, t->callback_state);
+	sqlite3_bind_int(st, i++, t->callback_attempts);
+	bind_time(st, i++, t->callback_next_at);
+	bind_text(st, i++, t->created_by);
+	bind_text(st, i++, t->cancel_requested_by);
+}
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+
+	return v ? strdup((const char *)v) : NULL;
+}
+
+static void
+col_copy(sqlite3_stmt *st, int i, char *dst, size_t cap)
+{
+	const unsigned char *v = sqlite3_column_text(st, i);
+
+	str_copy(dst, cap, v ? (const char *)v : "");
+}
+
+static void
+read_task(sqlite3_stmt *st, struct task *t)
+{
+	int i = 0;
+
+	task_cleanup(t);
+	col_copy(st, i++, t->id, sizeof(t->id));
+	col_copy(st, i++, t->template_name, sizeof(t->template_name));
+	col_copy(st, i++, t->launcher, sizeof(t->launcher));
+	col_copy(st, i++, t->status, sizeof(t->status));
+	t->parameters = col_dup(st, i++);
+	t->idem_key = col_dup(st, i++);
+	t->idem_owner = col_dup(st, i++);
+	t->request_hash = col_dup(st, i++);
+	t->client_token = col_dup(st, i++);
+	t->created_at = sqlite3_column_double(st, i++);
+	t->updated_at = sqlite3_column_double(st, i++);
+	t->started_at = sqlite3_column_double(st, i++);
+	t->finished_at = sqlite3_column_double(st, i++);
+	t->has_exit_code = sqlite3_column_type(st, i) != SQLITE_NULL;
+	t->exit_code = sqlite3_column_int(st, i++);
+	t->stop_code = col_dup(st, i++);
+	t->reason = col_dup(st, i++);
+	t->ecs_task_arn = col_dup(st, i++);
+	t->ecs_cluster = col_dup(st, i++);
+	t->ecs_last_status = col_dup(st, i++);
+	t->ecs_stopped_reason = col_dup(st, i++);
+	t->capacity_provider = col_dup(st, i++);
+	t->local_pid = (long)sqlite3_column_int64(st, i++);
+	t->local_start_ticks = sqlite3_column_int64(st, i++);
+	t->timeout_seconds = (long)sqlite3_column_int64(st, i++);
+	t->callback_url = col_dup(st, i++);
+	t->callback_state = col_dup(st, i++);
+	t->callback_attempts = sqlite3_column_int(st, i++);
+	t->callback_next_at = sqlite3_column_double(st, i++);
+	t->created_by = col_dup(st, i++);
+	t->cancel_requested_by = col_dup(st, i++);
+}
+
+/* ---- operations ----------------------------------------------------------- */
+
+enum poky_err
+store_insert(struct store *s, const struct task *t, struct poky_error *e)
+{
+	sqlite3 *db = conn(s, e);
+	sqlite3_stmt *st = NULL;
+	enum poky_err rc = POKY_OK;
+	int r;
+
+	if (db == NULL)
+		return e ? e->code : POKY_ERR_IO;
+	if (sqlite3_prepare_v2(db, "INSERT INTO tasks (" COLUMNS ") VALUES "
+	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
+	    &st, NULL) != SQLITE_OK)
+		return db_error(db, e, "insert");
+	bind_task(st, t);
+	r = sqlite3_step(st);
+	if (r == SQLITE_CONSTRAINT)
+		rc = poky_error_set(e, POKY_ERR_CONFLICT, "task already exists");
+	else if (r != SQLITE_DONE)
+		rc = db_error(db, e, "insert");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum poky_err
+get_one(struct store *s, const char *where, const char *a, const char *b,
+	struct task *t, struct poky_error *e)
+{
+	sqlite3 *db = conn(s, e);
+	sqlite3_stmt *st = NULL;
+	char sql[1024];
+	enum poky_err rc;
+	int r;
+
+	if (db == NULL)
+		return e ? e->code : POKY_ERR_IO;
+	snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM tasks WHERE %s", where);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_error(db, e, "read");
+	bind_text(st, 1, a);
+	if (b != NULL)
+		bind_text(st, 2, b);
+	r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		read_task(st, t);
+		rc = POKY_OK;
+	} else if (r == SQLITE_DONE) {
+		rc = poky_error_set(e, POKY_ERR_NOTFOUND, "no such task");
+	} else {
+		rc = db_error(db, e, "read");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum poky_err
+store_get(struct store *s, const char *id, struct task *t, struct poky_error *e)
+{
+	return get_one(s, "id = ?1", id, NULL, t, e);
+}
+
+enum poky_err
+store_get_by_idem(struct store *s, const char *owner, const char *key,
+		  struct task *t, struct poky_error *e)
+{
+	return get_one(s, "idem_owner = ?1 AND idem_key = ?2", owner, key, t, e);
+}
+
+enum poky_err
+store_oldest(struct store *s, const char *status, const char *template_name,
+	     struct task *t, struct poky_error *e)
+{
+	return get_one(s, "status = ?1 AND template = ?2 ORDER BY id LIMIT 1",
+	    status, template_name, t, e);
+}
+
+enum poky_err
+store_update(struct store *s, struct task *t, const char *expect_status,
+	     struct poky_error *e)
+{
+	sqlite3 *db = conn(s, e);
+	sqlite3_stmt *st = NULL;
+	enum poky_err rc = POKY_OK;
+
+	if (db == NULL)
+		return e ? e->code : POKY_ERR_IO;
+	t->updated_at = now_real();
+	/* Rewrites every column by position; ?31 is the expected status. */
+	if (sqlite3_prepare_v2(db, "UPDATE tasks SET (" COLUMNS ") = "
+	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30) "
+	    "WHERE id = ?1 AND (?31 IS NULL OR status = ?31)", -1, &st,
+	    NULL) != SQLITE_OK)
+		return db_error(db, e, "update");
+	bind_task(st, t);
+	bind_text(st, N_COLUMNS + 1, expect_status);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(db, e, "update");
+	else if (sqlite3_changes(db) == 0)
+		rc = poky_error_set(e, POKY_ERR_CONFLICT,
+		    "task changed underneath the update");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum poky_err
+store_delete(struct store *s, const char *id, struct poky_error *e)
+{
+	sqlite3 *db = conn(s, e);
+	sqlite3_stmt *st = NULL;
+	enum poky_err rc = POKY_OK;
+
+	if (db == NULL)
+		return e ? e->code : POKY_ERR_IO;
+	if (sqlite3_prepare_v2(db, "DELETE FROM tasks WHERE id = ?1", -1, &st,
+	    NULL) != SQLITE_OK)
+		return db_error(db, e, "delete");
+	bind_text(st, 1, id);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(db, e, "delete");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static enum poky_err
+query_each(struct store *s, const char *sql, const char *const *args,
+	   size_t n_args, long limit,
+	   int (*fn)(void *ud, const struct task *t), void *ud,
+	   struct poky_error *e)
+{
+	sqlite3 *db = conn(s, e);
+	sqlite3_stmt *st = NULL;
+	struct task t;
+	enum poky_err rc = POKY_OK;
+	int r;
+
+	if (db == NULL)
+		return e ? e->code : POKY_ERR_IO;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return db_error(db, e, "query");
+	for (size_t i = 0; i < n_args; i++)
+		bind_text(st, (int)i + 1, args[i]);
+	if (limit > 0)
+		sqlite3_bind_int64(st, (int)n_args + 1, limit);
+	task_init(&t);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		read_task(st, &t);
+		if (fn(ud, &t) != 0)
+			break;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		rc = db_error(db, e, "query");
+	task_cleanup(&t);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum poky_err
+store_list(struct store *s, const char *status, const char *template_name,
+	   const char *cursor, int limit,
+	   int (*fn)(void *ud, const struct task *t), void *ud,
+	   struct poky_error *e)
+{
+	/* UUIDv7 ids sort by creation time, so "id < cursor" pages newest
+	 * first without a separate sequence. */
+	const char *args[3] = { status, template_name,
+		cursor && *cursor ? cursor : NULL };
+
+	return query_each(s, "SELECT " COLUMNS " FROM tasks WHERE "
+	    "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR template = ?2) AND "
+	    "(?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4", args, 3, limit,
+	    fn, ud, e);
+}
+
+enum poky_err
+store_unfinished(struct store *s, int (*fn)(void *ud, const struct task *t),
+		 void *ud, struct poky_error *e)
+{
+	return query_each(s, "SELECT " COLUMNS " FROM tasks WHERE status NOT IN "
+	    "('succeeded','failed','cancelled','lost') ORDER BY id", NULL, 0, 0,
+	    fn, ud, e);
+}
+
+enum poky_err
+store_callbacks_due(struct store *s, double now,
+		    int (*fn)(void *ud, const struct task *t), void *ud,
+		    struct poky_error *e)
+{
+	char when[32];
+	const char *args[1] = { when };
+
+	snprintf(when, sizeof(when), "%.3f", now);
+	return query_each(s, "SELECT " COLUMNS " FROM tasks WHERE callback_state "
+	    "= 'pending' AND callback_next_at <= CAST(?1 AS REAL) ORDER BY id",
+	    args, 1, 0, fn, ud, e);
+}
+
+json_t *
+store_counts(struct store *s)
+{
+	sqlite3 *db = conn(s, NULL);
+	sqlite3_stmt *st = NULL;
+	json_t *o = json_object();
+
+	if (db == NULL || o == NULL || sqlite3_prepare_v2(db,
+	    "SELECT status, count(*) FROM tasks GROUP BY status", -1, &st,
+	    NULL) != SQLITE_OK)
+		return o;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_object_set_new(o, (const char *)sqlite3_column_text(st, 0),
+		    json_integer(sqlite3_column_int64(st, 1)));
+	sqlite3_finalize(st);
+	return o;
+}

@@ -1,0 +1,618 @@
+/* tasks.c - submitting, cancelling and presenting tasks (see app.h). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "poky/app.h"
+#include "poky/awsreq.h"
+#include "poky/launch.h"
+#include "poky/log.h"
+#include "poky/s3.h"
+#include "poky/sigv4.h"
+#include "poky/str.h"
+#include "poky/templates.h"
+#include "poky/uuid.h"
+
+static const char *const launcher_names[] = { "ecs", "local", "docker" };
+
+static double
+now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+void
+submit_result_init(struct submit_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	task_init(&r->task);
+}
+
+void
+submit_result_cleanup(struct submit_result *r)
+{
+	task_cleanup(&r->task);
+	json_decref(r->field_errors);
+	json_decref(r->run_response);
+	memset(r, 0, sizeof(*r));
+}
+
+static enum poky_err
+fail(struct submit_result *r, struct poky_error *e, enum poky_err code,
+     int status, const char *title, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+/* Set what the API should answer, and the error detail, in one line. */
+static enum poky_err
+fail(struct submit_result *r, struct poky_error *e, enum poky_err code,
+     int status, const char *title, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	poky_error_vset(e, code, fmt, ap);
+	va_end(ap);
+	r->http_status = status;
+	str_copy(r->title, sizeof(r->title), title);
+	return code;
+}
+
+/* ---- presenting ----------------------------------------------------------- */
+
+static json_t *
+time_json(double t)
+{
+	char s[32], ms[8];
+	time_t sec = (time_t)t;
+
+	if (t <= 0)
+		return json_null();
+	str_time_iso8601(s, sec);
+	/* "...:SSZ" -> "...:SS.mmmZ" */
+	snprintf(ms, sizeof(ms), ".%03dZ", (int)((t - (double)sec) * 1000 + 0.5) % 1000);
+	s[19] = '\0';
+	return json_sprintf("%s%s", s, ms);
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+json_t *
+task_to_json(const struct task *t)
+{
+	json_t *o, *params;
+	char loc[64];
+
+	params = t->parameters ? json_loads(t->parameters, 0, NULL) : NULL;
+	snprintf(loc, sizeof(loc), "/tasks/%s/logs", t->id);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "id", t->id, "template", t->template_name, "status", t->status,
+	    "launcher", t->launcher,
+	    "parameters", params ? params : json_object(),
+	    "created_at", time_json(t->created_at),
+	    "updated_at", time_json(t->updated_at),
+	    "started_at", time_json(t->started_at),
+	    "finished_at", time_json(t->finished_at),
+	    "exit_code", t->has_exit_code ? json_integer(t->exit_code) : json_null(),
+	    "reason", str_or_null(t->reason));
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "timeout_seconds", t->timeout_seconds > 0 ?
+	    json_integer(t->timeout_seconds) : json_null());
+	if (t->callback_url != NULL)
+		json_object_set_new(o, "callback", json_pack("{s:s, s:o, s:i}",
+		    "url", t->callback_url, "state", str_or_null(t->callback_state),
+		    "attempts", t->callback_attempts));
+	if (strcmp(t->launcher, "ecs") == 0)
+		json_object_set_new(o, "ecs", json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+		    "task_arn", str_or_null(t->ecs_task_arn),
+		    "cluster", str_or_null(t->ecs_cluster),
+		    "last_status", str_or_null(t->ecs_last_status),
+		    "stop_code", str_or_null(t->stop_code),
+		    "stopped_reason", str_or_null(t->ecs_stopped_reason),
+		    "capacity_provider", str_or_null(t->capacity_provider)));
+	else if (strcmp(t->launcher, "local") == 0)
+		json_object_set_new(o, "local", json_pack("{s:o, s:s}",
+		    "pid", t->local_pid > 0 ? json_integer(t->local_pid) : json_null(),
+		    "log", loc));
+	return o;
+}
+
+/* ---- state changes -------------------------------------------------------- */
+
+enum poky_err
+tasks_set_status(struct app *app, struct task *t, const char *status,
+		 struct poky_error *e)
+{
+	char old[16];
+	enum poky_err rc;
+
+	str_copy(old, sizeof(old), t->status);
+	str_copy(t->status, sizeof(t->status), status);
+	if (strcmp(status, TS_RUNNING) == 0 && t->started_at <= 0)
+		t->started_at = now_real();
+	rc = store_update(app->store, t, old, e);
+	if (rc == POKY_OK && strcmp(old, status) != 0)
+		log_info("task %s: %s -> %s", t->id, old, status);
+	return rc;
+}
+
+enum poky_err
+tasks_finish(struct app *app, struct task *t, const char *status,
+	     const char *reason, struct poky_error *e)
+{
+	char old[16];
+	enum poky_err rc;
+
+	if (task_status_final(t->status))
+		return POKY_OK;
+	str_copy(old, sizeof(old), t->status);
+	str_copy(t->status, sizeof(t->status), status);
+	t->finished_at = now_real();
+	if (reason != NULL) {
+		free(t->reason);
+		t->reason = strdup(reason);
+	}
+	/* A webhook is owed once a task ends. */
+	if (t->callback_url != NULL && t->callback_state == NULL) {
+		t->callback_state = strdup("pending");
+		t->callback_next_at = t->finished_at;
+	}
+	rc = store_update(app->store, t, old, e);
+	if (rc == POKY_OK) {
+		if (t->has_exit_code)
+			log_info("task %s: %s -> %s (exit %d%s%s)", t->id, old, status,
+			    t->exit_code, reason ? ": " : "", reason ? reason : "");
+		else
+			log_info("task %s: %s -> %s%s%s", t->id, old, status,
+			    reason ? ": " : "", reason ? reason : "");
+	}
+	return rc;
+}
+
+/* ---- checks --------------------------------------------------------------- */
+
+/* The callback must start with an allowed prefix, and a literal address in
+ * it may not be loopback, link-local or private unless a prefix names that
+ * host explicitly (no SSRF into the metadata endpoint by default). */
+static const char *
+callback_refused(const struct config *cfg, const char *url)
+{
+	char host[256];
+	const char *p, *end;
+	bool allowed = false, explicit_host = false;
+	unsigned char a[16];
+
+	if (strlen(url) > 2048)
+		return "longer than 2048 characters";
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+		return "must be an http:// or https:// URL";
+	for (size_t i = 0; i < cfg->tracker.n_webhook_allow; i++) {
+		const char *pre = cfg->tracker.webhook_allow[i];
+
+		if (strncmp(url, pre, strlen(pre)) == 0) {
+			allowed = true;
+			/* A prefix that goes past "scheme://" names a host. */
+			if (strstr(pre, "://") && strlen(strstr(pre, "://")) > 3)
+				explicit_host = true;
+		}
+	}
+	if (!allowed)
+		return "does not start with an allowed prefix ([tracker] webhook_allow)";
+	p = strstr(url, "://") + 3;
+	end = p + strcspn(p, "/?#");
+	if (memchr(p, '@', (size_t)(end - p)) != NULL)
+		return "must not carry user information";
+	if (*p == '[') {
+		const char *rb = memchr(p, ']', (size_t)(end - p));
+
+		if (rb == NULL || (size_t)(rb - p - 1) >= sizeof(host))
+			return "has a malformed host";
+		memcpy(host, p + 1, (size_t)(rb - p - 1));
+		host[rb - p - 1] = '\0';
+	} else {
+		size_t n = strcspn(p, ":/?#");
+
+		if (n == 0 || n >= sizeof(host))
+			return "has a malformed host";
+		memcpy(host, p, n);
+		host[n] = '\0';
+	}
+	if (explicit_host)
+		return NULL;
+	if (strcasecmp(host, "localhost") == 0 || strstr(host, ".localhost"))
+		return "points at this machine";
+	if (inet_pton(AF_INET, host, a) == 1) {
+		if (a[0] == 127 || a[0] == 10 || a[0] == 0 ||
+		    (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+		    (a[0] == 192 && a[1] == 168) || (a[0] == 100 && (a[1] & 0xc0) == 64))
+			return "points at a loopback, link-local or private address";
+	} else if (inet_pton(AF_INET6, host, a) == 1) {
+		static const unsigned char lo[16] = { [15] = 1 };
+
+		if (memcmp(a, lo, 16) == 0 || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
+		    (a[0] & 0xfe) == 0xfc || memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ||
+		    memcmp(a, lo, 15) == 0)
+			return "points at a loopback, link-local or private address";
+	}
+	return NULL;
+}
+
+static const char *
+tmpl_env_value(const struct tmpl *t, const char *name)
+{
+	for (size_t i = 0; i < t->n_env; i++)
+		if (strcmp(t->env[i].name, name) == 0)
+			return t->env[i].value;
+	return NULL;
+}
+
+/* "source_bucket" -> "source bucket", as the original's messages read. */
+static void
+human(const char *name, char *out, size_t cap)
+{
+	str_copy(out, cap, name);
+	for (char *p = out; *p; p++)
+		if (*p == '_')
+			*p = ' ';
+}
+
+/* A bucket or object name safe to look up under a local root. */
+static bool
+local_name_ok(const char *s)
+{
+	const char *p = s;
+
+	if (*s == '\0' || *s == '/')
+		return false;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return false;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+/* The original Poky checked that buckets and the object exist before
+ * launching; s3= parameters ask for the same.  A local template with
+ * POKY_LOCAL_ROOT checks its folders instead. */
+static enum poky_err
+s3_checks(struct app *app, const struct tmpl *t, const json_t *checked,
+	  const struct submit *s, struct submit_result *r, struct poky_error *e)
+{
+	const char *root = t->launcher == LAUNCHER_LOCAL ?
+	    tmpl_env_value(t, "POKY_LOCAL_ROOT") : NULL;
+	struct aws_client *aws = NULL;
+
+	for (size_t i = 0; i < t->n_params; i++) {
+		const struct tmpl_param *p = &t->params[i];
+		const char *v = json_string_value(json_object_get(checked, p->name));
+		const char *bucket = v, *key = NULL;
+		char what[80], path[8192];
+		struct poky_error se;
+		enum poky_err rc;
+		bool exists;
+
+		if (p->s3 == PARAM_S3_NONE || v == NULL)
+			continue;
+		if (p->s3 == PARAM_S3_OBJECT) {
+			bucket = json_string_value(json_object_get(checked,
+			    p->s3_bucket_param));
+			key = v;
+			if (bucket == NULL)
+				continue;
+		}
+		human(p->name, what, sizeof(what));
+		if (t->launcher == LAUNCHER_LOCAL) {
+			struct stat st;
+
+			if (root == NULL)
+				continue;       /* nothing to check against */
+			exists = local_name_ok(bucket) && (key == NULL || local_name_ok(key));
+			if (exists) {
+				snprintf(path, sizeof(path), "%s/%s%s%s", root, bucket,
+				    key ? "/" : "", key ? key : "");
+				exists = stat(path, &st) == 0 &&
+				    (key ? S_ISREG(st.st_mode) : S_ISDIR(st.st_mode));
+			}
+			rc = exists ? POKY_OK : POKY_ERR_NOTFOUND;
+		} else {
+			if (aws == NULL && (aws = app_aws(app, e)) == NULL)
+				return fail(r, e, POKY_ERR_AUTH, 503, "AWS unavailable",
+				    "%s", e ? e->message : "no AWS client");
+			rc = key ? s3_head_object(aws, bucket, key, NULL, NULL, &se) :
+			    s3_head_bucket(aws, bucket, &se);
+			if (rc == POKY_ERR_REMOTE && se.http_status != 403 &&
+			    se.http_status != 404 && se.http_status != 400 &&
+			    se.http_status != 301)
+				return fail(r, e, POKY_ERR_TRANSIENT, 502, "S3 check failed",
+				    "checking %s: %s", what, se.message);
+			if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH ||
+			    rc == POKY_ERR_NOMEM)
+				return fail(r, e, rc, 503, "S3 unavailable",
+				    "checking %s: %s", what, se.message);
+		}
+		if (rc != POKY_OK) {
+			/* The original's wording, field by field. */
+			json_t *errs = json_array();
+
+			json_array_append_new(errs, json_pack("{s:s, s:s}", "field",
+			    p->name, "message", "does not exist, or you do not have "
+			    "permissions to access it"));
+			r->field_errors = errs;
+			return fail(r, e, POKY_ERR_INVALID, 400, "Not found",
+			    "The %s provided does not exist, or you do not have "
+			    "permissions to access it", what);
+		}
+	}
+	(void)s;
+	return POKY_OK;
+}
+
+/* ---- submit --------------------------------------------------------------- */
+
+static enum poky_err
+request_hash(const struct submit *s, char out[65])
+{
+	json_t *o = json_pack("{s:s, s:O, s:s?, s:I}", "template", s->template_name,
+	    "parameters", s->parameters ? s->parameters : json_null(),
+	    "callback_url", s->callback_url, "timeout_seconds",
+	    (json_int_t)s->timeout_seconds);
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	enum poky_err rc;
+
+	json_decref(o);
+	if (text == NULL)
+		return POKY_ERR_NOMEM;
+	rc = sigv4_sha256_hex(text, strlen(text), out);
+	free(text);
+	return rc;
+}
+
+/* clientToken: the idempotency key decides it, so a retried POST can never
+ * start a second task; without a key the task id is unique anyway. */
+static enum poky_err
+client_token(const struct submit *s, const char *id, char *out, size_t cap)
+{
+	char hex[65];
+	struct buf b;
+	enum poky_err rc;
+
+	if (s->idem_key == NULL) {
+		str_copy(out, cap, id);
+		return POKY_OK;
+	}
+	buf_init(&b, 8192);
+	if ((rc = buf_printf(&b, "%s%c%s%c%s", s->owner, 0, s->template_name, 0,
+	    s->idem_key)) == POKY_OK)
+		rc = sigv4_sha256_hex(b.data, b.len, hex);
+	buf_free(&b);
+	if (rc == POKY_OK)
+		snprintf(out, cap, "poky-%.40s", hex);
+	return rc;
+}
+
+enum poky_err
+tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
+	     struct submit_result *r, struct poky_error *e)
+{
+	const struct tmpl *t = config_template(cfg, s->template_name);
+	struct task *task = &r->task;
+	json_t *checked = NULL, *errors = NULL;
+	struct ecs_kv env[TMPL_MAX_ENV];
+	size_t n_env;
+	char hash[65], id[UUID_STR_LEN + 1], token[80];
+	const char *why;
+	long timeout;
+	enum poky_err rc;
+
+	if (t == NULL) {
+		r->field_errors = json_pack("[{s:s, s:s}]", "field", "template",
+		    "message", "no such template");
+		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid request",
+		    "no template named '%.64s'", s->template_name);
+	}
+	checked = tmpl_check(t, s->parameters, &errors);
+	if (checked == NULL) {
+		r->field_errors = errors;
+		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid parameters",
+		    "%zu parameter(s) rejected", json_array_size(errors));
+	}
+	if (s->callback_url != NULL &&
+	    (why = callback_refused(cfg, s->callback_url)) != NULL) {
+		json_decref(checked);
+		r->field_errors = json_pack("[{s:s, s:s}]", "field", "callback_url",
+		    "message", why);
+		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid request",
+		    "callback_url %s", why);
+	}
+	timeout = t->timeout;
+	if (s->timeout_seconds > 0)
+		timeout = t->timeout > 0 && t->timeout < s->timeout_seconds ?
+		    t->timeout : s->timeout_seconds;
+
+	if ((rc = request_hash(s, hash)) != POKY_OK) {
+		json_decref(checked);
+		return fail(r, e, rc, 500, "Internal error", "cannot hash request");
+	}
+	if (s->idem_key != NULL) {
+		rc = store_get_by_idem(app->store, s->owner, s->idem_key, task, NULL);
+		if (rc == POKY_OK) {
+			json_decref(checked);
+			if (task->request_hash && strcmp(task->request_hash, hash) == 0) {
+				r->replayed = true;
+				return POKY_OK;
+			}
+			return fail(r, e, POKY_ERR_CONFLICT, 409, "Idempotency key reused",
+			    "Idempotency-Key was used with a different request");
+		}
+	}
+	if ((rc = s3_checks(app, t, checked, s, r, e)) != POKY_OK) {
+		json_decref(checked);
+		return rc;
+	}
+
+	if (uuid_v7(id) != POKY_OK || client_token(s, id, token, sizeof(token))) {
+		json_decref(checked);
+		return fail(r, e, POKY_ERR_CRYPTO, 500, "Internal error",
+		    "no random numbers");
+	}
+	task_cleanup(task);
+	str_copy(task->id, sizeof(task->id), id);
+	str_copy(task->template_name, sizeof(task->template_name), t->name);
+	str_copy(task->launcher, sizeof(task->launcher), launcher_names[t->launcher]);
+	str_copy(task->status, sizeof(task->status),
+	    t->launcher == LAUNCHER_LOCAL ? TS_QUEUED : TS_STARTING);
+	task->parameters = json_dumps(checked, JSON_COMPACT);
+	task->idem_key = xstrdup(s->idem_key);
+	task->idem_owner = s->idem_key ? xstrdup(s->owner) : NULL;
+	task->request_hash = strdup(hash);
+	task->client_token = strdup(token);
+	task->created_at = task->updated_at = now_real();
+	task->timeout_seconds = timeout;
+	task->callback_url = xstrdup(s->callback_url);
+	task->created_by = xstrdup(s->owner);
+	if (task->parameters == NULL || task->request_hash == NULL ||
+	    task->client_token == NULL || task->created_by == NULL) {
+		json_decref(checked);
+		return fail(r, e, POKY_ERR_NOMEM, 503, "Out of memory", "out of memory");
+	}
+
+	/* Durable before anything starts: after a crash, the record is what
+	 * lets the launch be finished (ECS: same clientToken) or judged. */
+	rc = store_insert(app->store, task, e);
+	if (rc == POKY_ERR_CONFLICT && s->idem_key != NULL) {
+		/* A concurrent request with the same key won the race. */
+		json_decref(checked);
+		return fail(r, e, POKY_ERR_CONFLICT, 409, "Idempotency key in use",
+		    "a request with this Idempotency-Key is being processed");
+	}
+	if (rc != POKY_OK) {
+		json_decref(checked);
+		return fail(r, e, rc, rc == POKY_ERR_TRANSIENT ? 503 : 500,
+		    "Task store unavailable", "%s", e ? e->message : "store error");
+	}
+
+	switch (t->launcher) {
+	case LAUNCHER_ECS:
+		n_env = tmpl_env(t, checked, env, TMPL_MAX_ENV);
+		rc = launch_ecs_start(app, t, task, env, n_env, &r->run_response, e);
+		break;
+	case LAUNCHER_LOCAL:
+		rc = local_submit(app->local, task, e);
+		break;
+	default:
+		rc = poky_error_set(e, POKY_ERR_INVALID,
+		    "launcher %s is not available in this build",
+		    launcher_names[t->launcher]);
+		break;
+	}
+	json_decref(checked);
+	if (rc != POKY_OK) {
+		struct poky_error keep;
+
+		/* Nothing started: forget the record so a retry (same key) can
+		 * try again instead of replaying a failure. */
+		if (e != NULL)
+			keep = *e;
+		store_delete(app->store, task->id, NULL);
+		if (e != NULL)
+			*e = keep;
+		if (e != NULL && strcmp(e->aws_code, "RunTaskFailure") == 0)
+			return fail(r, e, rc, 502, "Task not started", "%s", keep.message);
+		if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH)
+			return fail(r, e, rc, 503, rc == POKY_ERR_AUTH ?
+			    "AWS credentials unavailable" : "Launcher unavailable",
+			    "%s", e ? keep.message : "launch failed");
+		if (rc == POKY_ERR_INVALID && t->launcher == LAUNCHER_DOCKER)
+			return fail(r, e, rc, 501, "Not implemented", "%s",
+			    e ? keep.message : "docker launcher");
+		return fail(r, e, rc, 502, "Task not started", "%s",
+		    e ? keep.message : "launch failed");
+	}
+	if (t->launcher == LAUNCHER_ECS &&
+	    (rc = store_update(app->store, task, NULL, e)) != POKY_OK)
+		/* The task runs but its ids are not stored; resume will
+		 * find it again through the same clientToken. */
+		return fail(r, e, rc, 503, "Task store unavailable", "%s",
+		    e ? e->message : "store error");
+	log_info("task %s: created (%s, template %s, by %s)", task->id,
+	    task->status, task->template_name, task->created_by);
+	return POKY_OK;
+}
+
+/* ---- cancel --------------------------------------------------------------- */
+
+/* Record who asked, unless the task finished meanwhile (the launcher's
+ * thread may have just written its end). */
+static enum poky_err
+cancel_note(struct app *app, struct task *t, struct poky_error *e)
+{
+	enum poky_err rc = store_update(app->store, t, t->status, e);
+
+	if (rc == POKY_ERR_CONFLICT &&
+	    store_get(app->store, t->id, t, NULL) == POKY_OK &&
+	    task_status_final(t->status))
+		return poky_error_set(e, POKY_ERR_CONFLICT, "task already %s",
+		    t->status);
+	return rc;
+}
+
+enum poky_err
+tasks_cancel(struct app *app, const char *id, const char *by, struct task *out,
+	     struct poky_error *e)
+{
+	char reason[160];
+	enum poky_err rc;
+
+	rc = store_get(app->store, id, out, e);
+	if (rc != POKY_OK)
+		return rc;
+	if (task_status_final(out->status))
+		return poky_error_set(e, POKY_ERR_CONFLICT, "task already %s",
+		    out->status);
+	snprintf(reason, sizeof(reason), "cancelled through the Poky API by %s",
+	    by ? by : "anonymous");
+	free(out->cancel_requested_by);
+	out->cancel_requested_by = strdup(by ? by : "anonymous");
+	if (strcmp(out->launcher, "ecs") == 0) {
+		if (out->ecs_task_arn != NULL &&
+		    (rc = launch_ecs_stop(app, out, reason, e)) != POKY_OK)
+			return rc;
+		/* ECS takes a while to stop; the tracker sees STOPPED, and the
+		 * requested cancel makes that "cancelled". */
+		if (out->ecs_task_arn == NULL)
+			return tasks_finish(app, out, TS_CANCELLED, reason, e);
+		return cancel_note(app, out, e);
+	}
+	if (strcmp(out->launcher, "local") == 0) {
+		if (strcmp(out->status, TS_QUEUED) == 0)
+			return tasks_finish(app, out, TS_CANCELLED, reason, e);
+		if ((rc = cancel_note(app, out, e)) != POKY_OK)
+			return rc;
+		return local_cancel(app->local, out, e);
+	}
+	return tasks_finish(app, out, TS_CANCELLED, reason, e);
+}

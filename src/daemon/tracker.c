@@ -1,0 +1,362 @@
+/* tracker.c - follow ECS tasks to their end (see tracker.h). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "poky/app.h"
+#include "poky/ecs.h"
+#include "poky/launch.h"
+#include "poky/log.h"
+#include "poky/str.h"
+#include "poky/templates.h"
+#include "poky/tracker.h"
+
+#define MAX_TRACKED 10000
+#define BACKOFF_MAX 4.0                 /* x poll_interval while idle */
+#define TIMEOUT_PREFIX "timeout after "
+
+struct tracker {
+	struct app *app;
+	pthread_t thread;
+	bool thread_ok;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	bool kicked;
+	double factor;                  /* current backoff multiple */
+};
+
+static double
+now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct batch {
+	char *cluster;
+	char **arns;
+	char **ids;
+	size_t n;
+};
+
+struct collect {
+	struct app *app;
+	struct batch *b;
+	size_t nb;
+	int relaunched;
+};
+
+static void
+set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = v && *v ? strdup(v) : NULL;
+}
+
+/* A launch interrupted before its ARN was stored: run it again with the
+ * same clientToken - ECS answers with the task it already started, or
+ * starts it now, never twice. */
+static void
+relaunch(struct app *app, const struct task *orig)
+{
+	struct app_conf *conf = app_config_get(app);
+	const struct tmpl *t = config_template(conf->cfg, orig->template_name);
+	struct ecs_kv env[TMPL_MAX_ENV];
+	struct poky_error e;
+	struct task task;
+	json_t *params;
+	size_t n;
+
+	task_init(&task);
+	if (store_get(app->store, orig->id, &task, NULL) != POKY_OK)
+		goto out;
+	if (t == NULL || t->launcher != LAUNCHER_ECS) {
+		tasks_finish(app, &task, TS_FAILED,
+		    "launch interrupted and template no longer configured", NULL);
+		goto out;
+	}
+	params = json_loads(task.parameters ? task.parameters : "{}", 0, NULL);
+	n = tmpl_env(t, params, env, TMPL_MAX_ENV);
+	if (launch_ecs_start(app, t, &task, env, n, NULL, &e) == POKY_OK) {
+		log_info("task %s: launch resumed after restart (%s)", task.id,
+		    task.ecs_task_arn);
+		store_update(app->store, &task, task.status, NULL);
+	} else if (e.code != POKY_ERR_TRANSIENT && e.code != POKY_ERR_AUTH) {
+		tasks_finish(app, &task, TS_FAILED, e.message, NULL);
+	}
+	json_decref(params);
+out:
+	task_cleanup(&task);
+	app_config_put(app, conf);
+}
+
+static int
+collect_one(void *ud, const struct task *t)
+{
+	struct collect *c = ud;
+	struct batch *b = NULL;
+
+	if (strcmp(t->launcher, "ecs") != 0)
+		return 0;
+	if (t->ecs_task_arn == NULL) {
+		relaunch(c->app, t);
+		c->relaunched++;
+		return 0;
+	}
+	for (size_t i = 0; i < c->nb; i++)
+		if (strcmp(c->b[i].cluster, t->ecs_cluster) == 0)
+			b = &c->b[i];
+	if (b == NULL) {
+		struct batch *v = realloc(c->b, (c->nb + 1) * sizeof(*v));
+
+		if (v == NULL)
+			return 1;
+		c->b = v;
+		b = &c->b[c->nb++];
+		memset(b, 0, sizeof(*b));
+		b->cluster = strdup(t->ecs_cluster);
+		b->arns = calloc(MAX_TRACKED, sizeof(char *));
+		b->ids = calloc(MAX_TRACKED, sizeof(char *));
+		if (b->cluster == NULL || b->arns == NULL || b->ids == NULL)
+			return 1;
+	}
+	if (b->n == MAX_TRACKED)
+		return 0;
+	b->arns[b->n] = strdup(t->ecs_task_arn);
+	b->ids[b->n] = strdup(t->id);
+	if (b->arns[b->n] != NULL && b->ids[b->n] != NULL)
+		b->n++;
+	return 0;
+}
+
+/* The container Poky overrides is the one whose exit counts; without it,
+ * the first that reports one. */
+static const struct ecs_container *
+main_container(const struct ecs_task *et, const char *name)
+{
+	for (size_t i = 0; i < et->n_containers; i++)
+		if (name != NULL && strcmp(et->containers[i].name, name) == 0)
+			return &et->containers[i];
+	for (size_t i = 0; i < et->n_containers; i++)
+		if (et->containers[i].has_exit_code)
+			return &et->containers[i];
+	return et->n_containers ? &et->containers[0] : NULL;
+}
+
+/* Apply what ECS says to one record; true when something changed. */
+static bool
+apply(struct app *app, const char *id, const struct ecs_task *et)
+{
+	struct task t;
+	bool changed = false;
+	char reason[768];
+
+	task_init(&t);
+	if (store_get(app->store, id, &t, NULL) != POKY_OK ||
+	    task_status_final(t.status))
+		goto out;
+	if (et->missing) {
+		/* ECS forgets stopped tasks after about an hour. */
+		tasks_finish(app, &t, TS_LOST, "ECS no longer knows this task", NULL);
+		changed = true;
+		goto out;
+	}
+	if (t.ecs_last_status == NULL || strcmp(t.ecs_last_status, et->last_status)) {
+		set_str(&t.ecs_last_status, et->last_status);
+		changed = true;
+	}
+	if (et->started_at > 0 && t.started_at <= 0)
+		t.started_at = et->started_at;
+	if (strcmp(et->last_status, "STOPPED") == 0) {
+		struct app_conf *conf = app_config_get(app);
+		const struct tmpl *tp = config_template(conf->cfg, t.template_name);
+		const struct ecs_container *c = main_container(et, tp ? tp->container : NULL);
+		const char *status = TS_FAILED;
+
+		set_str(&t.stop_code, et->stop_code);
+		set_str(&t.ecs_stopped_reason, et->stopped_reason);
+		if (et->stopped_at > 0)
+			t.finished_at = et->stopped_at;
+		reason[0] = '\0';
+		if (c != NULL && c->has_exit_code) {
+			t.has_exit_code = true;
+			t.exit_code = c->exit_code;
+		}
+		if (t.reason != NULL && strncmp(t.reason, TIMEOUT_PREFIX,
+		    strlen(TIMEOUT_PREFIX)) == 0) {
+			str_copy(reason, sizeof(reason), t.reason);
+		} else if (t.cancel_requested_by != NULL) {
+			status = TS_CANCELLED;
+			snprintf(reason, sizeof(reason),
+			    "cancelled through the Poky API by %s", t.cancel_requested_by);
+		} else if (strcmp(et->stop_code, "TaskFailedToStart") == 0) {
+			snprintf(reason, sizeof(reason), "task failed to start: %s",
+			    et->stopped_reason);
+		} else if (c == NULL || !c->has_exit_code) {
+			/* No exit code means the container never ran: that is
+			 * a failure, whatever else ECS says. */
+			snprintf(reason, sizeof(reason), "no exit code: %s%s%s",
+			    et->stopped_reason, c && c->reason[0] ? " - " : "",
+			    c ? c->reason : "");
+		} else if (c->exit_code != 0) {
+			snprintf(reason, sizeof(reason), "exited with status %d",
+			    c->exit_code);
+		} else {
+			status = TS_SUCCEEDED;
+		}
+		app_config_put(app, conf);
+		tasks_finish(app, &t, status, reason[0] ? reason : NULL, NULL);
+		changed = true;
+		goto out;
+	}
+	if (strcmp(et->last_status, "RUNNING") == 0 && strcmp(t.status, TS_STARTING) == 0) {
+		tasks_set_status(app, &t, TS_RUNNING, NULL);
+		changed = true;
+	} else if (changed) {
+		store_update(app->store, &t, t.status, NULL);
+	}
+	/* Timeout: ECS has no run-time limit of its own. */
+	if (t.timeout_seconds > 0 && !task_status_final(t.status) &&
+	    (t.reason == NULL || strncmp(t.reason, TIMEOUT_PREFIX,
+	     strlen(TIMEOUT_PREFIX)) != 0) &&
+	    now_real() - (t.started_at > 0 ? t.started_at : t.created_at) >
+	    (double)t.timeout_seconds) {
+		struct poky_error e;
+
+		snprintf(reason, sizeof(reason), TIMEOUT_PREFIX "%ld s", t.timeout_seconds);
+		if (launch_ecs_stop(app, &t, reason, &e) == POKY_OK) {
+			set_str(&t.reason, reason);
+			store_update(app->store, &t, t.status, NULL);
+			log_info("task %s: %s, stopping it", t.id, reason);
+			changed = true;
+		} else {
+			log_warnx("task %s: StopTask after timeout failed: %s", t.id,
+			    e.message);
+		}
+	}
+out:
+	task_cleanup(&t);
+	return changed;
+}
+
+static bool
+poll_once(struct tracker *tr)
+{
+	struct collect c = { .app = tr->app };
+	bool changed = false;
+
+	store_unfinished(tr->app->store, collect_one, &c, NULL);
+	for (size_t i = 0; i < c.nb; i++) {
+		struct batch *b = &c.b[i];
+		struct ecs_task *out = b->n ? calloc(b->n, sizeof(*out)) : NULL;
+		struct aws_client *aws;
+		struct poky_error e;
+
+		if (out != NULL && (aws = app_aws(tr->app, &e)) != NULL) {
+			if (ecs_describe_tasks(aws, b->cluster,
+			    (const char *const *)b->arns, b->n, out, &e) == POKY_OK) {
+				for (size_t k = 0; k < b->n; k++)
+					changed |= apply(tr->app, b->ids[k], &out[k]);
+			} else {
+				log_warnx("tracker: DescribeTasks on %s failed: %s",
+				    b->cluster, e.message);
+			}
+		}
+		free(out);
+		for (size_t k = 0; k < b->n; k++) {
+			free(b->arns[k]);
+			free(b->ids[k]);
+		}
+		free(b->arns);
+		free(b->ids);
+		free(b->cluster);
+	}
+	free(c.b);
+	return changed || c.relaunched > 0;
+}
+
+static void *
+tracker_main(void *p)
+{
+	struct tracker *tr = p;
+
+	pthread_mutex_lock(&tr->lock);
+	while (!tr->stop) {
+		struct app_conf *conf;
+		double interval, end;
+		struct timespec ts;
+		bool changed;
+
+		tr->kicked = false;
+		pthread_mutex_unlock(&tr->lock);
+		changed = poll_once(tr);
+		conf = app_config_get(tr->app);
+		interval = conf->cfg->tracker.poll_interval;
+		app_config_put(tr->app, conf);
+		pthread_mutex_lock(&tr->lock);
+		/* Back off while nothing moves; come back at once on a change. */
+		tr->factor = changed ? 1.0 : (tr->factor * 2 > BACKOFF_MAX ?
+		    BACKOFF_MAX : tr->factor * 2);
+		end = now_real() + interval * tr->factor;
+		ts.tv_sec = (time_t)end;
+		ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
+		while (!tr->stop && !tr->kicked &&
+		    pthread_cond_timedwait(&tr->wake, &tr->lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&tr->lock);
+	return NULL;
+}
+
+struct tracker *
+tracker_new(struct app *app)
+{
+	struct tracker *tr = calloc(1, sizeof(*tr));
+
+	if (tr == NULL)
+		return NULL;
+	tr->app = app;
+	tr->factor = 1.0;
+	pthread_mutex_init(&tr->lock, NULL);
+	pthread_cond_init(&tr->wake, NULL);
+	if (pthread_create(&tr->thread, NULL, tracker_main, tr) != 0) {
+		tracker_free(tr);
+		return NULL;
+	}
+	tr->thread_ok = true;
+	return tr;
+}
+
+void
+tracker_kick(struct tracker *tr)
+{
+	if (tr == NULL)
+		return;
+	pthread_mutex_lock(&tr->lock);
+	tr->kicked = true;
+	tr->factor = 1.0;
+	pthread_cond_signal(&tr->wake);
+	pthread_mutex_unlock(&tr->lock);
+}
+
+void
+tracker_free(struct tracker *tr)
+{
+	if (tr == NULL)
+		return;
+	if (tr->thread_ok) {
+		pthread_mutex_lock(&tr->lock);
+		tr->stop = true;
+		pthread_cond_signal(&tr->wake);
+		pthread_mutex_unlock(&tr->lock);
+		pthread_join(tr->thread, NULL);
+	}
+	pthread_mutex_destroy(&tr->lock);
+	pthread_cond_destroy(&tr->wake);
+	free(tr);
+}
