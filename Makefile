@@ -173,7 +173,7 @@ LINT_SRC := $(LIB_SRC) $(wildcard src/tools/*.c) $(WORKER_SRC) $(DAEMON_SRC)
 
 lint: deps-lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-	    --std=c11 --inline-suppr -D__GNUC__ -DPOKY_VERSION='"lint"' \
+	    --std=c11 --inline-suppr --library=.ci/cppcheck-jansson.cfg -D__GNUC__ -DPOKY_VERSION='"lint"' \
 	    --suppress=missingIncludeSystem -Iinclude $(LINT_SRC)
 	clang-tidy --quiet --warnings-as-errors='*' $(LINT_SRC) -- \
 	    $(CPPFLAGS) -std=c11 $(PKG_CFLAGS) $(DAEMON_CFLAGS)

@@ -20,7 +20,11 @@ void metrics_free(struct metrics *m);
 void metrics_describe(struct metrics *m, const char *name, const char *type,
 		      const char *help);
 
-/* Add v to the series name{labels}; labels is "k1", "v1", "k2", "v2", NULL. */
+/* Ends a label list (a typed NULL: a bare NULL in a variadic call is
+ * undefined behaviour where NULL is a plain 0). */
+#define METRICS_END ((const char *)NULL)
+
+/* Add v to the series name{labels}; labels is "k1", "v1", ..., METRICS_END. */
 void metrics_add(struct metrics *m, const char *name, double v, ...);
 void metrics_set(struct metrics *m, const char *name, double v, ...);
 

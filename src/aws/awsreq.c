@@ -654,6 +654,7 @@ aws_send(struct aws_client *c, const struct aws_request *rq,
 
 	if (e == NULL)
 		e = &tmp;
+	poky_error_clear(e);
 	if (svc < 0)
 		return poky_error_set(e, POKY_ERR_INVALID, "unknown service '%s'",
 		    rq->service);

@@ -314,7 +314,8 @@ object_from_headers(const struct httpc_response *r, struct s3_object *o)
 		o->size = strtoll(h + 1, NULL, 10);
 	str_copy(o->etag, sizeof(o->etag), (h = httpc_response_header(r, "etag")) ? h : "");
 	str_copy(o->version_id, sizeof(o->version_id),
-	    (h = httpc_response_header(r, "x-amz-version-id")) && strcmp(h, "null") ? h : "");
+	    (h = httpc_response_header(r, "x-amz-version-id")) && strcmp(h, "null") != 0 ?
+	    h : "");
 	str_copy(o->content_type, sizeof(o->content_type),
 	    (h = httpc_response_header(r, "content-type")) ? h : "");
 	str_copy(o->content_encoding, sizeof(o->content_encoding),
@@ -499,7 +500,7 @@ s3_copy_object(struct aws_client *c, const char *src_bucket, const char *src_key
 		if (version_out != NULL)
 			str_copy(version_out, S3_VERSION_MAX,
 			    (v = httpc_response_header(&resp, "x-amz-version-id")) &&
-			    strcmp(v, "null") ? v : "");
+			    strcmp(v, "null") != 0 ? v : "");
 	}
 out:
 	httpc_response_cleanup(&resp);

@@ -323,7 +323,7 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 		if (!res.replayed)
 			metrics_add(app->metrics, "poky_tasks_launched_total", 1,
 			    "template", res.task.template_name, "launcher",
-			    res.task.launcher, NULL);
+			    res.task.launcher, METRICS_END);
 	}
 	app_config_put(app, conf);
 	submit_result_cleanup(&res);
@@ -365,54 +365,88 @@ list_one(void *ud, const struct task *t)
 	return 0;
 }
 
+static const char *const task_statuses[] = { TS_QUEUED, TS_STARTING,
+	TS_RUNNING, TS_SUCCEEDED, TS_FAILED, TS_CANCELLED, TS_LOST, NULL };
+
 static bool
 valid_status(const char *s)
 {
-	static const char *const all[] = { TS_QUEUED, TS_STARTING, TS_RUNNING,
-		TS_SUCCEEDED, TS_FAILED, TS_CANCELLED, TS_LOST, NULL };
-
-	for (int i = 0; all[i]; i++)
-		if (strcmp(s, all[i]) == 0)
+	for (int i = 0; task_statuses[i]; i++)
+		if (strcmp(s, task_statuses[i]) == 0)
 			return true;
 	return false;
+}
+
+/* Whether the query names a parameter at all (api_query also answers NULL
+ * for a value that does not fit its buffer). */
+static bool
+query_has(const struct api_req *req, const char *name)
+{
+	const char *q = req->query;
+	size_t nl = strlen(name);
+
+	while (q != NULL && *q) {
+		size_t n = strcspn(q, "&");
+
+		if (n >= nl && memcmp(q, name, nl) == 0 && (n == nl || q[nl] == '='))
+			return true;
+		q += n;
+		if (*q == '&')
+			q++;
+	}
+	return false;
+}
+
+/* A query parameter into out; NULL when absent.  One too long for out is
+ * refused (added to errors) rather than taken as absent: ignoring a filter
+ * would answer with tasks the caller did not ask for. */
+static const char *
+query_arg(const struct api_req *req, const char *name, char *out, size_t cap,
+	  json_t *errors)
+{
+	const char *v = api_query(req, name, out, cap);
+
+	if (v == NULL && query_has(req, name))
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field", name,
+		    "message", "too long"));
+	return v;
 }
 
 static void
 h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 {
 	char status[32], tmpl[80], cursor[80], lim[16], *end;
-	const char *st = api_query(req, "status", status, sizeof(status));
-	const char *tp = api_query(req, "template", tmpl, sizeof(tmpl));
-	const char *cur = api_query(req, "cursor", cursor, sizeof(cursor));
-	const char *ls = api_query(req, "limit", lim, sizeof(lim));
-	struct list_ctx c = { .arr = json_array() };
+	json_t *errors = json_array();
+	const char *st = query_arg(req, "status", status, sizeof(status), errors);
+	const char *tp = query_arg(req, "template", tmpl, sizeof(tmpl), errors);
+	const char *cur = query_arg(req, "cursor", cursor, sizeof(cursor), errors);
+	const char *ls = query_arg(req, "limit", lim, sizeof(lim), errors);
+	struct list_ctx c = { .arr = NULL };
 	struct poky_error e;
 	long limit = LIST_DEFAULT;
 
-	if (st != NULL && !valid_status(st)) {
-		json_decref(c.arr);
-		api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
-		    "field", "status", "message", "not a task status"));
-		return;
-	}
+	if (st != NULL && !valid_status(st))
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "status", "message", "not a task status"));
 	if (ls != NULL) {
 		limit = strtol(ls, &end, 10);
-		if (*ls == '\0' || *end != '\0' || limit < 1 || limit > LIST_MAX) {
-			json_decref(c.arr);
-			api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
-			    "field", "limit", "message", "must be 1..1000"));
-			return;
-		}
+		if (*ls == '\0' || *end != '\0' || limit < 1 || limit > LIST_MAX)
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+			    "limit", "message", "must be 1..1000"));
 	}
-	if (cur != NULL && *cur != '\0' && !uuid_valid(cur)) {
-		json_decref(c.arr);
-		api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
-		    "field", "cursor", "message", "not a cursor from this API"));
+	if (cur != NULL && *cur != '\0' && !uuid_valid(cur))
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "cursor", "message", "not a cursor from this API"));
+	if (json_array_size(errors) > 0) {
+		api_problem_fields(r, "Invalid query", errors);
 		return;
 	}
+	json_decref(errors);
+	c.arr = json_array();
 	if (store_list(app->store, st, tp, cur, (int)limit, list_one, &c, &e) != POKY_OK) {
 		json_decref(c.arr);
 		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
+		api_resp_header(r, "Retry-After", "5");
 		return;
 	}
 	set_json(r, 200, json_pack("{s:o, s:o}", "tasks", c.arr, "next_cursor",
@@ -578,18 +612,23 @@ compat_error(struct api_resp *r, int status, const char *msg)
 }
 
 /* A RunTask-shaped answer for a task that did not go to ECS, so the
- * original's clients find tasks[0].overrides where they look. */
+ * original's clients find tasks[0].overrides where they look.  Only the
+ * parameters sent: the template's fixed env (a local root, say) is the
+ * server's business. */
 static json_t *
 compat_run_response(const struct task *t, const struct tmpl *tp,
 		    const json_t *params)
 {
-	struct ecs_kv env[TMPL_MAX_ENV];
-	size_t n = tmpl_env(tp, params, env, tp->n_params);
 	json_t *envj = json_array();
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(envj, json_pack("{s:s, s:s}", "name",
-		    env[i].name, "value", env[i].value));
+	for (size_t i = 0; i < tp->n_params; i++) {
+		const char *v = json_string_value(json_object_get(params,
+		    tp->params[i].name));
+
+		if (v != NULL)
+			json_array_append_new(envj, json_pack("{s:s, s:s}", "name",
+			    tp->params[i].env, "value", v));
+	}
 	return json_pack("{s:[{s:s, s:s, s:s, s:s, s:{s:[{s:s, s:o}]}}], s:[], s:s}",
 	    "tasks", "taskArn", t->id, "launchType", "LOCAL", "lastStatus",
 	    "PROVISIONING", "group", t->template_name, "overrides",
@@ -666,7 +705,7 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 		goto out;
 	}
 	metrics_add(app->metrics, "poky_tasks_launched_total", 1, "template",
-	    res.task.template_name, "launcher", res.task.launcher, NULL);
+	    res.task.template_name, "launcher", res.task.launcher, METRICS_END);
 	if (res.run_response != NULL) {
 		set_json(r, 200, res.run_response);
 		res.run_response = NULL;
@@ -725,17 +764,17 @@ static void
 h_metrics(struct app *app, struct api_req *req, struct api_resp *r)
 {
 	json_t *counts = store_counts(app->store);
-	const char *k;
-	json_t *v;
 
 	(void)req;
-	/* Task gauges come from the store, so they are right after restarts. */
-	json_object_foreach(counts, k, v)
-		metrics_set(app->metrics, "poky_tasks", (double)json_integer_value(v),
-		    "status", k, NULL);
+	/* Task gauges come from the store, so they are right after restarts;
+	 * a status with no task left reads 0, not its last count. */
+	for (int i = 0; task_statuses[i]; i++)
+		metrics_set(app->metrics, "poky_tasks", (double)json_integer_value(
+		    json_object_get(counts, task_statuses[i])), "status",
+		    task_statuses[i], METRICS_END);
 	json_decref(counts);
 	metrics_set(app->metrics, "poky_uptime_seconds",
-	    (double)(time(NULL) - app->started), NULL);
+	    (double)(time(NULL) - app->started), METRICS_END);
 	r->text = metrics_render(app->metrics, &r->text_len);
 	r->status = r->text ? 200 : 503;
 	r->content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -170,11 +170,17 @@ spawn(struct local_runner *r, const struct tmpl *t, struct task *task,
 		goto out;
 	}
 	if (pid == 0) {
-		/* Between fork and exec only async-signal-safe calls. */
-		sigset_t none;
+		/* Between fork and exec only async-signal-safe calls.  SIGTERM
+		 * and SIGINT stay blocked across the exec: a cancel that comes
+		 * before the supervisor has its handler must wait for it, not
+		 * kill the supervisor (the task would be lost, its command
+		 * orphaned). */
+		sigset_t mask;
 
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGTERM);
+		sigaddset(&mask, SIGINT);
+		sigprocmask(SIG_SETMASK, &mask, NULL);
 		execve("/proc/self/exe", argv, envp);
 		_exit(126);
 	}
@@ -287,19 +293,26 @@ static bool
 read_status(const char *path, char *kind, size_t cap, int *value)
 {
 	FILE *f = fopen(path, "r");
-	char word[32];
-	int v;
-	bool ok;
+	char line[64], *sp, *end;
+	long v;
 
 	if (f == NULL)
 		return false;
-	ok = fscanf(f, "%31s %d", word, &v) == 2;
-	fclose(f);
-	if (ok) {
-		str_copy(kind, cap, word);
-		*value = v;
+	if (fgets(line, sizeof(line), f) == NULL) {
+		fclose(f);
+		return false;
 	}
-	return ok;
+	fclose(f);
+	sp = strchr(line, ' ');
+	if (sp == NULL)
+		return false;
+	*sp = '\0';
+	v = strtol(sp + 1, &end, 10);
+	if (end == sp + 1 || (*end != '\n' && *end != '\0') || v < 0 || v > 4096)
+		return false;
+	str_copy(kind, cap, line);
+	*value = (int)v;
+	return true;
 }
 
 static void
@@ -333,7 +346,7 @@ finish_from_status(struct local_runner *r, struct running *x, const char *kind,
 	if (x->timed_out) {
 		snprintf(reason, sizeof(reason), "timeout after %ld s", x->timeout);
 		status = TS_FAILED;
-	} else if (t.cancel_requested_by != NULL && strcmp(status, TS_SUCCEEDED)) {
+	} else if (t.cancel_requested_by != NULL && strcmp(status, TS_SUCCEEDED) != 0) {
 		snprintf(reason, sizeof(reason), "cancelled through the Poky API by %s",
 		    t.cancel_requested_by);
 		status = TS_CANCELLED;
@@ -595,6 +608,7 @@ local_supervise_main(int argc, char **argv)
 	int errpipe[2], logfd, st = 0, err = 0;
 	pid_t child;
 	struct sigaction sa;
+	sigset_t unblock;
 	double term_at = 0;
 
 	if (argc < 8 || strcmp(argv[6], "--") != 0) {
@@ -611,8 +625,15 @@ local_supervise_main(int argc, char **argv)
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;
+	sa.sa_flags = SA_RESTART;       /* the exec-error read below */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* pokyd started us with both blocked; one sent meanwhile is pending
+	 * and lands in on_term now. */
+	sigemptyset(&unblock);
+	sigaddset(&unblock, SIGTERM);
+	sigaddset(&unblock, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &unblock, NULL);
 	child = fork();
 	if (child < 0) {
 		write_status(statp, "exec-error", errno);

@@ -248,7 +248,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "pokyd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (load_all(cfg_path, listen, &cfg, &tokens, &e) != POKY_OK) {
+	if (load_all(cfg_path, listen, &cfg, &tokens, &e) != POKY_OK || cfg == NULL) {
 		fprintf(stderr, "pokyd: %s\n", e.message);
 		return 1;
 	}
@@ -297,7 +297,7 @@ main(int argc, char **argv)
 	    "Task records by status.");
 	metrics_describe(app.metrics, "poky_uptime_seconds", "gauge",
 	    "Seconds since pokyd started.");
-	metrics_set(app.metrics, "poky_build_info", 1, "version", POKY_VERSION, NULL);
+	metrics_set(app.metrics, "poky_build_info", 1, "version", POKY_VERSION, METRICS_END);
 
 	app.local = local_new(&app);
 	app.tracker = tracker_new(&app);

@@ -102,7 +102,8 @@ now_real(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+	/* Millisecond precision, as the API shows times. */
+	return (double)ts.tv_sec + (double)(ts.tv_nsec - ts.tv_nsec % 1000000) / 1e9;
 }
 
 static enum poky_err
@@ -166,7 +167,7 @@ conn(struct store *s, struct poky_error *e)
 	pthread_mutex_lock(&s->lock);
 	if (s->n_all == s->cap_all) {
 		size_t cap = s->cap_all ? s->cap_all * 2 : 16;
-		sqlite3 **v = realloc(s->all, cap * sizeof(*v));
+		sqlite3 **v = realloc(s->all, cap * sizeof(sqlite3 *));
 
 		if (v == NULL) {
 			pthread_mutex_unlock(&s->lock);

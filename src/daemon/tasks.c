@@ -21,13 +21,18 @@
 
 static const char *const launcher_names[] = { "ecs", "local", "docker" };
 
+/* The reason of an ECS record whose launch the tracker is to finish (same
+ * text in tracker.c). */
+#define LAUNCH_PENDING_PREFIX "launch pending: "
+
 static double
 now_real(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+	/* Millisecond precision, as the API shows times. */
+	return (double)ts.tv_sec + (double)(ts.tv_nsec - ts.tv_nsec % 1000000) / 1e9;
 }
 
 static char *
@@ -373,6 +378,18 @@ s3_checks(struct app *app, const struct tmpl *t, const json_t *checked,
 
 /* ---- submit --------------------------------------------------------------- */
 
+/* Whether a failed ECS launch may still have started the task: the request
+ * went out but no answer came, or only 5xx ones.  Throttling, an error
+ * document or RunTask failures[] mean ECS started nothing. */
+static bool
+launch_outcome_unknown(const struct tmpl *t, enum poky_err rc,
+		       const struct poky_error *e)
+{
+	return t->launcher == LAUNCHER_ECS && rc == POKY_ERR_TRANSIENT &&
+	    e != NULL && !aws_error_is_throttling(e->aws_code) &&
+	    (e->aws_code[0] == '\0' || e->http_status >= 500);
+}
+
 static enum poky_err
 request_hash(const struct submit *s, char out[65])
 {
@@ -391,29 +408,6 @@ request_hash(const struct submit *s, char out[65])
 	return rc;
 }
 
-/* clientToken: the idempotency key decides it, so a retried POST can never
- * start a second task; without a key the task id is unique anyway. */
-static enum poky_err
-client_token(const struct submit *s, const char *id, char *out, size_t cap)
-{
-	char hex[65];
-	struct buf b;
-	enum poky_err rc;
-
-	if (s->idem_key == NULL) {
-		str_copy(out, cap, id);
-		return POKY_OK;
-	}
-	buf_init(&b, 8192);
-	if ((rc = buf_printf(&b, "%s%c%s%c%s", s->owner, 0, s->template_name, 0,
-	    s->idem_key)) == POKY_OK)
-		rc = sigv4_sha256_hex(b.data, b.len, hex);
-	buf_free(&b);
-	if (rc == POKY_OK)
-		snprintf(out, cap, "poky-%.40s", hex);
-	return rc;
-}
-
 enum poky_err
 tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	     struct submit_result *r, struct poky_error *e)
@@ -423,7 +417,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	json_t *checked = NULL, *errors = NULL;
 	struct ecs_kv env[TMPL_MAX_ENV];
 	size_t n_env;
-	char hash[65], id[UUID_STR_LEN + 1], token[80];
+	char hash[65], id[UUID_STR_LEN + 1];
 	const char *why;
 	long timeout;
 	enum poky_err rc;
@@ -474,7 +468,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		return rc;
 	}
 
-	if (uuid_v7(id) != POKY_OK || client_token(s, id, token, sizeof(token))) {
+	if (uuid_v7(id) != POKY_OK) {
 		json_decref(checked);
 		return fail(r, e, POKY_ERR_CRYPTO, 500, "Internal error",
 		    "no random numbers");
@@ -489,7 +483,14 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	task->idem_key = xstrdup(s->idem_key);
 	task->idem_owner = s->idem_key ? xstrdup(s->owner) : NULL;
 	task->request_hash = strdup(hash);
-	task->client_token = strdup(token);
+	/* clientToken: the record's id, so every retry of this launch (inside
+	 * awsreq, or by the tracker after a restart or an unknown outcome)
+	 * sends the same token and body and ECS can't start it twice, while a
+	 * new try after a definite failure is a new record and a new token:
+	 * ECS keeps a token for 24 h and answers a reused one with the old
+	 * failure or ConflictException.  A retried POST with the same
+	 * Idempotency-Key finds the kept record instead of launching. */
+	task->client_token = strdup(id);
 	task->created_at = task->updated_at = now_real();
 	task->timeout_seconds = timeout;
 	task->callback_url = xstrdup(s->callback_url);
@@ -530,27 +531,54 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		break;
 	}
 	json_decref(checked);
+	if (rc != POKY_OK && launch_outcome_unknown(t, rc, e)) {
+		/* ECS may have started it (no answer, or a 5xx after every
+		 * retry): keep the record, so neither a retried POST nor a
+		 * restart can start a second task.  The tracker finishes the
+		 * launch with the same clientToken and body. */
+		char pending[POKY_ERR_MSG_MAX + 32];
+
+		snprintf(pending, sizeof(pending), LAUNCH_PENDING_PREFIX "%s", e->message);
+		free(task->reason);
+		task->reason = strdup(pending);
+		if (task->reason == NULL ||
+		    store_update(app->store, task, TS_STARTING, e) != POKY_OK)
+			return fail(r, e, POKY_ERR_TRANSIENT, 503,
+			    "Task store unavailable", "%s", e->message);
+		log_warnx("task %s: %s; the tracker will finish the launch",
+		    task->id, task->reason);
+		return POKY_OK;
+	}
 	if (rc != POKY_OK) {
-		struct poky_error keep;
+		struct poky_error keep = { 0 };
 
 		/* Nothing started: forget the record so a retry (same key) can
 		 * try again instead of replaying a failure. */
 		if (e != NULL)
 			keep = *e;
 		store_delete(app->store, task->id, NULL);
-		if (e != NULL)
-			*e = keep;
-		if (e != NULL && strcmp(e->aws_code, "RunTaskFailure") == 0)
-			return fail(r, e, rc, 502, "Task not started", "%s", keep.message);
-		if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH)
-			return fail(r, e, rc, 503, rc == POKY_ERR_AUTH ?
+		if (e != NULL && strcmp(keep.aws_code, "RunTaskFailure") == 0)
+			rc = fail(r, e, rc, 502, "Task not started", "%s", keep.message);
+		else if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH)
+			rc = fail(r, e, rc, 503, rc == POKY_ERR_AUTH ?
 			    "AWS credentials unavailable" : "Launcher unavailable",
 			    "%s", e ? keep.message : "launch failed");
-		if (rc == POKY_ERR_INVALID && t->launcher == LAUNCHER_DOCKER)
-			return fail(r, e, rc, 501, "Not implemented", "%s",
+		else if (rc == POKY_ERR_INVALID && t->launcher == LAUNCHER_DOCKER)
+			rc = fail(r, e, rc, 501, "Not implemented", "%s",
 			    e ? keep.message : "docker launcher");
-		return fail(r, e, rc, 502, "Task not started", "%s",
-		    e ? keep.message : "launch failed");
+		else
+			rc = fail(r, e, rc, 502, "Task not started", "%s",
+			    e ? keep.message : "launch failed");
+		/* fail() reset e: the AWS detail (error code, Retry-After) is
+		 * what the answer is made of. */
+		if (e != NULL) {
+			e->http_status = keep.http_status;
+			e->retryable = keep.retryable;
+			e->retry_after_ms = keep.retry_after_ms;
+			str_copy(e->aws_code, sizeof(e->aws_code), keep.aws_code);
+			str_copy(e->request_id, sizeof(e->request_id), keep.request_id);
+		}
+		return rc;
 	}
 	if (t->launcher == LAUNCHER_ECS &&
 	    (rc = store_update(app->store, task, NULL, e)) != POKY_OK)

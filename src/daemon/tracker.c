@@ -16,6 +16,11 @@
 #define MAX_TRACKED 10000
 #define BACKOFF_MAX 4.0                 /* x poll_interval while idle */
 #define TIMEOUT_PREFIX "timeout after "
+/* An ECS record without a task ARN is either being launched by a request
+ * thread right now, or has this reason (same text in tasks.c): its launch
+ * was interrupted by a restart or its outcome is unknown, and the tracker
+ * finishes it.  Relaunching the others would race the request thread. */
+#define LAUNCH_PENDING_PREFIX "launch pending: "
 
 struct tracker {
 	struct app *app;
@@ -83,8 +88,9 @@ relaunch(struct app *app, const struct task *orig)
 	params = json_loads(task.parameters ? task.parameters : "{}", 0, NULL);
 	n = tmpl_env(t, params, env, TMPL_MAX_ENV);
 	if (launch_ecs_start(app, t, &task, env, n, NULL, &e) == POKY_OK) {
-		log_info("task %s: launch resumed after restart (%s)", task.id,
-		    task.ecs_task_arn);
+		log_info("task %s: launch finished (%s)", task.id, task.ecs_task_arn);
+		free(task.reason);
+		task.reason = NULL;
 		store_update(app->store, &task, task.status, NULL);
 	} else if (e.code != POKY_ERR_TRANSIENT && e.code != POKY_ERR_AUTH) {
 		tasks_finish(app, &task, TS_FAILED, e.message, NULL);
@@ -93,6 +99,61 @@ relaunch(struct app *app, const struct task *orig)
 out:
 	task_cleanup(&task);
 	app_config_put(app, conf);
+}
+
+static bool
+launch_pending(const struct task *t)
+{
+	return t->reason != NULL && strncmp(t->reason, LAUNCH_PENDING_PREFIX,
+	    strlen(LAUNCH_PENDING_PREFIX)) == 0;
+}
+
+struct orphans {
+	char (*ids)[TASK_ID_LEN + 1];
+	size_t n, cap;
+};
+
+static int
+note_orphan(void *ud, const struct task *t)
+{
+	struct orphans *o = ud;
+
+	if (strcmp(t->launcher, "ecs") != 0 || t->ecs_task_arn != NULL ||
+	    launch_pending(t))
+		return 0;
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 16;
+		void *v = realloc(o->ids, cap * sizeof(*o->ids));
+
+		if (v == NULL)
+			return 1;
+		o->ids = v;
+		o->cap = cap;
+	}
+	str_copy(o->ids[o->n++], TASK_ID_LEN + 1, t->id);
+	return 0;
+}
+
+/* Before any request runs: every ECS record still without an ARN was being
+ * launched when pokyd stopped.  Mark them for the tracker to finish. */
+static void
+adopt_interrupted(struct app *app)
+{
+	struct orphans o = { 0 };
+
+	store_unfinished(app->store, note_orphan, &o, NULL);
+	for (size_t i = 0; i < o.n; i++) {
+		struct task t;
+
+		task_init(&t);
+		if (store_get(app->store, o.ids[i], &t, NULL) == POKY_OK) {
+			free(t.reason);
+			t.reason = strdup(LAUNCH_PENDING_PREFIX "interrupted by a restart");
+			store_update(app->store, &t, t.status, NULL);
+		}
+		task_cleanup(&t);
+	}
+	free(o.ids);
 }
 
 static int
@@ -104,8 +165,10 @@ collect_one(void *ud, const struct task *t)
 	if (strcmp(t->launcher, "ecs") != 0)
 		return 0;
 	if (t->ecs_task_arn == NULL) {
-		relaunch(c->app, t);
-		c->relaunched++;
+		if (launch_pending(t)) {
+			relaunch(c->app, t);
+			c->relaunched++;
+		}
 		return 0;
 	}
 	for (size_t i = 0; i < c->nb; i++)
@@ -166,7 +229,7 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 		changed = true;
 		goto out;
 	}
-	if (t.ecs_last_status == NULL || strcmp(t.ecs_last_status, et->last_status)) {
+	if (t.ecs_last_status == NULL || strcmp(t.ecs_last_status, et->last_status) != 0) {
 		set_str(&t.ecs_last_status, et->last_status);
 		changed = true;
 	}
@@ -322,6 +385,7 @@ tracker_new(struct app *app)
 		return NULL;
 	tr->app = app;
 	tr->factor = 1.0;
+	adopt_interrupted(app);
 	pthread_mutex_init(&tr->lock, NULL);
 	pthread_cond_init(&tr->wake, NULL);
 	if (pthread_create(&tr->thread, NULL, tracker_main, tr) != 0) {

@@ -277,8 +277,8 @@ test_metrics_text_format(void **state)
 	(void)state;
 	metrics_describe(m, "x_total", "counter", "Things.");
 	metrics_describe(m, "lat_seconds", "histogram", "Latency.");
-	metrics_add(m, "x_total", 2, "route", "/a\"b\\c\nd", NULL);
-	metrics_observe(m, "lat_seconds", 0.003, "route", "/a", NULL);
+	metrics_add(m, "x_total", 2, "route", "/a\"b\\c\nd", METRICS_END);
+	metrics_observe(m, "lat_seconds", 0.003, "route", "/a", METRICS_END);
 	text = metrics_render(m, &n);
 	assert_non_null(strstr(text, "# TYPE x_total counter\n"));
 	assert_non_null(strstr(text, "x_total{route=\"/a\\\"b\\\\c\\nd\"} 2\n"));
