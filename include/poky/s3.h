@@ -14,6 +14,7 @@
 #ifndef POKY_S3_H
 #define POKY_S3_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +43,8 @@ struct s3_object {
 	char cache_control[256];
 	char content_disposition[512];
 	char checksum_sha256[64];               /* base64, "" if S3 has none */
+	char sse[32];                           /* x-amz-server-side-encryption */
+	bool sse_customer;                      /* SSE-C (customer key) */
 	char last_modified[64];
 	/* User metadata: "name\0value\0" pairs without the x-amz-meta- prefix. */
 	struct buf meta;
@@ -53,6 +56,10 @@ void s3_object_cleanup(struct s3_object *o);
 
 /* True when the ETag is a multipart one ("...-N"), i.e. not an MD5. */
 int s3_etag_is_multipart(const char *etag);
+
+/* True when o's ETag can be the MD5 of its content: not multipart, and not
+ * encrypted with KMS or a customer key (those ETags are opaque). */
+int s3_etag_is_content_md5(const struct s3_object *o);
 
 /* Bucket names S3 accepts (3-63 of a-z 0-9 . -, ...). */
 int s3_bucket_name_valid(const char *bucket);

@@ -41,6 +41,13 @@ s3_etag_is_multipart(const char *etag)
 }
 
 int
+s3_etag_is_content_md5(const struct s3_object *o)
+{
+	return o->etag[0] != '\0' && !s3_etag_is_multipart(o->etag) &&
+	    !o->sse_customer && strncmp(o->sse, "aws:kms", 7) != 0;
+}
+
+int
 s3_bucket_name_valid(const char *b)
 {
 	size_t n = strlen(b);
@@ -328,6 +335,10 @@ object_from_headers(const struct httpc_response *r, struct s3_object *o)
 	    (h = httpc_response_header(r, "x-amz-checksum-sha256")) ? h : "");
 	str_copy(o->last_modified, sizeof(o->last_modified),
 	    (h = httpc_response_header(r, "last-modified")) ? h : "");
+	str_copy(o->sse, sizeof(o->sse),
+	    (h = httpc_response_header(r, "x-amz-server-side-encryption")) ? h : "");
+	o->sse_customer = httpc_response_header(r,
+	    "x-amz-server-side-encryption-customer-algorithm") != NULL;
 	buf_reset(&o->meta);
 	o->n_meta = 0;
 	for (size_t i = 0; i < r->n_headers; i++) {
@@ -659,13 +670,15 @@ s3_complete_multipart(struct aws_client *c, const char *bucket, const char *key,
 	et = xml_path_text(doc.root, "ETag");
 	copy_etag(etag_out, et);
 	xml_doc_free(&doc);
-	/* radosgw answers an empty <ETag>; HEAD has the real one. */
+	/* radosgw answers an empty <ETag>; HEAD has the real one.  The
+	 * upload is complete either way: a failed HEAD only leaves the ETag
+	 * empty for the caller's own check, it does not undo the result. */
 	if (etag_out != NULL && etag_out[0] == '\0') {
 		struct s3_object o;
 
 		s3_object_init(&o);
-		rc = s3_head_object(c, bucket, key, NULL, &o, e);
-		copy_etag(etag_out, o.etag);
+		if (s3_head_object(c, bucket, key, NULL, &o, NULL) == POKY_OK)
+			copy_etag(etag_out, o.etag);
 		s3_object_cleanup(&o);
 	}
 out:

@@ -1,0 +1,349 @@
+/* local.c - POKY_LOCAL_ROOT mode: buckets are directories ROOT/<bucket>/.
+ *
+ * Paths are walked one segment at a time with openat(O_NOFOLLOW), so no
+ * key and no symbolic link can lead outside the bucket.  The copy goes to a
+ * temporary file in the destination directory, which is fsynced, renamed
+ * over the final name and followed by an fsync of the directory: the final
+ * name only ever shows a complete file.  A move unlinks the source only
+ * after that, and only if it is still the file that was copied. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "poky/log.h"
+#include "poky/str.h"
+#include "poky/uuid.h"
+#include "worker.h"
+
+#define COPY_CHUNK (1u << 20)
+
+static int
+errno_exit(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+		return WK_EXIT_NOTFOUND;
+	case EACCES:
+	case EPERM:
+		return WK_EXIT_DENIED;
+	case ELOOP:
+		return WK_EXIT_USAGE;           /* a symbolic link on the way */
+	default:
+		return WK_EXIT_FAILED;
+	}
+}
+
+static int
+fail_errno(struct wk_error *err, int e, const char *what, const char *bucket,
+	   const char *key)
+{
+	return wk_fail(err, errno_exit(e), "%s %s/%s: %s%s", what, bucket, key,
+	    strerror(e), e == ELOOP ? " (symbolic links are not followed)" : "");
+}
+
+/* Open the directory that holds key's last segment, under dirfd (the
+ * bucket), creating missing directories when create is set.  *base points
+ * at the last segment.  Returns an fd or -1 with errno. */
+static int
+open_parent(int bucketfd, const char *key, bool create, const char **base)
+{
+	char seg[256];
+	const char *p = key, *slash;
+	int fd = dup(bucketfd);
+
+	while (fd >= 0 && (slash = strchr(p, '/')) != NULL) {
+		size_t n = (size_t)(slash - p);
+		int next;
+
+		/* wk_local_key_ok already refused empty, '.', '..' and long
+		 * segments. */
+		memcpy(seg, p, n);
+		seg[n] = '\0';
+		if (create && mkdirat(fd, seg, 0755) == 0) {
+			/* A new directory lasts only once its parent is synced. */
+			if (fsync(fd) != 0)
+				log_debug("fsync of a parent directory: %s", strerror(errno));
+		} else if (create && errno != EEXIST) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		next = openat(fd, seg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			int e = errno;
+
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		close(fd);
+		fd = next;
+		p = slash + 1;
+	}
+	*base = p;
+	return fd;
+}
+
+static int
+open_bucket(int rootfd, const char *bucket)
+{
+	return openat(rootfd, bucket, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static bool
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+struct local_copy {
+	int rootfd, srcdir, src, dstdir, tmp;
+	const char *src_base, *dst_base;
+	char tmp_name[64];
+	struct stat st;                 /* the source when opened */
+	bool in_cleanup;
+};
+
+/* Copy the bytes, hashing them; a short read means the source shrank. */
+static int
+copy_bytes(struct local_copy *lc, const struct wk_params *p,
+	   struct wk_result *res, struct wk_error *err)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned dlen = 0;
+	char hex[33];
+	char *buf = malloc(COPY_CHUNK);
+	int64_t total = 0;
+	int rc = WK_EXIT_OK, sig;
+
+	if (md == NULL || buf == NULL || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
+		rc = wk_fail(err, WK_EXIT_FAILED, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		ssize_t n;
+
+		if ((sig = wk_stopping()) != 0) {
+			rc = wk_fail(err, WK_EXIT_SIGNAL + sig,
+			    "stopped by signal %d; the partial copy was removed", sig);
+			goto out;
+		}
+		n = read(lc->src, buf, COPY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = fail_errno(err, errno, "cannot read", p->src_bucket, p->src_key);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (!write_all(lc->tmp, buf, (size_t)n)) {
+			rc = wk_fail(err, WK_EXIT_FAILED,
+			    "cannot write the copy in bucket %s: %s", p->dst_bucket,
+			    strerror(errno));
+			goto out;
+		}
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		total += n;
+	}
+	if (total != (int64_t)lc->st.st_size) {
+		rc = wk_fail(err, WK_EXIT_VERIFY,
+		    "the source changed during the copy: read %lld bytes, expected %lld",
+		    (long long)total, (long long)lc->st.st_size);
+		goto out;
+	}
+	if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != 16) {
+		rc = wk_fail(err, WK_EXIT_FAILED, "MD5 failed");
+		goto out;
+	}
+	str_hex(hex, digest, 16);
+	snprintf(res->etag, sizeof(res->etag), "\"%s\"", hex);
+	res->bytes = total;
+out:
+	EVP_MD_CTX_free(md);
+	free(buf);
+	return rc;
+}
+
+/* The open source has not been written to since we opened it. */
+static bool
+source_fd_unchanged(const struct local_copy *lc)
+{
+	struct stat now;
+
+	return fstat(lc->src, &now) == 0 && now.st_size == lc->st.st_size &&
+	    now.st_mtim.tv_sec == lc->st.st_mtim.tv_sec &&
+	    now.st_mtim.tv_nsec == lc->st.st_mtim.tv_nsec;
+}
+
+/* ... and its name still leads to it: safe to unlink. */
+static bool
+source_path_same(const struct local_copy *lc)
+{
+	struct stat at;
+
+	return source_fd_unchanged(lc) &&
+	    fstatat(lc->srcdir, lc->src_base, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    at.st_dev == lc->st.st_dev && at.st_ino == lc->st.st_ino;
+}
+
+static int
+make_temp(struct local_copy *lc, const struct wk_params *p, struct wk_error *err)
+{
+	char uuid[WK_UUID_LEN + 1];
+
+	if (uuid_v4(uuid) != POKY_OK)
+		return wk_fail(err, WK_EXIT_FAILED, "no random numbers for a temporary name");
+	snprintf(lc->tmp_name, sizeof(lc->tmp_name), ".poky-tmp-%s", uuid);
+	lc->tmp = openat(lc->dstdir, lc->tmp_name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (lc->tmp < 0) {
+		lc->tmp_name[0] = '\0';
+		return fail_errno(err, errno, "cannot create a temporary file in",
+		    p->dst_bucket, p->dst_key);
+	}
+	/* The copy gets the source's permission bits, not the umask's. */
+	if (fchmod(lc->tmp, lc->st.st_mode & 0777) != 0)
+		log_debug("fchmod: %s", strerror(errno));
+	return WK_EXIT_OK;
+}
+
+int
+wk_run_local(const struct wk_params *p, struct wk_result *res, struct wk_error *err)
+{
+	struct local_copy lc = { .rootfd = -1, .srcdir = -1, .src = -1,
+		.dstdir = -1, .tmp = -1 };
+	int bucketfd = -1, rc = WK_EXIT_OK, sig;
+
+	res->strategy = "local";
+	lc.rootfd = open(p->local_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lc.rootfd < 0) {
+		rc = wk_fail(err, WK_EXIT_USAGE, "POKY_LOCAL_ROOT %s: %s", p->local_root,
+		    strerror(errno));
+		goto out;
+	}
+	/* The source: bucket, directories, file. */
+	if ((bucketfd = open_bucket(lc.rootfd, p->src_bucket)) < 0) {
+		rc = wk_fail(err, errno_exit(errno), "source bucket %s: %s",
+		    p->src_bucket, strerror(errno));
+		goto out;
+	}
+	lc.srcdir = open_parent(bucketfd, p->src_key, false, &lc.src_base);
+	close(bucketfd);
+	if (lc.srcdir >= 0)
+		lc.src = openat(lc.srcdir, lc.src_base,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (lc.srcdir < 0 || lc.src < 0) {
+		rc = errno == ENOENT || errno == ENOTDIR ?
+		    wk_fail(err, WK_EXIT_NOTFOUND, "source s3://%s/%s not found",
+		    p->src_bucket, p->src_key) :
+		    fail_errno(err, errno, "cannot open source", p->src_bucket, p->src_key);
+		goto out;
+	}
+	if (fstat(lc.src, &lc.st) != 0 || !S_ISREG(lc.st.st_mode)) {
+		rc = wk_fail(err, WK_EXIT_NOTFOUND, "source s3://%s/%s is not a regular file",
+		    p->src_bucket, p->src_key);
+		goto out;
+	}
+	/* The destination bucket must exist, as in S3; its directories need not. */
+	if ((bucketfd = open_bucket(lc.rootfd, p->dst_bucket)) < 0) {
+		rc = wk_fail(err, errno_exit(errno), "output bucket %s: %s",
+		    p->dst_bucket, strerror(errno));
+		goto out;
+	}
+	lc.dstdir = open_parent(bucketfd, p->dst_key, true, &lc.dst_base);
+	close(bucketfd);
+	if (lc.dstdir < 0) {
+		rc = fail_errno(err, errno, "cannot make the directories of",
+		    p->dst_bucket, p->dst_key);
+		goto out;
+	}
+	if (!wk_cleanup_enter()) {
+		rc = wk_fail(err, WK_EXIT_SIGNAL + wk_stopping(),
+		    "stopped by signal %d; nothing was copied", wk_stopping());
+		goto out;
+	}
+	lc.in_cleanup = true;
+	if ((rc = make_temp(&lc, p, err)) != WK_EXIT_OK ||
+	    (rc = copy_bytes(&lc, p, res, err)) != WK_EXIT_OK)
+		goto out;
+	if (fsync(lc.tmp) != 0) {
+		rc = wk_fail(err, WK_EXIT_FAILED, "fsync of the copy failed: %s",
+		    strerror(errno));
+		goto out;
+	}
+	if (!source_fd_unchanged(&lc)) {
+		rc = wk_fail(err, WK_EXIT_VERIFY,
+		    "the source changed during the copy; nothing was written");
+		goto out;
+	}
+	if (renameat(lc.dstdir, lc.tmp_name, lc.dstdir, lc.dst_base) != 0) {
+		rc = fail_errno(err, errno, "cannot rename the copy to",
+		    p->dst_bucket, p->dst_key);
+		goto out;
+	}
+	lc.tmp_name[0] = '\0';          /* it has its final name now */
+	if (fsync(lc.dstdir) != 0)
+		log_debug("fsync of the output directory: %s", strerror(errno));
+	wk_cleanup_leave();
+	lc.in_cleanup = false;
+	log_debug("copied %lld bytes", (long long)res->bytes);
+
+	if (!p->move)
+		goto out;
+	if ((sig = wk_stopping()) != 0) {
+		rc = wk_fail(err, WK_EXIT_SIGNAL + sig,
+		    "stopped by signal %d; copied, source not deleted", sig);
+		goto out;
+	}
+	if (!source_path_same(&lc)) {
+		rc = wk_fail(err, WK_EXIT_NOT_MOVED,
+		    "copied, but not moved: the source changed or vanished after the copy");
+		goto out;
+	}
+	if (unlinkat(lc.srcdir, lc.src_base, 0) != 0) {
+		rc = wk_fail(err, WK_EXIT_NOT_MOVED,
+		    "copied, but not moved: cannot delete the source: %s", strerror(errno));
+		goto out;
+	}
+	if (fsync(lc.srcdir) != 0)
+		log_debug("fsync of the source directory: %s", strerror(errno));
+out:
+	if (lc.tmp >= 0)
+		close(lc.tmp);
+	if (lc.tmp_name[0] != '\0' && unlinkat(lc.dstdir, lc.tmp_name, 0) != 0)
+		log_warnx("cannot remove the temporary file %s: %s", lc.tmp_name,
+		    strerror(errno));
+	if (lc.in_cleanup)
+		wk_cleanup_leave();
+	if (lc.src >= 0)
+		close(lc.src);
+	if (lc.srcdir >= 0)
+		close(lc.srcdir);
+	if (lc.dstdir >= 0)
+		close(lc.dstdir);
+	if (lc.rootfd >= 0)
+		close(lc.rootfd);
+	return rc;
+}
