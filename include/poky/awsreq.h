@@ -41,6 +41,7 @@ struct aws_config {
 	const char *ca_file;            /* NULL: AWS_CA_BUNDLE, else the system's */
 	long retry_base_ms;             /* 0: POKY_RETRY_BASE_MS, else 1000 */
 	int s3_addressing;              /* AWS_S3_ADDR_*; AUTO: POKY_S3_ADDRESSING_STYLE */
+	int endpoints_over_env;         /* the endpoints above beat AWS_ENDPOINT_URL* */
 };
 
 enum aws_s3_addressing { AWS_S3_ADDR_AUTO, AWS_S3_ADDR_PATH, AWS_S3_ADDR_VIRTUAL };
@@ -69,6 +70,24 @@ int aws_client_s3_addressing(const struct aws_client *c);
 
 /* Current clock offset (server minus local), seconds. */
 long aws_client_skew(const struct aws_client *c);
+
+/* What one aws_send did, for metrics.  outcome: "ok", "client_error" (4xx,
+ * or the request could not be made: no credentials, bad input),
+ * "server_error" (5xx), "throttled" (the last answer was throttling) or
+ * "network" (no answer: connection failed, reset or timed out). */
+struct aws_call_stats {
+	const char *service;            /* "ecs", "s3", "sts" */
+	const char *operation;          /* "RunTask"; the method when not named */
+	const char *outcome;
+	int attempts;                   /* requests sent, retries included */
+	int throttles;                  /* attempts answered with throttling */
+};
+
+typedef void (*aws_observer_fn)(void *ud, const struct aws_call_stats *s);
+
+/* Call fn once at the end of every aws_send, from the sending thread.  Set
+ * it before the client is shared: it is read without a lock.  fn NULL: none. */
+void aws_client_set_observer(struct aws_client *c, aws_observer_fn fn, void *ud);
 
 struct aws_request {
 	const char *service;            /* "ecs", "s3", "sts" */

@@ -44,6 +44,11 @@ struct httpc_request {
 	void *write_ud;
 	long timeout_ms;                /* 0: the config's */
 	int no_body;                    /* HEAD-like: don't expect a body */
+	/* "host:port:addr[,addr]..." (IPv6 addresses in brackets): connect to
+	 * these addresses for host:port instead of resolving it, and directly,
+	 * never through a proxy, so the peer is the one the caller checked.
+	 * NULL: resolve as usual. */
+	const char *resolve;
 };
 
 struct httpc_response {

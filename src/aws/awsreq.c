@@ -56,6 +56,8 @@ struct aws_client {
 	pthread_mutex_t quota_lock;
 	int quota;
 	atomic_long skew;
+	aws_observer_fn observer;
+	void *observer_ud;
 };
 
 /* ---- endpoints ------------------------------------------------------------ */
@@ -156,7 +158,11 @@ endpoint_resolve(struct aws_client *c, int svc, const struct aws_config *cfg,
 	const char *suffix = strncmp(c->region, "cn-", 3) == 0 ?
 	    "amazonaws.com.cn" : "amazonaws.com";
 
-	if (!env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
+	/* A client made for one explicit endpoint (the worker's source) is not
+	 * redirected by the environment. */
+	if (cfg->endpoints_over_env)
+		url = nonempty(cfg_svc[svc]) ? cfg_svc[svc] : nonempty(cfg->endpoint_url);
+	if (url == NULL && !env_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) {
 		url = nonempty(getenv(svc_env[svc]));
 		if (url == NULL)
 			url = nonempty(getenv("AWS_ENDPOINT_URL"));
@@ -317,6 +323,13 @@ long
 aws_client_skew(const struct aws_client *c)
 {
 	return atomic_load(&((struct aws_client *)c)->skew);
+}
+
+void
+aws_client_set_observer(struct aws_client *c, aws_observer_fn fn, void *ud)
+{
+	c->observer = fn;
+	c->observer_ud = ud;
 }
 
 static struct httpc *
@@ -559,10 +572,26 @@ skew_correct(struct aws_client *c, const struct httpc_response *r,
 
 /* ---- sending -------------------------------------------------------------- */
 
+/* Counts what a streamed download handed to the caller, so a failure after
+ * the first byte is never retried into a writer that already has data. */
+struct write_guard {
+	const struct aws_request *rq;
+	int64_t delivered;
+};
+
+static int
+guarded_write(void *ud, const char *p, size_t n)
+{
+	struct write_guard *g = ud;
+
+	g->delivered += (int64_t)n;
+	return g->rq->write(g->rq->write_ud, p, n);
+}
+
 static enum poky_err
 attempt_once(struct aws_client *c, struct httpc *h, const struct aws_request *rq,
 	     const struct endpoint *ep, struct httpc_response *resp,
-	     struct poky_error *e)
+	     struct write_guard *guard, struct poky_error *e)
 {
 	struct hdr hs[MAX_REQ_HEADERS + SIGV4_MAX_ADDED + 1];
 	struct sigv4_result sig;
@@ -628,7 +657,7 @@ attempt_once(struct aws_client *c, struct httpc *h, const struct aws_request *rq
 		.method = rq->method, .url = url.data, .headers = hs,
 		.n_headers = n, .body = rq->body, .body_len = rq->body_len,
 		.read = rq->read, .read_ud = rq->read_ud, .upload_len = rq->upload_len,
-		.write = rq->write, .write_ud = rq->write_ud,
+		.write = rq->write ? guarded_write : NULL, .write_ud = guard,
 		.timeout_ms = rq->timeout_ms, .no_body = rq->no_body,
 	};
 	rc = httpc_perform(h, &hr, resp, e);
@@ -641,20 +670,20 @@ out:
 	return rc;
 }
 
-enum poky_err
-aws_send(struct aws_client *c, const struct aws_request *rq,
-	 struct httpc_response *resp, struct poky_error *e)
+/* The attempts loop of aws_send; *attempts and *throttles count what was
+ * sent and how much of it was throttled. */
+static enum poky_err
+send_attempts(struct aws_client *c, const struct aws_request *rq,
+	      struct httpc_response *resp, struct poky_error *e,
+	      int *attempts, int *throttles)
 {
-	struct poky_error tmp;
 	struct httpc *h;
 	int svc = svc_index(rq->service);
 	int attempt, last_cost = 0;
 	bool creds_retried = false;
+	struct write_guard guard = { .rq = rq };
 	enum poky_err rc = POKY_OK;
 
-	if (e == NULL)
-		e = &tmp;
-	poky_error_clear(e);
 	if (svc < 0)
 		return poky_error_set(e, POKY_ERR_INVALID, "unknown service '%s'",
 		    rq->service);
@@ -666,13 +695,19 @@ aws_send(struct aws_client *c, const struct aws_request *rq,
 	for (attempt = 1; attempt <= c->max_attempts; attempt++) {
 		long delay;
 
-		rc = attempt_once(c, h, rq, &c->ep[svc], resp, e);
+		rc = attempt_once(c, h, rq, &c->ep[svc], resp, &guard, e);
+		/* Counted once something was sent: a request that could not
+		 * be signed never left. */
+		if (rc == POKY_OK || rc == POKY_ERR_TRANSIENT)
+			*attempts = attempt;
 		if (rc == POKY_OK && resp->status >= 200 && resp->status < 300) {
 			quota_refund(c, last_cost ? last_cost : QUOTA_SUCCESS_INCREMENT);
 			return POKY_OK;
 		}
 		if (rc == POKY_OK) {
 			rc = aws_error_from_response(resp, e);
+			if (resp->status == 429 || aws_error_is_throttling(e->aws_code))
+				(*throttles)++;
 			if (skew_correct(c, resp, e))
 				e->retryable = 1;
 			/* Expired temporary credentials: fetch new ones, once. */
@@ -692,6 +727,8 @@ aws_send(struct aws_client *c, const struct aws_request *rq,
 		    e->message);
 		if (!e->retryable || attempt == c->max_attempts)
 			break;
+		if (guard.delivered > 0)
+			break;          /* the writer has part of a body already */
 		if (rq->read != NULL && (rq->rewind == NULL ||
 		    rq->rewind(rq->read_ud) != 0))
 			break;          /* the stream can't be sent again */
@@ -711,4 +748,40 @@ aws_send(struct aws_client *c, const struct aws_request *rq,
 		rc = POKY_ERR_REMOTE;
 	e->code = e->retryable ? POKY_ERR_TRANSIENT : rc;
 	return e->code;
+}
+
+static const char *
+call_outcome(enum poky_err rc, const struct poky_error *e)
+{
+	if (rc == POKY_OK)
+		return "ok";
+	if (e->http_status == 429 || aws_error_is_throttling(e->aws_code))
+		return "throttled";
+	if (e->http_status >= 500)
+		return "server_error";
+	if (e->http_status == 0 && (rc == POKY_ERR_TRANSIENT ||
+	    rc == POKY_ERR_REMOTE || rc == POKY_ERR_IO))
+		return "network";       /* no answer, or a TLS peer refused */
+	return "client_error";
+}
+
+enum poky_err
+aws_send(struct aws_client *c, const struct aws_request *rq,
+	 struct httpc_response *resp, struct poky_error *e)
+{
+	struct poky_error tmp;
+	int attempts = 0, throttles = 0;
+	enum poky_err rc;
+
+	if (e == NULL)
+		e = &tmp;
+	poky_error_clear(e);
+	rc = send_attempts(c, rq, resp, e, &attempts, &throttles);
+	if (c->observer != NULL)
+		c->observer(c->observer_ud, &(struct aws_call_stats){
+		    .service = rq->service,
+		    .operation = rq->operation ? rq->operation : rq->method,
+		    .outcome = call_outcome(rc, e), .attempts = attempts,
+		    .throttles = throttles });
+	return rc;
 }

@@ -239,7 +239,7 @@ httpc_perform(struct httpc *h, const struct httpc_request *req,
 	      struct httpc_response *resp, struct poky_error *e)
 {
 	struct transfer t = { .req = req, .resp = resp, .curl = h->curl };
-	struct curl_slist *hl = NULL, *tmp;
+	struct curl_slist *hl = NULL, *pin = NULL, *tmp;
 	struct buf line;
 	CURL *c = h->curl;
 	CURLcode cc;
@@ -272,14 +272,19 @@ httpc_perform(struct httpc *h, const struct httpc_request *req,
 	}
 	/* curl adds these on its own; none is wanted (the first costs a round
 	 * trip, the second would be a lie for signed bodies). */
-	if (!has_expect)
-		hl = curl_slist_append(hl, "Expect:");
-	if (!has_ctype)
-		hl = curl_slist_append(hl, "Content-Type:");
-	hl = curl_slist_append(hl, "Accept:");
-	if (hl == NULL) {
-		rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-		goto out;
+	{
+		const char *blank[3] = { has_expect ? NULL : "Expect:",
+			has_ctype ? NULL : "Content-Type:", "Accept:" };
+
+		for (int i = 0; i < 3; i++) {
+			if (blank[i] == NULL)
+				continue;
+			if ((tmp = curl_slist_append(hl, blank[i])) == NULL) {
+				rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			hl = tmp;
+		}
 	}
 
 	curl_easy_reset(c);
@@ -300,6 +305,16 @@ httpc_perform(struct httpc *h, const struct httpc_request *req,
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
 	if (h->unix_socket != NULL)
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->unix_socket);
+	if (req->resolve != NULL) {
+		/* An entry replaces any earlier one for the same host:port in
+		 * the handle's DNS cache. */
+		if ((pin = curl_slist_append(NULL, req->resolve)) == NULL) {
+			rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		curl_easy_setopt(c, CURLOPT_RESOLVE, pin);
+		curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	}
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &t);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -335,6 +350,7 @@ httpc_perform(struct httpc *h, const struct httpc_request *req,
 	buf_reserve(&resp->body, 0);    /* body.data is never NULL after this */
 out:
 	curl_slist_free_all(hl);
+	curl_slist_free_all(pin);
 	buf_free(&line);
 	return rc;
 }
