@@ -22,6 +22,7 @@ struct auth_tokens;
 struct aws_client;
 struct local_runner;
 struct tracker;
+struct webhook;
 struct metrics;
 
 struct app_conf {
@@ -38,6 +39,7 @@ struct app {
 	pthread_mutex_t aws_lock;
 	struct local_runner *local;
 	struct tracker *tracker;
+	struct webhook *webhook;
 	struct metrics *metrics;
 	time_t started;
 	atomic_bool stopping;

@@ -471,9 +471,13 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 	} else if (e.code == POKY_ERR_CONFLICT) {
 		api_problem(r, 409, "urn:poky:problem:conflict", "Task already finished",
 		    "%s", e.message);
+	} else if (e.code == POKY_ERR_TRANSIENT || e.code == POKY_ERR_AUTH) {
+		api_problem(r, 503, "urn:poky:problem:upstream", "Cancel failed", "%s",
+		    e.message);
+		api_resp_header(r, "Retry-After", "%d", e.retry_after_ms > 0 ?
+		    (e.retry_after_ms + 999) / 1000 : 5);
 	} else {
-		api_problem(r, e.code == POKY_ERR_TRANSIENT || e.code == POKY_ERR_AUTH ?
-		    503 : 502, "urn:poky:problem:upstream", "Cancel failed", "%s",
+		api_problem(r, 502, "urn:poky:problem:upstream", "Cancel failed", "%s",
 		    e.message);
 	}
 	task_cleanup(&t);
@@ -521,6 +525,7 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		r->content_type = "text/plain; charset=utf-8";
 	} else {
 		api_problem(r, 503, NULL, "Out of memory", "cannot read the log");
+		api_resp_header(r, "Retry-After", "5");
 	}
 	fclose(f);
 out:
@@ -647,11 +652,12 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 		.compat = true };
 	struct submit_result res;
 	struct poky_error e = { 0 };
-	char list[512], q[4096];
-	size_t pos = 0;
-	bool missing = false;
+	char q[4096];
+	struct buf list;
+	bool missing = false, first = true;
 
 	submit_result_init(&res);
+	buf_init(&list, 16384);
 	if (tp == NULL) {
 		api_problem(r, 404, NULL, "Not found",
 		    "no template 'process_file' is configured");
@@ -669,16 +675,18 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 		}
 	}
 	params = json_object();
-	pos += (size_t)snprintf(list, sizeof(list), "[");
+	/* The original's text: "Missing required field.  Required fields are
+	 * ['a', 'b']" (a Python list's repr; the names are [A-Za-z0-9_-]). */
+	buf_printf(&list, "Missing required field.  Required fields are [");
 	for (size_t i = 0; i < tp->n_params; i++) {
 		const struct tmpl_param *p = &tp->params[i];
 		const json_t *v = json_object_get(sent, p->name);
 		const char *qv = api_query(req, p->name, q, sizeof(q));
 
-		if (p->required)
-			pos += (size_t)snprintf(list + pos, pos < sizeof(list) ?
-			    sizeof(list) - pos : 0, "%s'%s'", pos > 1 ? ", " : "",
-			    p->name);
+		if (p->required) {
+			buf_printf(&list, "%s'%s'", first ? "" : ", ", p->name);
+			first = false;
+		}
 		if (json_is_string(v))
 			json_object_set(params, p->name, (json_t *)v);
 		else if (qv != NULL)
@@ -686,14 +694,13 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 		else if (p->required)
 			missing = true;
 	}
-	if (pos < sizeof(list))
-		snprintf(list + pos, sizeof(list) - pos, "]");
 	if (missing) {
-		char msg[700];
-
-		snprintf(msg, sizeof(msg),
-		    "Missing required field.  Required fields are %s", list);
-		compat_error(r, 400, msg);
+		if (buf_printf(&list, "]") != POKY_OK) {
+			api_problem(r, 503, NULL, "Out of memory", "cannot answer");
+			api_resp_header(r, "Retry-After", "5");
+			goto out;
+		}
+		compat_error(r, 400, list.data);
 		goto out;
 	}
 	s.parameters = params;
@@ -717,6 +724,7 @@ out:
 	json_decref(params);
 	json_decref(sent);
 	submit_result_cleanup(&res);
+	buf_free(&list);
 	app_config_put(app, conf);
 }
 
@@ -772,11 +780,18 @@ h_metrics(struct app *app, struct api_req *req, struct api_resp *r)
 		metrics_set(app->metrics, "poky_tasks", (double)json_integer_value(
 		    json_object_get(counts, task_statuses[i])), "status",
 		    task_statuses[i], METRICS_END);
+	metrics_set(app->metrics, "poky_tasks_running", (double)json_integer_value(
+	    json_object_get(counts, TS_RUNNING)), METRICS_END);
 	json_decref(counts);
 	metrics_set(app->metrics, "poky_uptime_seconds",
 	    (double)(time(NULL) - app->started), METRICS_END);
 	r->text = metrics_render(app->metrics, &r->text_len);
-	r->status = r->text ? 200 : 503;
+	if (r->text == NULL) {
+		api_problem(r, 503, NULL, "Out of memory", "cannot render the metrics");
+		api_resp_header(r, "Retry-After", "5");
+		return;
+	}
+	r->status = 200;
 	r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 

@@ -4,6 +4,7 @@
 #include "poky/app.h"
 #include "poky/auth.h"
 #include "poky/awsreq.h"
+#include "poky/metrics.h"
 
 struct app_conf *
 app_config_get(struct app *app)
@@ -58,6 +59,21 @@ app_config_swap(struct app *app, struct config *cfg, struct auth_tokens *tokens)
 		app_config_put(app, old);
 }
 
+/* One AWS call ended: count it, its retries and its throttled answers. */
+static void
+aws_observed(void *ud, const struct aws_call_stats *s)
+{
+	struct metrics *m = ((struct app *)ud)->metrics;
+
+	metrics_add(m, "poky_aws_requests_total", 1, "service", s->service,
+	    "operation", s->operation, "outcome", s->outcome, METRICS_END);
+	metrics_add(m, "poky_aws_retries_total",
+	    s->attempts > 1 ? (double)(s->attempts - 1) : 0, "service", s->service,
+	    "operation", s->operation, METRICS_END);
+	metrics_add(m, "poky_aws_throttles_total", (double)s->throttles,
+	    "service", s->service, "operation", s->operation, METRICS_END);
+}
+
 struct aws_client *
 app_aws(struct app *app, struct poky_error *e)
 {
@@ -77,6 +93,8 @@ app_aws(struct app *app, struct poky_error *e)
 		};
 
 		app->aws = aws_client_new(&ac, e);
+		if (app->aws != NULL)
+			aws_client_set_observer(app->aws, aws_observed, app);
 		app_config_put(app, conf);
 	}
 	c = app->aws;

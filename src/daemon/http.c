@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -31,10 +33,16 @@
 #define CONN_MEMORY (64 * 1024)
 #define REQID_MAX 64
 
+/* How long a stop waits for requests in flight: a RunTask with its retries
+ * fits; a client that never finishes its request does not hold us. */
+#define DRAIN_MAX_MS 60000
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct app *app;
 	unsigned port;
+	atomic_int in_flight;           /* requests begun and not yet answered */
+	MHD_socket quiesced;            /* the listen socket after http_quiesce */
 };
 
 struct conn {
@@ -242,6 +250,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		c = calloc(1, sizeof(*c));
 		if (c == NULL)
 			return MHD_NO;
+		atomic_fetch_add(&srv->in_flight, 1);   /* until on_completed */
 		c->t0 = mono();
 		conf = app_config_get(app);
 		app_max = conf->cfg->server.max_body_bytes;
@@ -330,9 +339,9 @@ static void
 on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *srv = cls;
 	struct conn *c = *con_cls;
 
-	(void)cls;
 	(void)mc;
 	(void)toe;
 	if (c == NULL)
@@ -340,6 +349,7 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	buf_free(&c->body);
 	free(c);
 	*con_cls = NULL;
+	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
 static void
@@ -369,6 +379,8 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 		return NULL;
 	}
 	srv->app = app;
+	srv->quiesced = MHD_INVALID_SOCKET;
+	atomic_init(&srv->in_flight, 0);
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
 		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
@@ -420,16 +432,30 @@ http_port(const struct http_server *srv)
 void
 http_quiesce(struct http_server *srv)
 {
-	if (srv != NULL && srv->d != NULL)
-		MHD_quiesce_daemon(srv->d);
+	if (srv != NULL && srv->d != NULL && srv->quiesced == MHD_INVALID_SOCKET)
+		srv->quiesced = MHD_quiesce_daemon(srv->d);
 }
 
 void
 http_stop(struct http_server *srv)
 {
+	struct timespec tick = { 0, 10 * 1000000L };
+
 	if (srv == NULL)
 		return;
+	/* A request being handled gets its answer before the daemon goes:
+	 * MHD_stop_daemon closes connections whose response is queued but
+	 * not sent, and the client would never learn its task started. */
+	for (int ms = 0; ms < DRAIN_MAX_MS && atomic_load(&srv->in_flight) > 0;
+	     ms += 10)
+		nanosleep(&tick, NULL);
+	if (atomic_load(&srv->in_flight) > 0)
+		log_warnx("http: stopping with %d request(s) still in flight",
+		    atomic_load(&srv->in_flight));
 	if (srv->d != NULL)
 		MHD_stop_daemon(srv->d);
+	/* MHD hands the quiesced socket to us, to close after the stop. */
+	if (srv->quiesced != MHD_INVALID_SOCKET)
+		close(srv->quiesced);
 	free(srv);
 }

@@ -233,7 +233,17 @@ start_locked(struct local_runner *r, struct task *task, struct poky_error *e)
 		    "cannot start", NULL);
 		return rc;
 	}
-	return tasks_set_status(r->app, task, TS_RUNNING, e);
+	rc = tasks_set_status(r->app, task, TS_RUNNING, e);
+	if (rc == POKY_ERR_CONFLICT) {
+		/* Cancelled between leaving the queue and now: stop what
+		 * just started (the record is final; the supervisor's end is
+		 * only reaped). */
+		log_info("task %s: cancelled while it started, stopping it",
+		    task->id);
+		kill((pid_t)task->local_pid, SIGTERM);
+		r->run[r->n_run - 1].term_sent = true;
+	}
+	return rc;
 }
 
 enum poky_err
@@ -254,11 +264,13 @@ local_submit(struct local_runner *r, struct task *task, struct poky_error *e)
 		if (store_oldest(r->app->store, TS_QUEUED, task->template_name,
 		    &head, NULL) == POKY_OK && strcmp(head.id, task->id) == 0) {
 			rc = start_locked(r, task, e);
-			if (rc != POKY_OK && task_status_final(task->status)) {
-				/* It ended before it began (bad command): that is
-				 * the task's result, not a failed submit. */
+			/* Cancelled while it started, or ended before it began
+			 * (bad command): that is the task's state, not a failed
+			 * submit. */
+			if ((rc == POKY_ERR_CONFLICT && store_get(r->app->store,
+			    task->id, task, NULL) == POKY_OK) ||
+			    (rc != POKY_OK && task_status_final(task->status)))
 				rc = POKY_OK;
-			}
 		}
 		task_cleanup(&head);
 	}
@@ -315,18 +327,21 @@ read_status(const char *path, char *kind, size_t cap, int *value)
 	return true;
 }
 
-static void
-finish_from_status(struct local_runner *r, struct running *x, const char *kind,
-		   int value)
+/* One try at recording how x ended; POKY_ERR_CONFLICT when the record
+ * changed meanwhile (a cancel request, say), to try again on a fresh copy. */
+static enum poky_err
+finish_once(struct local_runner *r, struct running *x, const char *kind,
+	    int value)
 {
 	struct task t;
 	char reason[256];
 	const char *status = TS_FAILED;
+	enum poky_err rc;
 
 	task_init(&t);
-	if (store_get(r->app->store, x->id, &t, NULL) != POKY_OK) {
+	if ((rc = store_get(r->app->store, x->id, &t, NULL)) != POKY_OK) {
 		task_cleanup(&t);
-		return;
+		return rc;
 	}
 	reason[0] = '\0';
 	if (strcmp(kind, "exit") == 0) {
@@ -351,19 +366,62 @@ finish_from_status(struct local_runner *r, struct running *x, const char *kind,
 		    t.cancel_requested_by);
 		status = TS_CANCELLED;
 	}
-	tasks_finish(r->app, &t, status, reason[0] ? reason : NULL, NULL);
+	rc = tasks_finish(r->app, &t, status, reason[0] ? reason : NULL, NULL);
 	task_cleanup(&t);
+	return rc;
+}
+
+/* The end of a task is seen once: it must not be lost to a concurrent
+ * write, or the record would stay "running" for ever. */
+static void
+finish_from_status(struct local_runner *r, struct running *x, const char *kind,
+		   int value)
+{
+	for (int i = 0; i < 8; i++)
+		if (finish_once(r, x, kind, value) != POKY_ERR_CONFLICT)
+			return;
+	log_warnx("task %s: could not record its end", x->id);
 }
 
 static void
 mark_lost(struct local_runner *r, const char *id, const char *why)
 {
 	struct task t;
+	enum poky_err rc = POKY_ERR_CONFLICT;
 
-	task_init(&t);
-	if (store_get(r->app->store, id, &t, NULL) == POKY_OK)
-		tasks_finish(r->app, &t, TS_LOST, why, NULL);
-	task_cleanup(&t);
+	for (int i = 0; i < 8 && rc == POKY_ERR_CONFLICT; i++) {
+		task_init(&t);
+		rc = store_get(r->app->store, id, &t, NULL);
+		if (rc == POKY_OK)
+			rc = tasks_finish(r->app, &t, TS_LOST, why, NULL);
+		task_cleanup(&t);
+	}
+}
+
+/* A supervisor left from before a restart: is pid still the one that runs
+ * this task?  Its command line names the task id. */
+static bool
+still_ours(pid_t pid, const char *id)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1)
+		if (strcmp(buf + i, "--supervise") == 0 && i + 12 < n &&
+		    strcmp(buf + i + 12, id) == 0)
+			found = true;
+	return found;
 }
 
 /* One pass: reap ended tasks, enforce timeouts, start queued ones. */
@@ -399,7 +457,11 @@ tick(struct local_runner *r)
 				continue;
 			}
 		} else {
-			gone = kill(x->pid, 0) != 0 && errno == ESRCH;
+			/* Not our child: once it exits it is a zombie until its
+			 * new parent reaps it (kill() still finds it then), and
+			 * its pid may be reused; its command line tells. */
+			gone = (kill(x->pid, 0) != 0 && errno == ESRCH) ||
+			    !still_ours(x->pid, x->id);
 		}
 		if (gone) {
 			mark_lost(r, x->id, "its supervisor ended without an exit status");
@@ -458,32 +520,6 @@ runner_main(void *p)
 	}
 	pthread_mutex_unlock(&r->lock);
 	return NULL;
-}
-
-/* A supervisor left from before a restart: is pid still the one that runs
- * this task?  Its command line names the task id. */
-static bool
-still_ours(pid_t pid, const char *id)
-{
-	char path[64], buf[4096];
-	ssize_t n;
-	int fd;
-	bool found = false;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1)
-		if (strcmp(buf + i, "--supervise") == 0 && i + 12 < n &&
-		    strcmp(buf + i + 12, id) == 0)
-			found = true;
-	return found;
 }
 
 static int

@@ -25,6 +25,7 @@
 #include "poky/store.h"
 #include "poky/tracker.h"
 #include "poky/version.h"
+#include "poky/webhook.h"
 
 #define DEFAULT_CONFIG "/etc/poky/pokyd.ini"
 
@@ -295,13 +296,29 @@ main(int argc, char **argv)
 	    "Tasks launched by template and launcher.");
 	metrics_describe(app.metrics, "poky_tasks", "gauge",
 	    "Task records by status.");
+	metrics_describe(app.metrics, "poky_tasks_finished_total", "counter",
+	    "Tasks that reached a final status, by template and status.");
+	metrics_describe(app.metrics, "poky_tasks_running", "gauge",
+	    "Tasks running now.");
+	metrics_describe(app.metrics, "poky_aws_requests_total", "counter",
+	    "AWS API calls by service, operation and outcome (ok, client_error, "
+	    "server_error, throttled, network), retries included in one call.");
+	metrics_describe(app.metrics, "poky_aws_retries_total", "counter",
+	    "AWS requests sent again after a failed attempt.");
+	metrics_describe(app.metrics, "poky_aws_throttles_total", "counter",
+	    "AWS answers that were throttling errors.");
+	metrics_describe(app.metrics, "poky_webhook_deliveries_total", "counter",
+	    "Webhook delivery attempts by outcome: delivered, retry (another "
+	    "attempt scheduled) or failed (given up or refused).");
 	metrics_describe(app.metrics, "poky_uptime_seconds", "gauge",
 	    "Seconds since pokyd started.");
 	metrics_set(app.metrics, "poky_build_info", 1, "version", POKY_VERSION, METRICS_END);
 
+	/* Webhooks first: the launchers may finish tasks as they start. */
+	app.webhook = webhook_new(&app);
 	app.local = local_new(&app);
 	app.tracker = tracker_new(&app);
-	if (app.local == NULL || app.tracker == NULL) {
+	if (app.webhook == NULL || app.local == NULL || app.tracker == NULL) {
 		log_errorx("cannot start background threads");
 		goto out;
 	}
@@ -366,6 +383,7 @@ out:
 	http_stop(srv);
 	tracker_free(app.tracker);
 	local_free(app.local);
+	webhook_free(app.webhook);
 	store_close(app.store);
 	aws_client_free(app.aws);
 	metrics_free(app.metrics);

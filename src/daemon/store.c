@@ -483,24 +483,38 @@ store_update(struct store *s, struct task *t, const char *expect_status,
 	sqlite3_stmt *st = NULL;
 	enum poky_err rc = POKY_OK;
 
+	double read_at = t->updated_at, now = now_real();
+
 	if (db == NULL)
 		return e ? e->code : POKY_ERR_IO;
-	t->updated_at = now_real();
-	/* Rewrites every column by position; ?31 is the expected status. */
+	/* updated_at is also the record's version: every row is rewritten
+	 * whole, so with an expected status the row must also be the one t
+	 * was read as; otherwise a writer holding an older copy (the tracker
+	 * moving starting -> running) would undo another's change that kept
+	 * the status (a cancel request).  Strictly increasing, so two writes
+	 * in one millisecond still differ. */
+	t->updated_at = now > read_at ? now : read_at + 0.001;
+	/* Rewrites every column by position; ?31 is the expected status, ?32
+	 * the updated_at it was read with. */
 	if (sqlite3_prepare_v2(db, "UPDATE tasks SET (" COLUMNS ") = "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
 	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30) "
-	    "WHERE id = ?1 AND (?31 IS NULL OR status = ?31)", -1, &st,
-	    NULL) != SQLITE_OK)
+	    "WHERE id = ?1 AND (?31 IS NULL OR (status = ?31 AND updated_at = ?32))",
+	    -1, &st, NULL) != SQLITE_OK) {
+		t->updated_at = read_at;
 		return db_error(db, e, "update");
+	}
 	bind_task(st, t);
 	bind_text(st, N_COLUMNS + 1, expect_status);
+	sqlite3_bind_double(st, N_COLUMNS + 2, read_at);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_error(db, e, "update");
 	else if (sqlite3_changes(db) == 0)
 		rc = poky_error_set(e, POKY_ERR_CONFLICT,
 		    "task changed underneath the update");
 	sqlite3_finalize(st);
+	if (rc != POKY_OK)
+		t->updated_at = read_at;
 	return rc;
 }
 

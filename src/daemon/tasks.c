@@ -13,11 +13,13 @@
 #include "poky/awsreq.h"
 #include "poky/launch.h"
 #include "poky/log.h"
+#include "poky/metrics.h"
 #include "poky/s3.h"
 #include "poky/sigv4.h"
 #include "poky/str.h"
 #include "poky/templates.h"
 #include "poky/uuid.h"
+#include "poky/webhook.h"
 
 static const char *const launcher_names[] = { "ecs", "local", "docker" };
 
@@ -189,6 +191,11 @@ tasks_finish(struct app *app, struct task *t, const char *status,
 		else
 			log_info("task %s: %s -> %s%s%s", t->id, old, status,
 			    reason ? ": " : "", reason ? reason : "");
+		metrics_add(app->metrics, "poky_tasks_finished_total", 1,
+		    "template", t->template_name, "status", status, METRICS_END);
+		if (t->callback_state != NULL &&
+		    strcmp(t->callback_state, "pending") == 0)
+			webhook_kick(app->webhook);
 	}
 	return rc;
 }
@@ -408,6 +415,46 @@ request_hash(const struct submit *s, char out[65])
 	return rc;
 }
 
+/* Store what RunTask answered.  Only a DELETE changes a record while its
+ * launch is on the way; when one came, ECS has the task all the same: stop
+ * it, and keep its ids on the (cancelled) record, which becomes the
+ * answer. */
+static enum poky_err
+store_launch(struct app *app, struct task *task, struct poky_error *e)
+{
+	struct task cur;
+	enum poky_err rc;
+
+	if ((rc = store_update(app->store, task, TS_STARTING, e)) !=
+	    POKY_ERR_CONFLICT)
+		return rc;
+	task_init(&cur);
+	for (int i = 0; i < 8 && rc == POKY_ERR_CONFLICT; i++) {
+		if ((rc = store_get(app->store, task->id, &cur, e)) != POKY_OK)
+			break;
+		if (task_status_final(cur.status) && launch_ecs_stop(app, task,
+		    cur.reason ? cur.reason : "cancelled", NULL) != POKY_OK)
+			log_warnx("task %s: cancelled while it launched; StopTask "
+			    "on %s failed", task->id, task->ecs_task_arn);
+		free(cur.ecs_task_arn);
+		free(cur.ecs_cluster);
+		free(cur.ecs_last_status);
+		free(cur.capacity_provider);
+		cur.ecs_task_arn = xstrdup(task->ecs_task_arn);
+		cur.ecs_cluster = xstrdup(task->ecs_cluster);
+		cur.ecs_last_status = xstrdup(task->ecs_last_status);
+		cur.capacity_provider = xstrdup(task->capacity_provider);
+		rc = store_update(app->store, &cur, cur.status, e);
+	}
+	if (rc == POKY_OK) {
+		task_cleanup(task);
+		*task = cur;
+	} else {
+		task_cleanup(&cur);
+	}
+	return rc;
+}
+
 enum poky_err
 tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	     struct submit_result *r, struct poky_error *e)
@@ -581,7 +628,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		return rc;
 	}
 	if (t->launcher == LAUNCHER_ECS &&
-	    (rc = store_update(app->store, task, NULL, e)) != POKY_OK)
+	    (rc = store_launch(app, task, e)) != POKY_OK)
 		/* The task runs but its ids are not stored; resume will
 		 * find it again through the same clientToken. */
 		return fail(r, e, rc, 503, "Task store unavailable", "%s",
@@ -593,19 +640,36 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 
 /* ---- cancel --------------------------------------------------------------- */
 
-/* Record who asked, unless the task finished meanwhile (the launcher's
- * thread may have just written its end). */
+/* One try at cancelling out (not final).  POKY_ERR_CONFLICT when the record
+ * changed underneath (the tracker or the local runner moved it on). */
 static enum poky_err
-cancel_note(struct app *app, struct task *t, struct poky_error *e)
+cancel_once(struct app *app, struct task *out, const char *by,
+	    const char *reason, bool *stopped, struct poky_error *e)
 {
-	enum poky_err rc = store_update(app->store, t, t->status, e);
+	enum poky_err rc;
 
-	if (rc == POKY_ERR_CONFLICT &&
-	    store_get(app->store, t->id, t, NULL) == POKY_OK &&
-	    task_status_final(t->status))
-		return poky_error_set(e, POKY_ERR_CONFLICT, "task already %s",
-		    t->status);
-	return rc;
+	free(out->cancel_requested_by);
+	out->cancel_requested_by = strdup(by);
+	if (out->cancel_requested_by == NULL)
+		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+	if (strcmp(out->launcher, "ecs") == 0) {
+		if (out->ecs_task_arn == NULL)
+			return tasks_finish(app, out, TS_CANCELLED, reason, e);
+		if (!*stopped && (rc = launch_ecs_stop(app, out, reason, e)) != POKY_OK)
+			return rc;
+		*stopped = true;
+		/* ECS takes a while to stop; the tracker sees STOPPED, and the
+		 * requested cancel makes that "cancelled". */
+		return store_update(app->store, out, out->status, e);
+	}
+	if (strcmp(out->launcher, "local") == 0) {
+		if (strcmp(out->status, TS_QUEUED) == 0)
+			return tasks_finish(app, out, TS_CANCELLED, reason, e);
+		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
+			return rc;
+		return local_cancel(app->local, out, e);
+	}
+	return tasks_finish(app, out, TS_CANCELLED, reason, e);
 }
 
 enum poky_err
@@ -613,34 +677,22 @@ tasks_cancel(struct app *app, const char *id, const char *by, struct task *out,
 	     struct poky_error *e)
 {
 	char reason[160];
-	enum poky_err rc;
+	bool stopped = false;
+	enum poky_err rc = POKY_ERR_CONFLICT;
 
-	rc = store_get(app->store, id, out, e);
-	if (rc != POKY_OK)
-		return rc;
-	if (task_status_final(out->status))
-		return poky_error_set(e, POKY_ERR_CONFLICT, "task already %s",
-		    out->status);
-	snprintf(reason, sizeof(reason), "cancelled through the Poky API by %s",
-	    by ? by : "anonymous");
-	free(out->cancel_requested_by);
-	out->cancel_requested_by = strdup(by ? by : "anonymous");
-	if (strcmp(out->launcher, "ecs") == 0) {
-		if (out->ecs_task_arn != NULL &&
-		    (rc = launch_ecs_stop(app, out, reason, e)) != POKY_OK)
+	if (by == NULL)
+		by = "anonymous";
+	snprintf(reason, sizeof(reason), "cancelled through the Poky API by %s", by);
+	/* Each try works on a fresh copy of the record, so a change made
+	 * meanwhile (starting -> running, queued -> running) is neither lost
+	 * nor mistaken for the task having finished. */
+	for (int i = 0; i < 8 && rc == POKY_ERR_CONFLICT; i++) {
+		if ((rc = store_get(app->store, id, out, e)) != POKY_OK)
 			return rc;
-		/* ECS takes a while to stop; the tracker sees STOPPED, and the
-		 * requested cancel makes that "cancelled". */
-		if (out->ecs_task_arn == NULL)
-			return tasks_finish(app, out, TS_CANCELLED, reason, e);
-		return cancel_note(app, out, e);
+		if (task_status_final(out->status))
+			return poky_error_set(e, POKY_ERR_CONFLICT, "task already %s",
+			    out->status);
+		rc = cancel_once(app, out, by, reason, &stopped, e);
 	}
-	if (strcmp(out->launcher, "local") == 0) {
-		if (strcmp(out->status, TS_QUEUED) == 0)
-			return tasks_finish(app, out, TS_CANCELLED, reason, e);
-		if ((rc = cancel_note(app, out, e)) != POKY_OK)
-			return rc;
-		return local_cancel(app->local, out, e);
-	}
-	return tasks_finish(app, out, TS_CANCELLED, reason, e);
+	return rc;
 }

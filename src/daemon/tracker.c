@@ -91,7 +91,23 @@ relaunch(struct app *app, const struct task *orig)
 		log_info("task %s: launch finished (%s)", task.id, task.ecs_task_arn);
 		free(task.reason);
 		task.reason = NULL;
-		store_update(app->store, &task, task.status, NULL);
+		if (store_update(app->store, &task, task.status, NULL) ==
+		    POKY_ERR_CONFLICT) {
+			struct task cur;
+
+			/* Cancelled while we launched: stop what ECS runs.
+			 * Otherwise the next round launches again with the
+			 * same token, and ECS answers with this task. */
+			task_init(&cur);
+			if (store_get(app->store, task.id, &cur, NULL) == POKY_OK &&
+			    task_status_final(cur.status)) {
+				log_info("task %s: cancelled meanwhile, stopping it",
+				    task.id);
+				launch_ecs_stop(app, &task, cur.reason ? cur.reason :
+				    "cancelled", NULL);
+			}
+			task_cleanup(&cur);
+		}
 	} else if (e.code != POKY_ERR_TRANSIENT && e.code != POKY_ERR_AUTH) {
 		tasks_finish(app, &task, TS_FAILED, e.message, NULL);
 	}

@@ -1,0 +1,662 @@
+/* webhook.c - deliver task callbacks (see webhook.h). */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "poky/app.h"
+#include "poky/buf.h"
+#include "poky/httpc.h"
+#include "poky/log.h"
+#include "poky/metrics.h"
+#include "poky/sigv4.h"
+#include "poky/str.h"
+#include "poky/version.h"
+#include "poky/webhook.h"
+
+#define URL_MAX 2048                    /* as at submit (tasks.c) */
+#define HOST_MAX 256
+#define MAX_ADDRS 8                     /* pinned addresses per delivery */
+#define MAX_DUE 256                     /* deliveries per round */
+#define IDLE_WAIT 60.0                  /* seconds between scans when idle */
+#define RESP_BODY_MAX 4096              /* error answers kept, then dropped */
+#define JITTER 0.2
+
+#define CB_PENDING "pending"
+#define CB_DELIVERED "delivered"
+#define CB_FAILED "failed"
+
+struct webhook {
+	struct app *app;
+	struct httpc *http;             /* the delivery thread's only */
+	pthread_t thread;
+	bool thread_ok;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	bool kicked;
+};
+
+static double
+now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- signature ------------------------------------------------------------ */
+
+enum poky_err
+webhook_signature(const char *secret, time_t t, const char *body,
+		  size_t body_len, char out[WEBHOOK_SIGNATURE_MAX])
+{
+	char hex[65];
+	struct buf msg;
+	enum poky_err rc;
+
+	if (secret == NULL || *secret == '\0') {
+		snprintf(out, WEBHOOK_SIGNATURE_MAX, "t=%lld", (long long)t);
+		return POKY_OK;
+	}
+	/* Signed: the decimal timestamp, a dot, the raw body. */
+	buf_init(&msg, body_len + 32);
+	if ((rc = buf_printf(&msg, "%lld.", (long long)t)) == POKY_OK &&
+	    (rc = buf_append(&msg, body, body_len)) == POKY_OK)
+		rc = sigv4_hmac_sha256_hex(secret, strlen(secret), msg.data, msg.len,
+		    hex);
+	if (rc == POKY_OK)
+		snprintf(out, WEBHOOK_SIGNATURE_MAX, "t=%lld,v1=%s", (long long)t, hex);
+	OPENSSL_cleanse(hex, sizeof(hex));
+	buf_free(&msg);
+	return rc;
+}
+
+/* ---- address rules -------------------------------------------------------- */
+
+static bool
+v4_refused(const unsigned char a[4])
+{
+	return a[0] == 0 ||                                 /* "this network" */
+	    a[0] == 10 ||                                   /* private */
+	    (a[0] == 100 && (a[1] & 0xc0) == 64) ||         /* shared (CGNAT) */
+	    a[0] == 127 ||                                  /* loopback */
+	    (a[0] == 169 && a[1] == 254) ||                 /* link-local */
+	    (a[0] == 172 && (a[1] & 0xf0) == 16) ||         /* private */
+	    (a[0] == 192 && a[1] == 0 && a[2] == 0) ||      /* IETF protocol */
+	    (a[0] == 192 && a[1] == 168) ||                 /* private */
+	    (a[0] == 198 && (a[1] & 0xfe) == 18) ||         /* benchmarking */
+	    a[0] >= 224;                                    /* multicast, reserved,
+							       broadcast */
+}
+
+bool
+webhook_addr_refused(int family, const void *addr)
+{
+	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+	static const unsigned char zero[12] = { 0 };
+	static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+	const unsigned char *a = addr;
+
+	if (family == AF_INET)
+		return v4_refused(a);
+	if (family != AF_INET6)
+		return true;
+	if (memcmp(a, mapped, 12) == 0 || memcmp(a, nat64, 12) == 0)
+		return v4_refused(a + 12);
+	if (memcmp(a, zero, 12) == 0)
+		/* "::", "::1" and the deprecated IPv4-compatible form. */
+		return true;
+	if (a[0] == 0x20 && a[1] == 0x02)                   /* 6to4 */
+		return v4_refused(a + 2);
+	if (a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b &&
+	    a[4] == 0x00 && a[5] == 0x01)                   /* local-use NAT64 */
+		return true;
+	return (a[0] & 0xfe) == 0xfc ||                     /* unique-local */
+	    (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||      /* link-local */
+	    (a[0] == 0xfe && (a[1] & 0xc0) == 0xc0) ||      /* site-local */
+	    a[0] == 0xff;                                   /* multicast */
+}
+
+double
+webhook_backoff(int attempt, double r)
+{
+	double d = 1.0;
+
+	for (int i = 1; i < attempt && d < WEBHOOK_BACKOFF_MAX; i++)
+		d *= 2;
+	if (d > WEBHOOK_BACKOFF_MAX)
+		d = WEBHOOK_BACKOFF_MAX;
+	return d * (1.0 - JITTER * r);
+}
+
+/* ---- the target of one delivery ------------------------------------------- */
+
+struct target {
+	char url[URL_MAX + 1];          /* as sent: the host lowercased */
+	char host[HOST_MAX];            /* lowercased, no brackets */
+	char port[8];
+	char resolve[HOST_MAX + 8 + MAX_ADDRS * (INET6_ADDRSTRLEN + 3)];
+};
+
+enum verdict { TARGET_OK, TARGET_REFUSED, TARGET_RETRY };
+
+/* Characters an authority may hold here: a DNS name, an IPv4 literal or a
+ * bracketed IPv6 one, and a port.  Anything else (userinfo, escapes, a
+ * backslash...) could be read differently by libcurl than by this check. */
+static bool
+authority_char(unsigned char c)
+{
+	return isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' ||
+	    c == '[' || c == ']';
+}
+
+/* Split "scheme://authority..." into the authority's host (lowercased) and
+ * port.  NULL when fine, else why not. */
+static const char *
+split_authority(const char *url, char *host, size_t cap, char port[8],
+		size_t *auth_end)
+{
+	const char *p = strstr(url, "://"), *a, *end, *hp;
+	size_t n;
+
+	if (p == NULL)
+		return "is not an http:// or https:// URL";
+	a = p + 3;
+	end = a + strcspn(a, "/?#");
+	*auth_end = (size_t)(end - url);
+	for (const char *q = a; q < end; q++)
+		if (!authority_char((unsigned char)*q))
+			return "has characters its host may not hold";
+	if (*a == '[') {
+		const char *rb = memchr(a, ']', (size_t)(end - a));
+
+		if (rb == NULL || (size_t)(rb - a - 1) >= cap || rb == a + 1)
+			return "has a malformed host";
+		unsigned char a6[16];
+
+		n = (size_t)(rb - a - 1);
+		memcpy(host, a + 1, n);
+		host[n] = '\0';
+		if (inet_pton(AF_INET6, host, a6) != 1)
+			return "has a malformed IPv6 address";
+		hp = rb + 1;
+	} else {
+		n = strcspn(a, ":/?#");
+		if (n == 0 || n >= cap || memchr(a, '[', n) || memchr(a, ']', n))
+			return "has a malformed host";
+		memcpy(host, a, n);
+		hp = a + n;
+	}
+	host[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		host[i] = (char)tolower((unsigned char)host[i]);
+	if (host[n - 1] == '.')
+		return "has a host ending in a dot";
+	if (hp == end) {
+		snprintf(port, 8, "%s", strncmp(url, "https:", 6) == 0 ? "443" : "80");
+		return NULL;
+	}
+	if (*hp != ':' || end - hp < 2 || end - hp > 6)
+		return "has a malformed port";
+	{
+		long v = 0;
+
+		for (const char *q = hp + 1; q < end; q++) {
+			if (!isdigit((unsigned char)*q))
+				return "has a malformed port";
+			v = v * 10 + (*q - '0');
+		}
+		if (v < 1 || v > 65535)
+			return "has a malformed port";
+		snprintf(port, 8, "%ld", v);
+	}
+	return NULL;
+}
+
+/* Whether a webhook_allow prefix that url starts with names url's host
+ * exactly ("https://hooks.example.com/" names hooks.example.com;
+ * "https://hooks." names nothing). */
+static bool
+host_named(const struct config *cfg, const char *url, const char *host)
+{
+	for (size_t i = 0; i < cfg->tracker.n_webhook_allow; i++) {
+		const char *pre = cfg->tracker.webhook_allow[i];
+		char ph[HOST_MAX], pp[8];
+		size_t end;
+
+		/* A prefix that stops inside the host ("https://hooks.")
+		 * yields a shorter host than the URL's: no match. */
+		if (strncmp(url, pre, strlen(pre)) == 0 &&
+		    split_authority(pre, ph, sizeof(ph), pp, &end) == NULL &&
+		    strcmp(ph, host) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool
+prefix_allowed(const struct config *cfg, const char *url)
+{
+	for (size_t i = 0; i < cfg->tracker.n_webhook_allow; i++) {
+		const char *pre = cfg->tracker.webhook_allow[i];
+
+		if (strncmp(url, pre, strlen(pre)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Check url against the rules of webhook.h and resolve it.  TARGET_OK:
+ * tg says where to send.  Otherwise why[] says why not: TARGET_REFUSED for
+ * good, TARGET_RETRY (the name did not resolve) for now. */
+static enum verdict
+target_check(const struct config *cfg, const char *url, struct target *tg,
+	     char *why, size_t why_cap)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char addrs[MAX_ADDRS][INET6_ADDRSTRLEN];
+	unsigned char lit[16];
+	struct in_addr a4;
+	const char *bad;
+	size_t auth_end, n_addrs = 0, pos;
+	bool named, literal;
+	int r;
+
+	memset(tg, 0, sizeof(*tg));
+	if (strlen(url) > URL_MAX) {
+		snprintf(why, why_cap, "the URL is longer than %d characters", URL_MAX);
+		return TARGET_REFUSED;
+	}
+	for (const char *q = url; *q; q++)
+		if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+			snprintf(why, why_cap, "the URL holds a space or control character");
+			return TARGET_REFUSED;
+		}
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+		snprintf(why, why_cap, "the URL is not http:// or https://");
+		return TARGET_REFUSED;
+	}
+	if (!prefix_allowed(cfg, url)) {
+		snprintf(why, why_cap, "the URL no longer starts with a "
+		    "[tracker] webhook_allow prefix");
+		return TARGET_REFUSED;
+	}
+	if ((bad = split_authority(url, tg->host, sizeof(tg->host), tg->port,
+	    &auth_end)) != NULL) {
+		snprintf(why, why_cap, "the URL %s", bad);
+		return TARGET_REFUSED;
+	}
+	literal = inet_pton(AF_INET, tg->host, lit) == 1 ||
+	    inet_pton(AF_INET6, tg->host, lit) == 1;
+	if (!literal && inet_aton(tg->host, &a4) != 0) {
+		/* "2130706433", "127.1", "0x7f.1": the resolver reads these as
+		 * addresses; nobody means them as names. */
+		snprintf(why, why_cap, "host %s is an IPv4 address in a "
+		    "non-standard form", tg->host);
+		return TARGET_REFUSED;
+	}
+	named = host_named(cfg, url, tg->host);
+	/* The URL as sent: lowercase host, so libcurl's lookup key is the
+	 * pinned entry's. */
+	snprintf(tg->url, sizeof(tg->url), "%s", url);
+	for (size_t i = (size_t)(strstr(url, "://") + 3 - url); i < auth_end; i++)
+		tg->url[i] = (char)tolower((unsigned char)tg->url[i]);
+
+	/* A name that does not resolve may yet: retried until the deadline. */
+	r = getaddrinfo(tg->host, tg->port, &hints, &res);
+	if (r != 0) {
+		snprintf(why, why_cap, "cannot resolve %s: %s", tg->host,
+		    gai_strerror(r));
+		return TARGET_RETRY;
+	}
+	pos = (size_t)snprintf(tg->resolve, sizeof(tg->resolve), "%s:%s:",
+	    tg->host, tg->port);
+	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
+		const void *addr;
+		char text[INET6_ADDRSTRLEN];
+		bool seen = false;
+
+		if (ai->ai_family == AF_INET)
+			addr = &((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_addr;
+		else if (ai->ai_family == AF_INET6)
+			addr = &((const struct sockaddr_in6 *)(const void *)ai->ai_addr)->sin6_addr;
+		else
+			continue;
+		if (inet_ntop(ai->ai_family, addr, text, sizeof(text)) == NULL)
+			continue;
+		if (!named && webhook_addr_refused(ai->ai_family, addr)) {
+			snprintf(why, why_cap, "host %s resolves to %s, a loopback, "
+			    "link-local, private or reserved address (name the host "
+			    "in a webhook_allow prefix to allow it)", tg->host, text);
+			freeaddrinfo(res);
+			return TARGET_REFUSED;
+		}
+		/* getaddrinfo answers once per socket type and protocol. */
+		for (size_t i = 0; i < n_addrs; i++)
+			seen = seen || strcmp(addrs[i], text) == 0;
+		if (seen || n_addrs == MAX_ADDRS)
+			continue;
+		str_copy(addrs[n_addrs], sizeof(addrs[n_addrs]), text);
+		pos += (size_t)snprintf(tg->resolve + pos, sizeof(tg->resolve) - pos,
+		    ai->ai_family == AF_INET6 ? "%s[%s]" : "%s%s",
+		    n_addrs ? "," : "", text);
+		n_addrs++;
+	}
+	freeaddrinfo(res);
+	if (n_addrs == 0) {
+		snprintf(why, why_cap, "host %s has no IPv4 or IPv6 address", tg->host);
+		return TARGET_RETRY;
+	}
+	if (literal)
+		tg->resolve[0] = '\0';  /* libcurl never resolves a literal */
+	return TARGET_OK;
+}
+
+/* ---- one delivery --------------------------------------------------------- */
+
+static int
+discard(void *ud, const char *p, size_t n)
+{
+	(void)ud;
+	(void)p;
+	(void)n;
+	return 0;
+}
+
+/* POST the record once.  True on a 2xx answer; otherwise why[] says what
+ * came back. */
+static bool
+post(struct webhook *w, const struct config *cfg, const struct task *t,
+     const struct target *tg, char *why, size_t why_cap)
+{
+	static const char ua[] = "poky/" POKY_VERSION;
+	struct httpc_response resp;
+	struct poky_error e;
+	char sig[WEBHOOK_SIGNATURE_MAX];
+	json_t *rec = task_to_json(t);
+	char *body = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	bool ok = false;
+
+	json_decref(rec);
+	sig[0] = '\0';
+	if (body == NULL) {
+		snprintf(why, why_cap, "out of memory");
+		return false;
+	}
+	if (webhook_signature(cfg->tracker.webhook_secret, time(NULL), body,
+	    strlen(body), sig) != POKY_OK) {
+		snprintf(why, why_cap, "cannot compute the signature");
+		free(body);
+		return false;
+	}
+	{
+		const struct hdr hs[] = {
+			{ "Content-Type", 12, "application/json", 16 },
+			{ "User-Agent", 10, ua, sizeof(ua) - 1 },
+			{ "Poky-Task-Id", 12, t->id, strlen(t->id) },
+			{ "Poky-Signature", 14, sig, strlen(sig) },
+		};
+		const struct httpc_request req = {
+			.method = "POST", .url = tg->url, .headers = hs,
+			.n_headers = sizeof(hs) / sizeof(hs[0]), .body = body,
+			.body_len = strlen(body), .write = discard,
+			.timeout_ms = WEBHOOK_TIMEOUT_MS,
+			.resolve = tg->resolve[0] ? tg->resolve : NULL,
+		};
+
+		httpc_response_init(&resp, RESP_BODY_MAX);
+		if (httpc_perform(w->http, &req, &resp, &e) != POKY_OK)
+			snprintf(why, why_cap, "%s", e.message);
+		else if (resp.status >= 200 && resp.status < 300)
+			ok = true;
+		else
+			snprintf(why, why_cap, "HTTP %ld", resp.status);
+		httpc_response_cleanup(&resp);
+	}
+	OPENSSL_cleanse(sig, sizeof(sig));
+	free(body);
+	return ok;
+}
+
+static void
+set_state(struct task *t, const char *state)
+{
+	char *s = strdup(state);
+
+	if (s == NULL)
+		return;                 /* kept pending: tried again later */
+	free(t->callback_state);
+	t->callback_state = s;
+}
+
+static void
+count(struct webhook *w, const char *outcome)
+{
+	metrics_add(w->app->metrics, "poky_webhook_deliveries_total", 1,
+	    "outcome", outcome, METRICS_END);
+}
+
+/* One attempt for the callback of task id.  False when its outcome could
+ * not be stored (the callback stays due: wait before trying it again). */
+static bool
+deliver(struct webhook *w, const char *id)
+{
+	struct app *app = w->app;
+	struct app_conf *conf = NULL;
+	struct target *tg = NULL;
+	struct task t;
+	char why[512];
+	double deadline, now, next;
+	enum verdict v;
+	bool stored = false;
+
+	task_init(&t);
+	if (store_get(app->store, id, &t, NULL) != POKY_OK)
+		goto out;
+	if (t.callback_url == NULL || t.callback_state == NULL ||
+	    strcmp(t.callback_state, CB_PENDING) != 0) {
+		stored = true;          /* someone else's now */
+		goto out;
+	}
+	conf = app_config_get(app);
+	deadline = (t.finished_at > 0 ? t.finished_at : t.updated_at) +
+	    (double)conf->cfg->tracker.webhook_max_seconds;
+	why[0] = '\0';
+	if ((tg = malloc(sizeof(*tg))) == NULL)
+		goto out;
+	v = target_check(conf->cfg, t.callback_url, tg, why, sizeof(why));
+	if (v == TARGET_REFUSED) {
+		set_state(&t, CB_FAILED);
+		if ((stored = store_update(app->store, &t, t.status, NULL) == POKY_OK)) {
+			log_warnx("task %s: webhook refused: %s", t.id, why);
+			count(w, "failed");
+		}
+		goto out;
+	}
+	t.callback_attempts++;
+	if (v == TARGET_OK && post(w, conf->cfg, &t, tg, why, sizeof(why))) {
+		set_state(&t, CB_DELIVERED);
+		if ((stored = store_update(app->store, &t, t.status, NULL) == POKY_OK)) {
+			log_info("task %s: webhook delivered to %s (attempt %d)", t.id,
+			    tg->host, t.callback_attempts);
+			count(w, "delivered");
+		}
+		goto out;
+	}
+	now = now_real();
+	if (now >= deadline) {
+		set_state(&t, CB_FAILED);
+		if ((stored = store_update(app->store, &t, t.status, NULL) == POKY_OK)) {
+			log_warnx("task %s: webhook to %s failed after %d attempts: %s",
+			    t.id, tg->host, t.callback_attempts, why);
+			count(w, "failed");
+		}
+		goto out;
+	}
+	/* The last try is at the deadline itself. */
+	next = now + webhook_backoff(t.callback_attempts,
+	    (double)arc4random() / 4294967296.0);
+	t.callback_next_at = next < deadline ? next : deadline;
+	if ((stored = store_update(app->store, &t, t.status, NULL) == POKY_OK)) {
+		log_warnx("task %s: webhook attempt %d to %s failed: %s; next in %.1f s",
+		    t.id, t.callback_attempts, tg->host, why, t.callback_next_at - now);
+		count(w, "retry");
+	}
+out:
+	free(tg);
+	if (conf != NULL)
+		app_config_put(app, conf);
+	task_cleanup(&t);
+	return stored;
+}
+
+/* ---- the thread ----------------------------------------------------------- */
+
+struct due {
+	char (*ids)[TASK_ID_LEN + 1];
+	size_t n;
+	double now;
+	double next;                    /* earliest next_at not yet due */
+};
+
+static int
+note_due(void *ud, const struct task *t)
+{
+	struct due *d = ud;
+
+	if (t->callback_next_at > d->now) {
+		if (t->callback_next_at < d->next)
+			d->next = t->callback_next_at;
+		return 0;
+	}
+	if (d->n == MAX_DUE) {
+		d->next = d->now;       /* more than a round: come back at once */
+		return 1;
+	}
+	str_copy(d->ids[d->n++], TASK_ID_LEN + 1, t->id);
+	return 0;
+}
+
+static bool
+stopping(struct webhook *w)
+{
+	bool s;
+
+	pthread_mutex_lock(&w->lock);
+	s = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	return s;
+}
+
+/* Deliver what is due; returns when to look again. */
+static double
+run_due(struct webhook *w)
+{
+	struct due d = { .now = now_real() };
+	struct poky_error e;
+	bool stored = true;
+
+	d.next = d.now + IDLE_WAIT;
+	d.ids = calloc(MAX_DUE, sizeof(*d.ids));
+	if (d.ids == NULL)
+		return d.now + 1;
+	/* Every pending callback, due or not, to learn the next wake-up. */
+	if (store_callbacks_due(w->app->store, d.now + 1e9, note_due, &d, &e) !=
+	    POKY_OK) {
+		log_warnx("webhooks: cannot read pending deliveries: %s", e.message);
+		d.next = d.now + 1;
+	}
+	for (size_t i = 0; i < d.n && !stopping(w); i++)
+		stored = deliver(w, d.ids[i]) && stored;
+	free(d.ids);
+	if (!stored)
+		return now_real() + 1;  /* the store refuses writes: no busy loop */
+	/* What was just tried has a new next_at: scan again to learn it. */
+	return d.n > 0 ? d.now : d.next;
+}
+
+static void *
+webhook_main(void *p)
+{
+	struct webhook *w = p;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		struct timespec ts;
+		double next;
+
+		w->kicked = false;
+		pthread_mutex_unlock(&w->lock);
+		next = run_due(w);
+		pthread_mutex_lock(&w->lock);
+		ts.tv_sec = (time_t)next;
+		ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
+		while (!w->stop && !w->kicked &&
+		    pthread_cond_timedwait(&w->wake, &w->lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+struct webhook *
+webhook_new(struct app *app)
+{
+	const struct httpc_config hc = {
+		.connect_timeout_ms = WEBHOOK_TIMEOUT_MS,
+		.timeout_ms = WEBHOOK_TIMEOUT_MS,
+	};
+	struct webhook *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return NULL;
+	w->app = app;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	if ((w->http = httpc_new(&hc)) == NULL ||
+	    pthread_create(&w->thread, NULL, webhook_main, w) != 0) {
+		webhook_free(w);
+		return NULL;
+	}
+	w->thread_ok = true;
+	return w;
+}
+
+void
+webhook_kick(struct webhook *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->kicked = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void
+webhook_free(struct webhook *w)
+{
+	if (w == NULL)
+		return;
+	if (w->thread_ok) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	httpc_free(w->http);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->wake);
+	free(w);
+}
