@@ -6,6 +6,7 @@
 #   make lint       cppcheck + clang-tidy; any warning fails
 #   make bench      benchmarks, each figure beside a baseline from the same run
 #   make run        build and serve config/pokyd.local.ini (local tasks, no AWS)
+#   make image      the worker and pokyd container images (podman, or docker)
 #   make deps       install missing Debian packages (as root), or print the command
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -78,11 +79,12 @@ TOOL_BINS := $(TOOL_SRC:test/tools/%.c=$(BUILD)/test-tools/%)
 DEPS_BUILD := gcc make pkg-config libssl-dev libcurl4-openssl-dev libjansson-dev libexpat1-dev \
               libmicrohttpd-dev libsqlite3-dev libsystemd-dev libiniparser-dev
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest python3-botocore \
-              python3-jsonschema
+              python3-jsonschema python3-prometheus-client systemd openssl \
+              podman buildah runc debootstrap
 DEPS_LINT  := $(DEPS_BUILD) cppcheck clang-tidy
 
 .PHONY: all asan test unit integration lint bench deps deps-build deps-test \
-        deps-lint run install uninstall clean
+        deps-lint deps-npm run image install uninstall clean
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -167,6 +169,22 @@ run: deps-build all
 	@echo "pokyd: serving config/pokyd.local.ini on http://127.0.0.1:8080 (Ctrl-C stops)"
 	exec $(BUILD)/pokyd -c config/pokyd.local.ini
 
+# ---- container images ---------------------------------------------------------
+# poky-worker:$(IMAGE_TAG) and pokyd:$(IMAGE_TAG) from docker/Dockerfile.*.
+# Default podman: no Docker engine or registry needed (test/images.sh makes the
+# debian:bookworm-slim base with debootstrap, once).  IMAGE_BUILDER=docker uses
+# docker build (pulls debian:bookworm-slim from Docker Hub).
+IMAGE_TAG     ?= $(VERSION)
+IMAGE_BUILDER ?= podman
+
+image:
+ifeq ($(IMAGE_BUILDER),docker)
+	docker build -f docker/Dockerfile.worker -t poky-worker:$(IMAGE_TAG) .
+	docker build -f docker/Dockerfile.pokyd -t pokyd:$(IMAGE_TAG) .
+else
+	IMAGE_TAG=$(IMAGE_TAG) test/images.sh
+endif
+
 # ---- lint -------------------------------------------------------------------
 
 LINT_SRC := $(LIB_SRC) $(wildcard src/tools/*.c) $(WORKER_SRC) $(DAEMON_SRC)
@@ -214,6 +232,12 @@ deps-build:
 
 deps-test:
 	$(call install_missing,$(DEPS_TEST))
+	@# npm runs newman and the OpenAPI linter; some Node.js builds ship it
+	@# inside their nodejs package, Debian's as a package of its own.
+	@command -v npm >/dev/null || { $(MAKE) --no-print-directory deps-npm; }
+
+deps-npm:
+	$(call install_missing,nodejs npm)
 
 deps-lint:
 	$(call install_missing,$(DEPS_LINT))

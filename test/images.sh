@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# images.sh - build Poky's container images with podman, no Docker engine or
+# registry needed.
+#
+#   test/images.sh [worker] [pokyd]     build the named images (default: both)
+#
+# Builds docker/Dockerfile.worker as poky-worker:test and docker/Dockerfile.pokyd
+# as pokyd:test from the repository root, with `podman build --pull=never`.
+# The Dockerfiles start FROM debian:bookworm-slim; when no such image is in
+# podman's storage, one is made here: `debootstrap --variant=minbase bookworm`
+# from the Debian mirror apt uses, imported as docker.io/library/debian:bookworm-slim
+# (the name `FROM debian:bookworm-slim` means).  That takes about 75 s once per
+# machine; later runs reuse it and podman's layer cache (a re-run with no source
+# change takes seconds).
+#
+# Installs podman, buildah, runc and debootstrap with apt-get when missing (root).
+#
+# Environment:
+#   CONTAINERS_CONF   podman configuration; when unset, a private one is written
+#                     (runc, cgroupfs, file events, ulimits: what this kind of
+#                     sandbox needs, harmless elsewhere) and exported
+#   IMAGE_TAG         tag of the built images (default: test)
+#   DEBIAN_MIRROR     mirror for debootstrap (default: from apt's sources)
+#   REBUILD_BASE=1    make the base image again even if it exists
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TAG=${IMAGE_TAG:-test}
+BASE=docker.io/library/debian:bookworm-slim
+PACKAGES=(podman buildah runc debootstrap)
+
+log() { printf 'images.sh: %s\n' "$*" >&2; }
+
+# Temporary files and directories, removed on exit.
+CLEANUP=()
+cleanup() { [ ${#CLEANUP[@]} -eq 0 ] || rm -rf "${CLEANUP[@]}"; }
+trap cleanup EXIT
+
+install_missing() {
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		    missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" -ne 0 ]; then
+		log "missing packages: ${missing[*]}"
+		log "run: sudo apt-get install -y --no-install-recommends ${missing[*]}"
+		exit 1
+	fi
+	log "installing ${missing[*]} ..."
+	export DEBIAN_FRONTEND=noninteractive
+	# Serialise with other scripts that install packages at the same time.
+	local lock=()
+	command -v flock >/dev/null && lock=(flock /tmp/apt.lock)
+	"${lock[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 || {
+		"${lock[@]}" apt-get update -q >&2
+		"${lock[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+	}
+}
+
+# The mirror apt uses for bookworm itself (not -security / -updates).
+debian_mirror() {
+	if [ -n "${DEBIAN_MIRROR:-}" ]; then
+		echo "$DEBIAN_MIRROR"
+		return
+	fi
+	local m="" f
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		m=$(awk 'BEGIN { RS = ""; FS = "\n" }
+		    {
+			uri = ""; suite = 0; deb = 0
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^[ \t]*#/) continue
+				split($i, kv, ":")
+				key = kv[1]; val = substr($i, length(key) + 2)
+				n = split(val, w, /[ \t]+/)
+				if (key == "URIs") for (j = 1; j <= n; j++) if (w[j] != "" && uri == "") uri = w[j]
+				if (key == "Suites") for (j = 1; j <= n; j++) if (w[j] == "bookworm") suite = 1
+				if (key == "Types") for (j = 1; j <= n; j++) if (w[j] == "deb") deb = 1
+			}
+			if (uri != "" && suite && deb) { print uri; exit }
+		    }' "$f")
+		[ -n "$m" ] && break
+	done
+	if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+		m=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list)
+	fi
+	echo "${m:-http://deb.debian.org/debian}"
+}
+
+make_base() {
+	if [ "${REBUILD_BASE:-0}" != 1 ] && podman image exists "$BASE"; then
+		return 0
+	fi
+	local mirror rootfs t0=$SECONDS
+	mirror=$(debian_mirror)
+	rootfs=$(mktemp -d /var/tmp/poky-rootfs.XXXXXX)
+	CLEANUP+=("$rootfs" "$rootfs.log")
+	log "making $BASE with debootstrap from $mirror (about 75 s, once) ..."
+	if ! debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1; then
+		tail -n 30 "$rootfs.log" >&2
+		log "debootstrap failed"
+		exit 1
+	fi
+	# What the official slim image leaves out: downloaded packages, indexes.
+	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
+	    "$rootfs"/var/log/* "$rootfs"/tmp/*
+	tar --numeric-owner -C "$rootfs" -c . |
+	    podman import --change 'CMD ["bash"]' - "$BASE" >/dev/null
+	log "made $BASE in $((SECONDS - t0)) s"
+}
+
+build() {
+	local name=$1 dockerfile=$2 t0=$SECONDS ref old=() new
+	log "building $name:$TAG from $dockerfile ..."
+	for ref in "localhost/$name-build:$TAG" "localhost/$name:$TAG"; do
+		old+=("$(podman image inspect --format '{{.Id}}' "$ref" 2>/dev/null || true)")
+	done
+	# --format docker: OCI image configs have no HEALTHCHECK; Docker's do.
+	# The build stage gets a name too (same steps, so from the cache): named,
+	# its layers stay in storage and the next run starts from them.
+	local opts=(--pull=never --format docker --layers -f "$ROOT/$dockerfile")
+	podman build "${opts[@]}" --target build -t "localhost/$name-build:$TAG" "$ROOT" >&2
+	podman build "${opts[@]}" -t "localhost/$name:$TAG" "$ROOT" >&2
+	# What the previous build made (a changed source), now nameless, goes with
+	# the layers only it used: tens of MB per source change otherwise.  Only
+	# our own images: other dangling images on this machine are not ours.
+	for ref in "${old[@]}"; do
+		[ -n "$ref" ] || continue
+		new=$(podman image inspect --format '{{len .RepoTags}}' "$ref" 2>/dev/null || echo 1)
+		if [ "$new" = 0 ]; then
+			podman rmi "$ref" >/dev/null 2>&1 || true
+		fi
+	done
+	log "built $name:$TAG in $((SECONDS - t0)) s"
+}
+
+main() {
+	local want=("$@") w
+	[ ${#want[@]} -eq 0 ] && want=(worker pokyd)
+	for w in "${want[@]}"; do
+		case "$w" in
+		worker | pokyd) ;;
+		*) echo "usage: $0 [worker] [pokyd]" >&2; exit 2 ;;
+		esac
+	done
+	install_missing
+	# One build at a time per machine: two runs would both make the base.
+	if command -v flock >/dev/null; then
+		exec 9>/tmp/poky-images.lock
+		flock 9
+	fi
+	if [ -z "${CONTAINERS_CONF:-}" ]; then
+		CONTAINERS_CONF=$(mktemp /tmp/poky-containers.XXXXXX.conf)
+		cat >"$CONTAINERS_CONF" <<'CONF'
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+		export CONTAINERS_CONF
+		CLEANUP+=("$CONTAINERS_CONF")
+	fi
+	make_base
+	for w in "${want[@]}"; do
+		case "$w" in
+		worker) build poky-worker docker/Dockerfile.worker ;;
+		pokyd) build pokyd docker/Dockerfile.pokyd ;;
+		esac
+	done
+	podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' \
+	    --filter "reference=localhost/poky-worker:$TAG" \
+	    --filter "reference=localhost/pokyd:$TAG" | sed 's/^/images.sh: /' >&2
+}
+
+main "$@"

@@ -1,0 +1,407 @@
+"""The container images, built and run with podman (no Docker engine needed).
+
+A session fixture runs test/images.sh, which builds docker/Dockerfile.worker
+and docker/Dockerfile.pokyd with `podman build --pull=never` from a locally made
+debian:bookworm-slim (debootstrap, once per machine) and installs podman with
+apt-get when missing.  Then the images are run as users would run them: the
+worker copies objects on radosgw (`--network host`), judged by botocore; pokyd
+starts with a mounted tokens file, answers on its published port and passes
+its own HEALTHCHECK.  What the runtime images must not hold (a shell, a
+package manager, root) is checked in the exported filesystem.
+"""
+import gzip
+import http.server
+import json
+import os
+import pathlib
+import re
+import ssl
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from rgw import free_port, rgw  # noqa: F401  (rgw: the session fixture)
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+IMAGES_SH = ROOT / "test" / "images.sh"
+WORKER = "localhost/poky-worker:test"
+POKYD = "localhost/pokyd:test"
+NONROOT = "65532:65532"
+WORKER_MAX_GZ = 10 * 1000 * 1000          # "under 10 MB compressed"
+TOKEN = "images-test-token-" + uuid.uuid4().hex
+UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+# What this sandbox needs (../shared/TESTING.md) and any machine tolerates:
+# runc (crun fails on hybrid cgroups), cgroupfs, no journald, ulimits root
+# cannot raise.
+CONTAINERS_CONF = """\
+[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+
+# Files no runtime image may hold: a shell, a package manager, setuid helpers.
+FORBIDDEN = re.compile(r"^(bin|usr/bin|sbin|usr/sbin)/|/(sh|bash|dash|busybox|apt|apt-get|dpkg)$")
+
+
+class Podman:
+    def __init__(self, env: dict):
+        self.env = env
+
+    def run(self, *args, check=True, timeout=120, **kw) -> subprocess.CompletedProcess:
+        p = subprocess.run(["podman", *args], env=self.env, capture_output=True,
+                           timeout=timeout, **kw)
+        if check and p.returncode != 0:
+            err = p.stderr if isinstance(p.stderr, str) else p.stderr.decode(errors="replace")
+            raise AssertionError(f"podman {' '.join(args)} exited {p.returncode}: {err}")
+        return p
+
+    def text(self, *args, **kw) -> str:
+        return self.run(*args, text=True, **kw).stdout.strip()
+
+    def inspect(self, what: str) -> dict:
+        return json.loads(self.text("inspect", what))[0]
+
+    def files(self, image: str) -> dict:
+        """The runtime filesystem, {path: TarInfo}, as `podman export` gives it."""
+        cid = self.text("create", image)
+        try:
+            with tempfile.TemporaryFile() as f:
+                subprocess.run(["podman", "export", cid], env=self.env, stdout=f,
+                               check=True, timeout=120)
+                f.seek(0)
+                with tarfile.open(fileobj=f) as tar:
+                    return {m.name.lstrip("./"): m for m in tar.getmembers()}
+        finally:
+            self.run("rm", "-f", "-v", cid, check=False)
+
+
+@pytest.fixture(scope="session")
+def podman():
+    """test/images.sh, once: both images built (or found in the layer cache)."""
+    conf = tempfile.NamedTemporaryFile("w", prefix="poky-containers-", suffix=".conf",
+                                       delete=False)
+    conf.write(CONTAINERS_CONF)
+    conf.close()
+    env = dict(os.environ, CONTAINERS_CONF=conf.name, IMAGE_TAG="test")
+    t0 = time.monotonic()
+    try:
+        # Cold machine: apt-get podman (~10 s), debootstrap (~30-75 s), two
+        # builds (~30 s); warm: a few seconds.
+        p = subprocess.run([str(IMAGES_SH)], env=env, capture_output=True, text=True,
+                           timeout=1500)
+    except subprocess.TimeoutExpired as e:
+        os.unlink(conf.name)
+        pytest.fail(f"test/images.sh timed out: {str(e.stderr)[-3000:]}")
+    if p.returncode != 0:
+        os.unlink(conf.name)
+        pytest.fail(f"test/images.sh exited {p.returncode}:\n{p.stderr[-5000:]}")
+    print(f"images built in {time.monotonic() - t0:.0f} s")
+    try:
+        yield Podman(env)
+    finally:
+        os.unlink(conf.name)
+
+
+# ---- the worker image -------------------------------------------------------------
+
+def run_worker(podman, rgw, **params) -> subprocess.CompletedProcess:
+    """The image as ECS runs it: parameters and credentials in the environment
+    (passed by name, so the secret is not on a command line)."""
+    env = dict(podman.env, AWS_ACCESS_KEY_ID=rgw.access_key,
+               AWS_SECRET_ACCESS_KEY=rgw.secret_key, AWS_REGION=rgw.region,
+               AWS_ENDPOINT_URL_S3=rgw.endpoint, AWS_EC2_METADATA_DISABLED="true",
+               POKY_RETRY_BASE_MS="50", **params)
+    names = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+             "AWS_ENDPOINT_URL_S3", "AWS_EC2_METADATA_DISABLED", "POKY_RETRY_BASE_MS",
+             *params]
+    args = ["podman", "run", "--rm", "--network", "host"]
+    for n in names:
+        args += ["-e", n]
+    return subprocess.run([*args, WORKER], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("mode", ["copy", "move", "stream"])
+def test_worker_image_copies_an_object_on_radosgw(podman, rgw, mode):
+    src, dst = rgw.make_bucket("img"), rgw.make_bucket("img")
+    key = "in/report.final.csv"
+    body = os.urandom(256 * 1024) + b"poky image test\n"
+    rgw.put(src, key, body, "text/csv", {"origin": "test-images"})
+    params = {"SOURCE_BUCKET": src, "SOURCE_KEY": key, "OUTPUT_BUCKET": dst}
+    if mode == "move":
+        params["DELETE_SOURCE"] = "true"
+    if mode == "stream":
+        # Another name for the same gateway: the worker streams GET -> PUT,
+        # and "localhost" must resolve inside a scratch image (nsswitch, hosts).
+        params["POKY_SOURCE_ENDPOINT_URL_S3"] = rgw.alias_endpoint
+    p = run_worker(podman, rgw, **params)
+    assert p.returncode == 0, f"worker exited {p.returncode}: {p.stderr}"
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    assert result["strategy"] == {"copy": "copy", "move": "copy", "stream": "stream"}[mode]
+    out_key = result["destination"].removeprefix(f"s3://{dst}/")
+    assert re.fullmatch(r"in/report\.final_" + UUID4 + r"\.csv", out_key), out_key
+    # botocore is the judge.
+    assert rgw.keys(dst) == [out_key]
+    assert rgw.get(dst, out_key) == body
+    head = rgw.head(dst, out_key)
+    assert head["ContentType"] == "text/csv"
+    assert head["Metadata"] == {"origin": "test-images"}
+    assert result["etag"] == head["ETag"].strip('"')
+    assert rgw.exists(src, key) == (mode != "move")
+
+
+def test_worker_image_reports_bad_parameters_as_json(podman, rgw):
+    p = run_worker(podman, rgw, SOURCE_BUCKET="only-this")
+    assert p.returncode == 2
+    err = json.loads(p.stderr.strip().splitlines()[-1])
+    assert err["code"] == "bad-parameters" and err["exit"] == 2
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate that answers
+    404 to everything: (endpoint URL, certificate path)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True,
+                   capture_output=True, timeout=60)
+    cert.chmod(0o644)
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"https://127.0.0.1:{srv.server_address[1]}", cert
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_worker_image_verifies_tls_against_its_ca_bundle(podman, tls_server):
+    """HTTPS is verified, against /etc/ssl/certs/ca-certificates.crt: a server
+    the image's bundle does not know is refused; with that server's certificate
+    mounted as the bundle, the worker gets through (and finds no object)."""
+    endpoint, cert = tls_server
+    env = dict(podman.env, AWS_ACCESS_KEY_ID="AKIDTLSTEST", AWS_SECRET_ACCESS_KEY="x",
+               AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true",
+               AWS_ENDPOINT_URL_S3=endpoint, POKY_RETRY_BASE_MS="10",
+               SOURCE_BUCKET="tls-src", SOURCE_KEY="k", OUTPUT_BUCKET="tls-dst")
+    args = ["podman", "run", "--rm", "--network", "host"]
+    for n in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+              "AWS_EC2_METADATA_DISABLED", "AWS_ENDPOINT_URL_S3", "POKY_RETRY_BASE_MS",
+              "SOURCE_BUCKET", "SOURCE_KEY", "OUTPUT_BUCKET"):
+        args += ["-e", n]
+    p = subprocess.run([*args, WORKER], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    assert "SSL" in p.stderr or "certificate" in p.stderr, p.stderr
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    p = subprocess.run([*args, "-v", f"{cert}:{bundle}:ro", WORKER], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 3, p.stderr                      # reached: not found
+    assert json.loads(p.stderr.strip().splitlines()[-1])["code"] == "not-found"
+
+
+def test_worker_image_has_no_shell(podman):
+    p = podman.run("run", "--rm", "--entrypoint", "/bin/sh", WORKER, "-c", "true",
+                   check=False, text=True)
+    assert p.returncode != 0
+    assert "no such file" in p.stderr.lower(), p.stderr
+
+
+def test_worker_image_holds_only_the_worker_libraries_and_ca_bundle(podman):
+    files = podman.files(WORKER)
+    bad = sorted(n for n in files if FORBIDDEN.search(n))
+    assert bad == [], f"a shell or package manager in the image: {bad}"
+    programs = sorted(n for n, m in files.items()
+                      if m.isfile() and m.mode & 0o111 and ".so" not in n)
+    assert programs == ["usr/local/bin/poky-worker"]
+    ca = files["etc/ssl/certs/ca-certificates.crt"]
+    assert ca.isfile() and ca.size > 100_000 and ca.mode & 0o004
+    assert not any(m.mode & 0o6000 for m in files.values()), "setuid/setgid file"
+
+
+def test_worker_image_runs_as_non_root(podman, tmp_path):
+    cfg = podman.inspect(WORKER)["Config"]
+    assert cfg["User"] == NONROOT
+    assert cfg["Entrypoint"] == ["/usr/local/bin/poky-worker"]
+    # The runtime agrees: a file the worker writes (local mode, a bind-mounted
+    # directory) belongs to UID 65532.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "in" / "a.txt").write_bytes(b"local mode\n")
+    for d in (tmp_path, tmp_path / "in", tmp_path / "out"):
+        d.chmod(0o777)
+    podman.run("run", "--rm", "-v", f"{tmp_path}:/data", "-e", "POKY_LOCAL_ROOT=/data",
+               "-e", "SOURCE_BUCKET=in", "-e", "SOURCE_KEY=a.txt", "-e", "OUTPUT_BUCKET=out",
+               "-e", "OUTPUT_KEY=b.txt", WORKER)
+    out = tmp_path / "out" / "b.txt"
+    assert out.read_bytes() == b"local mode\n"
+    assert (out.stat().st_uid, out.stat().st_gid) == (65532, 65532)
+
+
+def test_worker_image_is_under_10_mb_compressed(podman):
+    """What Fargate pulls: the saved image, gzip -9."""
+    with tempfile.TemporaryFile() as raw:
+        subprocess.run(["podman", "save", WORKER], env=podman.env, stdout=raw,
+                       stderr=subprocess.DEVNULL, check=True, timeout=120)
+        unpacked = raw.tell()
+        raw.seek(0)
+        packed = len(gzip.compress(raw.read(), compresslevel=9))
+    print(f"poky-worker image: {unpacked / 1e6:.1f} MB saved, {packed / 1e6:.2f} MB gzip -9")
+    assert packed < WORKER_MAX_GZ, f"{packed} bytes compressed"
+
+
+# ---- the pokyd image --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tokens_file(podman, tmp_path_factory) -> pathlib.Path:
+    """A tokens file made by the image's own `pokyd --hash-token`."""
+    line = podman.text("run", "--rm", "-i", POKYD, "--hash-token", "ci",
+                       input=TOKEN + "\n")
+    assert re.fullmatch(r"ci [0-9a-f]{64}", line), line
+    path = tmp_path_factory.mktemp("pokyd-image") / "tokens"
+    path.write_text(line + "\n")
+    path.chmod(0o644)           # read by UID 65532; hashes, not tokens
+    return path
+
+
+def fetch(url, token=None, timeout=5):
+    req = urllib.request.Request(url)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+@pytest.fixture(scope="module")
+def pokyd(podman, tokens_file):
+    """pokyd:test running detached, its port published on loopback."""
+    name = f"poky-test-pokyd-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    # No systemd here to run the healthcheck timer: the tests run the check.
+    podman.run("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
+               "--health-interval", "disable",
+               "-v", f"{tokens_file}:/etc/poky/tokens:ro", POKYD)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if fetch(base + "/healthz", timeout=1)[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                logs = podman.run("logs", name, check=False, text=True)
+                pytest.fail(f"pokyd did not answer on {base}: {logs.stdout}{logs.stderr}")
+            time.sleep(0.2)
+        yield name, base
+    finally:
+        podman.run("rm", "-f", "-v", name, check=False)
+
+
+def test_pokyd_image_refuses_to_start_without_tokens(podman):
+    p = podman.run("run", "--rm", POKYD, check=False, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "/etc/poky/tokens" in p.stderr, p.stderr
+
+
+def test_pokyd_image_answers_healthz_and_requires_a_token(pokyd):
+    _, base = pokyd
+    status, body = fetch(base + "/healthz")
+    assert status == 200 and json.loads(body) == {"status": "ok"}
+    assert fetch(base + "/tasks")[0] == 401
+    assert fetch(base + "/tasks", token="not-" + TOKEN)[0] == 401
+    assert fetch(base + "/tasks", token=TOKEN)[0] == 200
+
+
+def test_pokyd_image_healthcheck_reports_healthy(podman, pokyd):
+    name, _ = pokyd
+    img = podman.inspect(POKYD)
+    hc = img.get("Healthcheck") or img["Config"].get("Healthcheck")   # podman | docker
+    assert hc["Test"] == ["CMD", "/usr/local/bin/poky-healthcheck",
+                          "http://127.0.0.1:8080/healthz"]
+    p = podman.run("healthcheck", "run", name, check=False, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    state = podman.inspect(name)["State"]
+    health = state.get("Health") or state.get("Healthcheck")
+    assert health["Status"] == "healthy"
+    # The probe is not a yes-man: nothing listens on port 9.
+    p = podman.run("exec", name, "/usr/local/bin/poky-healthcheck",
+                   "http://127.0.0.1:9/healthz", check=False, text=True)
+    assert p.returncode == 1 and "refused" in p.stderr.lower(), p.stderr
+
+
+def test_pokyd_image_runs_as_non_root_with_volumes(podman, pokyd):
+    name, _ = pokyd
+    cfg = podman.inspect(POKYD)["Config"]
+    assert cfg["User"] == NONROOT
+    assert set(cfg["Volumes"]) == {"/etc/poky", "/var/lib/poky"}
+    assert "8080/tcp" in cfg["ExposedPorts"]
+    assert cfg["Entrypoint"] == ["/usr/local/bin/pokyd"]
+    assert cfg["Cmd"] == ["-c", "/etc/poky/pokyd.ini"]
+    # The daemon really is UID 65532, and its state volume is writable.
+    assert podman.text("exec", name, "/usr/local/bin/pokyd", "--version").startswith("pokyd ")
+    uids = podman.text("top", name, "huser").splitlines()[1:]     # host view
+    assert uids and all(u.strip() == "65532" for u in uids), uids
+
+
+def test_pokyd_image_holds_no_shell_or_package_manager(podman):
+    files = podman.files(POKYD)
+    bad = sorted(n for n in files if FORBIDDEN.search(n))
+    assert bad == [], f"a shell or package manager in the image: {bad}"
+    programs = sorted(n for n, m in files.items()
+                      if m.isfile() and m.mode & 0o111 and ".so" not in n)
+    assert programs == ["usr/local/bin/poky-healthcheck", "usr/local/bin/pokyd"]
+    assert files["etc/poky/pokyd.ini"].isfile()
+    state = files["var/lib/poky"]
+    assert state.isdir() and (state.uid, state.gid) == (65532, 65532)
+    assert "etc/ssl/certs/ca-certificates.crt" in files
+
+
+def test_pokyd_image_stops_cleanly_on_sigterm(podman, tokens_file):
+    name = f"poky-test-stop-{uuid.uuid4().hex[:8]}"
+    podman.run("run", "-d", "--name", name, "--health-interval", "disable",
+               "-v", f"{tokens_file}:/etc/poky/tokens:ro", POKYD)
+    try:
+        deadline = time.monotonic() + 20
+        while "listening on" not in podman.run("logs", name, text=True).stderr:
+            assert time.monotonic() < deadline, "pokyd did not start"
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        podman.run("stop", "-t", "10", name)
+        took = time.monotonic() - t0
+        state = podman.inspect(name)["State"]
+        assert state["ExitCode"] == 0, state
+        assert took < 8, f"stop took {took:.1f} s: SIGTERM not handled as PID 1?"
+    finally:
+        podman.run("rm", "-f", "-v", name, check=False)
