@@ -150,6 +150,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/test/bench/%.o $(LIB)
 
 test: deps-test
 	@$(MAKE) --no-print-directory SAN=1 unit-bins tool-bins all
+	@# npm tools (OpenAPI linter) into test/node_modules; the test falls back to npx.
+	@sh test/npm-tools.sh >/dev/null 2>&1 || echo "note: test/npm-tools.sh failed; using npx"
 	@POKY_BUILD_DIR=$(CURDIR)/build/asan /usr/bin/python3 test/run_tests.py \
 	    --unit-dir build/asan/test $(TEST_ARGS)
 

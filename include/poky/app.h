@@ -60,6 +60,11 @@ struct aws_client *app_aws(struct app *app, struct poky_error *e);
 
 /* ---- tasks (tasks.c) ------------------------------------------------------ */
 
+/* The reason of a record whose ECS launch may or may not have happened (no
+ * answer, 5xx after every retry, or a restart mid-launch): the tracker
+ * finishes such launches with the same clientToken. */
+#define LAUNCH_PENDING_PREFIX "launch pending: "
+
 struct submit {
 	const char *template_name;
 	json_t *parameters;             /* object of strings (borrowed) */

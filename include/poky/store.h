@@ -79,8 +79,10 @@ enum poky_err store_get_by_idem(struct store *s, const char *owner,
 				struct poky_error *e);
 
 /* Write every mutable field of t (status, times, launcher ids, ...) and set
- * updated_at.  When expect_status is not NULL, only if the stored status is
- * still that one (POKY_ERR_CONFLICT otherwise). */
+ * updated_at, which is also the row's version: the write happens only if
+ * the row is unchanged since t was read (and, when expect_status is not
+ * NULL, still has that status); otherwise POKY_ERR_CONFLICT, and the caller
+ * re-reads. */
 enum poky_err store_update(struct store *s, struct task *t,
 			   const char *expect_status, struct poky_error *e);
 

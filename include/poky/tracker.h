@@ -3,8 +3,9 @@
  * Polls DescribeTasks (100 tasks a call) for every unfinished ECS task,
  * backing off while nothing changes; moves records starting -> running ->
  * succeeded | failed | cancelled | lost; enforces timeouts with StopTask;
- * and, on start, finishes launches a crash interrupted (same clientToken,
- * so ECS starts nothing twice). */
+ * and finishes launches whose outcome is unknown - cut by a crash, or with
+ * no answer or only 5xx from ECS - with the same clientToken, so ECS starts
+ * nothing twice. */
 #ifndef POKY_TRACKER_H
 #define POKY_TRACKER_H
 

@@ -59,6 +59,16 @@ void webhook_kick(struct webhook *w);
 enum poky_err webhook_signature(const char *secret, time_t t, const char *body,
 				size_t body_len, char out[WEBHOOK_SIGNATURE_MAX]);
 
+struct config;
+
+/* The checks that need no DNS lookup (length, scheme, a webhook_allow
+ * prefix, a plain authority, no odd IPv4 spellings, no literal address or
+ * localhost name that webhook_addr_refused refuses unless a prefix names
+ * the host): NULL when url passes, else why (written into why).  Used at
+ * submit, and again before every delivery, which also resolves the name. */
+const char *webhook_url_refused(const struct config *cfg, const char *url,
+				char *why, size_t why_cap);
+
 /* Whether a webhook may not reach this address without a prefix naming its
  * host: family AF_INET (addr a struct in_addr) or AF_INET6 (struct
  * in6_addr).  Refused: unspecified, loopback, private (10/8, 172.16/12,

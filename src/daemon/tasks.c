@@ -25,7 +25,6 @@ static const char *const launcher_names[] = { "ecs", "local", "docker" };
 
 /* The reason of an ECS record whose launch the tracker is to finish (same
  * text in tracker.c). */
-#define LAUNCH_PENDING_PREFIX "launch pending: "
 
 static double
 now_real(void)
@@ -201,72 +200,6 @@ tasks_finish(struct app *app, struct task *t, const char *status,
 }
 
 /* ---- checks --------------------------------------------------------------- */
-
-/* The callback must start with an allowed prefix, and a literal address in
- * it may not be loopback, link-local or private unless a prefix names that
- * host explicitly (no SSRF into the metadata endpoint by default). */
-static const char *
-callback_refused(const struct config *cfg, const char *url)
-{
-	char host[256];
-	const char *p, *end;
-	bool allowed = false, explicit_host = false;
-	unsigned char a[16];
-
-	if (strlen(url) > 2048)
-		return "longer than 2048 characters";
-	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
-		return "must be an http:// or https:// URL";
-	for (size_t i = 0; i < cfg->tracker.n_webhook_allow; i++) {
-		const char *pre = cfg->tracker.webhook_allow[i];
-
-		if (strncmp(url, pre, strlen(pre)) == 0) {
-			allowed = true;
-			/* A prefix that goes past "scheme://" names a host. */
-			if (strstr(pre, "://") && strlen(strstr(pre, "://")) > 3)
-				explicit_host = true;
-		}
-	}
-	if (!allowed)
-		return "does not start with an allowed prefix ([tracker] webhook_allow)";
-	p = strstr(url, "://") + 3;
-	end = p + strcspn(p, "/?#");
-	if (memchr(p, '@', (size_t)(end - p)) != NULL)
-		return "must not carry user information";
-	if (*p == '[') {
-		const char *rb = memchr(p, ']', (size_t)(end - p));
-
-		if (rb == NULL || (size_t)(rb - p - 1) >= sizeof(host))
-			return "has a malformed host";
-		memcpy(host, p + 1, (size_t)(rb - p - 1));
-		host[rb - p - 1] = '\0';
-	} else {
-		size_t n = strcspn(p, ":/?#");
-
-		if (n == 0 || n >= sizeof(host))
-			return "has a malformed host";
-		memcpy(host, p, n);
-		host[n] = '\0';
-	}
-	if (explicit_host)
-		return NULL;
-	if (strcasecmp(host, "localhost") == 0 || strstr(host, ".localhost"))
-		return "points at this machine";
-	if (inet_pton(AF_INET, host, a) == 1) {
-		if (a[0] == 127 || a[0] == 10 || a[0] == 0 ||
-		    (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
-		    (a[0] == 192 && a[1] == 168) || (a[0] == 100 && (a[1] & 0xc0) == 64))
-			return "points at a loopback, link-local or private address";
-	} else if (inet_pton(AF_INET6, host, a) == 1) {
-		static const unsigned char lo[16] = { [15] = 1 };
-
-		if (memcmp(a, lo, 16) == 0 || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) ||
-		    (a[0] & 0xfe) == 0xfc || memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 ||
-		    memcmp(a, lo, 15) == 0)
-			return "points at a loopback, link-local or private address";
-	}
-	return NULL;
-}
 
 static const char *
 tmpl_env_value(const struct tmpl *t, const char *name)
@@ -466,6 +399,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	size_t n_env;
 	char hash[65], id[UUID_STR_LEN + 1];
 	const char *why;
+	char whybuf[256];
 	long timeout;
 	enum poky_err rc;
 
@@ -481,13 +415,13 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid parameters",
 		    "%zu parameter(s) rejected", json_array_size(errors));
 	}
-	if (s->callback_url != NULL &&
-	    (why = callback_refused(cfg, s->callback_url)) != NULL) {
+	if (s->callback_url != NULL && (why = webhook_url_refused(cfg,
+	    s->callback_url, whybuf, sizeof(whybuf))) != NULL) {
 		json_decref(checked);
 		r->field_errors = json_pack("[{s:s, s:s}]", "field", "callback_url",
 		    "message", why);
 		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid request",
-		    "callback_url %s", why);
+		    "callback_url: %s", why);
 	}
 	timeout = t->timeout;
 	if (s->timeout_seconds > 0)

@@ -20,7 +20,6 @@
  * thread right now, or has this reason (same text in tasks.c): its launch
  * was interrupted by a restart or its outcome is unknown, and the tracker
  * finishes it.  Relaunching the others would race the request thread. */
-#define LAUNCH_PENDING_PREFIX "launch pending: "
 
 struct tracker {
 	struct app *app;

@@ -256,21 +256,18 @@ prefix_allowed(const struct config *cfg, const char *url)
 	return false;
 }
 
-/* Check url against the rules of webhook.h and resolve it.  TARGET_OK:
- * tg says where to send.  Otherwise why[] says why not: TARGET_REFUSED for
- * good, TARGET_RETRY (the name did not resolve) for now. */
+/* The checks that need no DNS, shared by submit (webhook_url_refused) and
+ * every delivery: fills tg->host, port and url, *named (a prefix names the
+ * host) and *literal (the host is an address). */
 static enum verdict
-target_check(const struct config *cfg, const char *url, struct target *tg,
-	     char *why, size_t why_cap)
+static_check(const struct config *cfg, const char *url, struct target *tg,
+	     bool *named, bool *literal, char *why, size_t why_cap)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
-	char addrs[MAX_ADDRS][INET6_ADDRSTRLEN];
 	unsigned char lit[16];
 	struct in_addr a4;
 	const char *bad;
-	size_t auth_end, n_addrs = 0, pos;
-	bool named, literal;
-	int r;
+	size_t auth_end;
+	int family = 0;
 
 	memset(tg, 0, sizeof(*tg));
 	if (strlen(url) > URL_MAX) {
@@ -287,8 +284,8 @@ target_check(const struct config *cfg, const char *url, struct target *tg,
 		return TARGET_REFUSED;
 	}
 	if (!prefix_allowed(cfg, url)) {
-		snprintf(why, why_cap, "the URL no longer starts with a "
-		    "[tracker] webhook_allow prefix");
+		snprintf(why, why_cap, "the URL does not start with an allowed "
+		    "prefix ([tracker] webhook_allow)");
 		return TARGET_REFUSED;
 	}
 	if ((bad = split_authority(url, tg->host, sizeof(tg->host), tg->port,
@@ -296,21 +293,64 @@ target_check(const struct config *cfg, const char *url, struct target *tg,
 		snprintf(why, why_cap, "the URL %s", bad);
 		return TARGET_REFUSED;
 	}
-	literal = inet_pton(AF_INET, tg->host, lit) == 1 ||
-	    inet_pton(AF_INET6, tg->host, lit) == 1;
-	if (!literal && inet_aton(tg->host, &a4) != 0) {
+	if (inet_pton(AF_INET, tg->host, lit) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, tg->host, lit) == 1)
+		family = AF_INET6;
+	*literal = family != 0;
+	if (!*literal && inet_aton(tg->host, &a4) != 0) {
 		/* "2130706433", "127.1", "0x7f.1": the resolver reads these as
 		 * addresses; nobody means them as names. */
 		snprintf(why, why_cap, "host %s is an IPv4 address in a "
 		    "non-standard form", tg->host);
 		return TARGET_REFUSED;
 	}
-	named = host_named(cfg, url, tg->host);
+	*named = host_named(cfg, url, tg->host);
+	if (!*named && ((*literal && webhook_addr_refused(family, lit)) ||
+	    strcmp(tg->host, "localhost") == 0 ||
+	    (strlen(tg->host) > 10 &&
+	     strcmp(tg->host + strlen(tg->host) - 10, ".localhost") == 0))) {
+		snprintf(why, why_cap, "host %s is a loopback, link-local, private or "
+		    "reserved address (name the host in a webhook_allow prefix to "
+		    "allow it)", tg->host);
+		return TARGET_REFUSED;
+	}
 	/* The URL as sent: lowercase host, so libcurl's lookup key is the
 	 * pinned entry's. */
 	snprintf(tg->url, sizeof(tg->url), "%s", url);
 	for (size_t i = (size_t)(strstr(url, "://") + 3 - url); i < auth_end; i++)
 		tg->url[i] = (char)tolower((unsigned char)tg->url[i]);
+	return TARGET_OK;
+}
+
+const char *
+webhook_url_refused(const struct config *cfg, const char *url, char *why,
+		    size_t why_cap)
+{
+	struct target tg;
+	bool named, literal;
+
+	return static_check(cfg, url, &tg, &named, &literal, why, why_cap) ==
+	    TARGET_OK ? NULL : why;
+}
+
+/* Check url against the rules of webhook.h and resolve it.  TARGET_OK:
+ * tg says where to send.  Otherwise why[] says why not: TARGET_REFUSED for
+ * good, TARGET_RETRY (the name did not resolve) for now. */
+static enum verdict
+target_check(const struct config *cfg, const char *url, struct target *tg,
+	     char *why, size_t why_cap)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char addrs[MAX_ADDRS][INET6_ADDRSTRLEN];
+	size_t n_addrs = 0, pos;
+	bool named, literal;
+	enum verdict v;
+	int r;
+
+	if ((v = static_check(cfg, url, tg, &named, &literal, why, why_cap)) !=
+	    TARGET_OK)
+		return v;
 
 	/* A name that does not resolve may yet: retried until the deadline. */
 	r = getaddrinfo(tg->host, tg->port, &hints, &res);

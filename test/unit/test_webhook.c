@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "poky/sigv4.h"
+#include "poky/config.h"
 #include "poky/webhook.h"
 
 #define BODY "{\"id\":\"0190a5c4-7f3e-7000-8000-000000000001\",\"status\":\"succeeded\"}"
@@ -257,6 +258,47 @@ test_backoff_jitter_takes_off_at_most_a_fifth(void **state)
 	}
 }
 
+static const char *
+url_refused(const char *allow0, const char *allow1, const char *url)
+{
+	static char why[256];
+	struct config cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.tracker.webhook_allow[0] = (char *)allow0;
+	cfg.tracker.webhook_allow[1] = (char *)allow1;
+	cfg.tracker.n_webhook_allow = allow1 ? 2 : 1;
+	return webhook_url_refused(&cfg, url, why, sizeof(why));
+}
+
+static void
+test_url_needs_an_allowed_prefix_and_a_plain_authority(void **state)
+{
+	(void)state;
+	assert_null(url_refused("https://", NULL, "https://hooks.example.com/p"));
+	assert_non_null(url_refused("https://", NULL, "http://hooks.example.com/p"));
+	assert_non_null(url_refused("https://", NULL, "https://user@hooks.example.com/"));
+	assert_non_null(url_refused("https://", NULL, "https://hooks.example.com./"));
+	assert_non_null(url_refused("https://", NULL, "https://a b/"));
+	assert_non_null(url_refused("https://", NULL, "ftp://x/"));
+}
+
+static void
+test_url_literal_private_and_localhost_refused_unless_named(void **state)
+{
+	(void)state;
+	assert_non_null(url_refused("http://", NULL, "http://169.254.169.254/latest"));
+	assert_non_null(url_refused("http://", NULL, "http://[::ffff:127.0.0.1]:80/"));
+	assert_non_null(url_refused("http://", NULL, "http://localhost:8080/"));
+	assert_non_null(url_refused("http://", NULL, "http://app.localhost/"));
+	assert_non_null(url_refused("http://", NULL, "http://2130706433/"));
+	assert_null(url_refused("http://", "http://10.0.0.5:8080/",
+	    "http://10.0.0.5:8080/hook"));
+	/* A prefix that stops inside the host names nothing. */
+	assert_non_null(url_refused("http://10.", NULL, "http://10.0.0.5/"));
+	assert_null(url_refused("http://", NULL, "http://93.184.216.34/hook"));
+}
+
 int
 main(void)
 {
@@ -278,6 +320,8 @@ main(void)
 		cmocka_unit_test(test_backoff_doubles_from_one_second),
 		cmocka_unit_test(test_backoff_is_capped_at_five_minutes),
 		cmocka_unit_test(test_backoff_jitter_takes_off_at_most_a_fifth),
+		cmocka_unit_test(test_url_needs_an_allowed_prefix_and_a_plain_authority),
+		cmocka_unit_test(test_url_literal_private_and_localhost_refused_unless_named),
 	};
 
 	return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
