@@ -1,5 +1,6 @@
 /* store.c - task records in SQLite (see store.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +19,39 @@
 
 struct store {
 	char *path;
-	pthread_key_t key;      /* this thread's sqlite3 * */
+	pthread_key_t key;      /* this thread's sqlite3 * (reads) */
 	pthread_mutex_t lock;
 	sqlite3 **all;          /* every connection opened, to close them */
 	size_t n_all, cap_all;
+	/* Group commit: every write goes to one writer thread, which runs all
+	 * the writes waiting at that moment in one transaction - one fsync
+	 * for many tasks, and no two connections fighting for the lock. */
+	pthread_t writer;
+	bool writer_ok;
+	sqlite3 *wdb;
+	pthread_mutex_t wlock;
+	pthread_cond_t wwake;   /* the writer: work arrived */
+	pthread_cond_t wdone;   /* the callers: a batch is committed */
+	struct wop *whead, *wtail;
+	bool wstop;
+};
+
+enum wop_kind { WOP_INSERT, WOP_UPDATE, WOP_DELETE };
+
+static void *writer_main(void *p);
+
+/* One write, waiting in the queue; lives on the caller's stack. */
+struct wop {
+	enum wop_kind kind;
+	const struct task *ti;          /* insert */
+	struct task *tu;                /* update */
+	const char *expect;
+	const char *id;                 /* delete */
+	double read_at;                 /* update: t->updated_at before */
+	enum poky_err rc;
+	struct poky_error err;
+	bool done;
+	struct wop *next;
 };
 
 /* The columns, in one place: the order here is the order of every SELECT
@@ -244,11 +274,25 @@ store_open(const char *dir, struct poky_error *e)
 		poky_error_set(e, POKY_ERR_NOMEM, "no thread key");
 		return NULL;
 	}
+	pthread_mutex_init(&s->wlock, NULL);
+	pthread_cond_init(&s->wwake, NULL);
+	pthread_cond_init(&s->wdone, NULL);
 	db = conn(s, e);
 	if (db == NULL || migrate(db, e) != POKY_OK) {
 		store_close(s);
 		return NULL;
 	}
+	s->wdb = db_open(s, e);
+	if (s->wdb == NULL) {
+		store_close(s);
+		return NULL;
+	}
+	if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+		poky_error_set(e, POKY_ERR_NOMEM, "cannot start the store's writer");
+		store_close(s);
+		return NULL;
+	}
+	s->writer_ok = true;
 	return s;
 }
 
@@ -257,6 +301,18 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->writer_ok) {
+		/* Whatever is queued is written before the writer stops. */
+		pthread_mutex_lock(&s->wlock);
+		s->wstop = true;
+		pthread_cond_signal(&s->wwake);
+		pthread_mutex_unlock(&s->wlock);
+		pthread_join(s->writer, NULL);
+	}
+	sqlite3_close(s->wdb);
+	pthread_mutex_destroy(&s->wlock);
+	pthread_cond_destroy(&s->wwake);
+	pthread_cond_destroy(&s->wdone);
 	for (size_t i = 0; i < s->n_all; i++)
 		sqlite3_close(s->all[i]);
 	free(s->all);
@@ -399,16 +455,13 @@ read_task(sqlite3_stmt *st, struct task *t)
 
 /* ---- operations ----------------------------------------------------------- */
 
-enum poky_err
-store_insert(struct store *s, const struct task *t, struct poky_error *e)
+static enum poky_err
+do_insert(sqlite3 *db, const struct task *t, struct poky_error *e)
 {
-	sqlite3 *db = conn(s, e);
 	sqlite3_stmt *st = NULL;
 	enum poky_err rc = POKY_OK;
 	int r;
 
-	if (db == NULL)
-		return e ? e->code : POKY_ERR_IO;
 	if (sqlite3_prepare_v2(db, "INSERT INTO tasks (" COLUMNS ") VALUES "
 	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
 	    &st, NULL) != SQLITE_OK)
@@ -475,18 +528,14 @@ store_oldest(struct store *s, const char *status, const char *template_name,
 	    status, template_name, t, e);
 }
 
-enum poky_err
-store_update(struct store *s, struct task *t, const char *expect_status,
-	     struct poky_error *e)
+static enum poky_err
+do_update(sqlite3 *db, struct task *t, const char *expect_status,
+	  struct poky_error *e)
 {
-	sqlite3 *db = conn(s, e);
 	sqlite3_stmt *st = NULL;
 	enum poky_err rc = POKY_OK;
-
 	double read_at = t->updated_at, now = now_real();
 
-	if (db == NULL)
-		return e ? e->code : POKY_ERR_IO;
 	/* updated_at is also the record's version: every row is rewritten
 	 * whole, so with an expected status the row must also be the one t
 	 * was read as; otherwise a writer holding an older copy (the tracker
@@ -518,15 +567,12 @@ store_update(struct store *s, struct task *t, const char *expect_status,
 	return rc;
 }
 
-enum poky_err
-store_delete(struct store *s, const char *id, struct poky_error *e)
+static enum poky_err
+do_delete(sqlite3 *db, const char *id, struct poky_error *e)
 {
-	sqlite3 *db = conn(s, e);
 	sqlite3_stmt *st = NULL;
 	enum poky_err rc = POKY_OK;
 
-	if (db == NULL)
-		return e ? e->code : POKY_ERR_IO;
 	if (sqlite3_prepare_v2(db, "DELETE FROM tasks WHERE id = ?1", -1, &st,
 	    NULL) != SQLITE_OK)
 		return db_error(db, e, "delete");
@@ -535,6 +581,123 @@ store_delete(struct store *s, const char *id, struct poky_error *e)
 		rc = db_error(db, e, "delete");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* ---- the writer ------------------------------------------------------------ */
+
+static void
+run_op(sqlite3 *db, struct wop *op)
+{
+	switch (op->kind) {
+	case WOP_INSERT:
+		op->rc = do_insert(db, op->ti, &op->err);
+		break;
+	case WOP_UPDATE:
+		op->read_at = op->tu->updated_at;
+		op->rc = do_update(db, op->tu, op->expect, &op->err);
+		break;
+	case WOP_DELETE:
+		op->rc = do_delete(db, op->id, &op->err);
+		break;
+	}
+}
+
+/* A batch whose commit failed: nothing of it happened. */
+static void
+fail_batch(struct wop *batch, sqlite3 *db, const char *what)
+{
+	for (struct wop *op = batch; op != NULL; op = op->next) {
+		if (op->rc == POKY_OK && op->kind == WOP_UPDATE)
+			op->tu->updated_at = op->read_at;
+		if (op->rc == POKY_OK || op->rc == POKY_ERR_CONFLICT)
+			op->rc = db_error(db, &op->err, what);
+	}
+}
+
+static void *
+writer_main(void *p)
+{
+	struct store *s = p;
+
+	pthread_mutex_lock(&s->wlock);
+	for (;;) {
+		struct wop *batch;
+
+		while (s->whead == NULL && !s->wstop)
+			pthread_cond_wait(&s->wwake, &s->wlock);
+		if (s->whead == NULL)
+			break;
+		batch = s->whead;
+		s->whead = s->wtail = NULL;
+		pthread_mutex_unlock(&s->wlock);
+
+		if (exec(s->wdb, "BEGIN IMMEDIATE") != SQLITE_OK) {
+			fail_batch(batch, s->wdb, "begin");
+		} else {
+			/* A failing statement undoes only itself: the others
+			 * of the batch still commit. */
+			for (struct wop *op = batch; op != NULL; op = op->next)
+				run_op(s->wdb, op);
+			if (exec(s->wdb, "COMMIT") != SQLITE_OK) {
+				fail_batch(batch, s->wdb, "commit");
+				exec(s->wdb, "ROLLBACK");
+			}
+		}
+
+		pthread_mutex_lock(&s->wlock);
+		for (struct wop *op = batch; op != NULL; op = op->next)
+			op->done = true;
+		pthread_cond_broadcast(&s->wdone);
+	}
+	pthread_mutex_unlock(&s->wlock);
+	return NULL;
+}
+
+/* Queue op and wait until its batch is committed (or failed). */
+static enum poky_err
+submit_op(struct store *s, struct wop *op, struct poky_error *e)
+{
+	memset(&op->err, 0, sizeof(op->err));
+	op->done = false;
+	op->next = NULL;
+	pthread_mutex_lock(&s->wlock);
+	if (s->wtail != NULL)
+		s->wtail->next = op;
+	else
+		s->whead = op;
+	s->wtail = op;
+	pthread_cond_signal(&s->wwake);
+	while (!op->done)
+		pthread_cond_wait(&s->wdone, &s->wlock);
+	pthread_mutex_unlock(&s->wlock);
+	if (op->rc != POKY_OK && e != NULL)
+		*e = op->err;
+	return op->rc;
+}
+
+enum poky_err
+store_insert(struct store *s, const struct task *t, struct poky_error *e)
+{
+	struct wop op = { .kind = WOP_INSERT, .ti = t };
+
+	return submit_op(s, &op, e);
+}
+
+enum poky_err
+store_update(struct store *s, struct task *t, const char *expect_status,
+	     struct poky_error *e)
+{
+	struct wop op = { .kind = WOP_UPDATE, .tu = t, .expect = expect_status };
+
+	return submit_op(s, &op, e);
+}
+
+enum poky_err
+store_delete(struct store *s, const char *id, struct poky_error *e)
+{
+	struct wop op = { .kind = WOP_DELETE, .id = id };
+
+	return submit_op(s, &op, e);
 }
 
 static enum poky_err
