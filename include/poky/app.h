@@ -21,6 +21,7 @@
 struct auth_tokens;
 struct aws_client;
 struct local_runner;
+struct docker_runner;
 struct tracker;
 struct webhook;
 struct metrics;
@@ -38,6 +39,7 @@ struct app {
 	struct aws_client *aws;         /* NULL until first needed by ECS/S3 */
 	pthread_mutex_t aws_lock;
 	struct local_runner *local;
+	struct docker_runner *docker;
 	struct tracker *tracker;
 	struct webhook *webhook;
 	struct metrics *metrics;

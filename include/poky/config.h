@@ -20,6 +20,7 @@
 #define PARAM_HARD_MAX 65536
 
 enum launcher_kind { LAUNCHER_ECS, LAUNCHER_LOCAL, LAUNCHER_DOCKER };
+enum docker_pull { DOCKER_PULL_MISSING, DOCKER_PULL_ALWAYS, DOCKER_PULL_NEVER };
 enum param_s3 { PARAM_S3_NONE, PARAM_S3_BUCKET, PARAM_S3_OBJECT };
 
 struct tmpl_param {
@@ -65,6 +66,9 @@ struct tmpl {
 	/* docker */
 	char *image;
 	char *docker_host;
+	enum docker_pull docker_pull;   /* when to pull the image */
+	bool docker_remove;             /* remove the container after its end */
+	char *docker_network;           /* HostConfig.NetworkMode, or NULL */
 	struct tmpl_param params[CONFIG_MAX_PARAMS];
 	size_t n_params;
 	struct tmpl_env env[CONFIG_MAX_PARAMS];

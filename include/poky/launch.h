@@ -1,4 +1,5 @@
-/* launch.h - the launchers: ECS (RunTask over SigV4) and local processes.
+/* launch.h - the launchers: ECS (RunTask over SigV4), local processes and
+ * Docker containers (the Engine API over its unix socket).
  *
  * A launcher starts the task recorded in a struct task and fills in its
  * launcher ids; the caller then writes the record.  Environment values only
@@ -50,6 +51,40 @@ enum poky_err local_cancel(struct local_runner *r, const struct task *task,
 /* The path of a task's log file into out. */
 void local_log_path(const struct app *app, const char *id, char *out,
 		    size_t cap);
+
+/* ---- Docker containers (launch_docker.c) ---- */
+
+struct docker_runner;
+
+/* Pick up every unfinished docker task (its container is followed again,
+ * found by its id or its poky.task-id label) and start the runner thread.
+ * NULL on failure. */
+struct docker_runner *docker_new(struct app *app);
+/* Stop the runner thread (containers keep running). */
+void docker_free(struct docker_runner *r);
+
+/* Start task (stored, status queued) now if its template has a free place,
+ * else leave it queued.  Engine errors: POKY_ERR_TRANSIENT when the engine
+ * can't be reached, POKY_ERR_NOTFOUND for a missing image, POKY_ERR_REMOTE
+ * for a refusal (e names the image or holds the engine's message); nothing
+ * runs then, and the record is deleted.  On POKY_OK, task is the record as
+ * stored now. */
+enum poky_err docker_submit(struct docker_runner *r, struct task *task,
+			    struct poky_error *e);
+
+/* Stop the task's container: its stop signal, SIGKILL after kill_grace.
+ * The record already carries cancel_requested_by. */
+enum poky_err docker_cancel(struct docker_runner *r, const struct task *task,
+			    struct poky_error *e);
+
+/* A task's output, stdout and stderr in order: the file saved when it
+ * ended, else the engine's log of its container; the last max bytes.
+ * *out (NUL-terminated) is the caller's to free. */
+enum poky_err docker_logs(struct app *app, const struct task *task, size_t max,
+			  char **out, size_t *len, struct poky_error *e);
+
+/* GET /_ping on a template's engine (readiness). */
+enum poky_err docker_ping(const struct tmpl *t, struct poky_error *e);
 
 /* Supervisor mode of pokyd (`pokyd --supervise ...`): run one command,
  * write its exit status, forward SIGTERM.  Returns the process exit code. */

@@ -46,6 +46,8 @@ struct task {
 	char *capacity_provider;
 	long local_pid;
 	long long local_start_ticks;    /* /proc start time, to re-adopt */
+	char *container_id;             /* docker: the container, once created */
+	char *container_image;          /* docker: the image it was made from */
 	long timeout_seconds;
 	char *callback_url;
 	char *callback_state;           /* NULL, "pending", "delivered", "failed" */

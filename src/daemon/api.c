@@ -498,6 +498,21 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
 		goto out;
 	}
+	if (strcmp(t.launcher, "docker") == 0) {
+		if (docker_logs(app, &t, LOG_MAX_BYTES, &r->text, &r->text_len,
+		    &e) == POKY_OK) {
+			r->status = 200;
+			r->content_type = "text/plain; charset=utf-8";
+		} else if (e.code == POKY_ERR_TRANSIENT || e.code == POKY_ERR_NOMEM) {
+			api_problem(r, 503, "urn:poky:problem:upstream",
+			    "Docker engine unavailable", "%s", e.message);
+			api_resp_header(r, "Retry-After", "5");
+		} else {
+			api_problem(r, 502, "urn:poky:problem:upstream",
+			    "Logs not available", "%s", e.message);
+		}
+		goto out;
+	}
 	if (strcmp(t.launcher, "local") != 0) {
 		api_problem(r, 501, NULL, "Logs not available",
 		    "the %s launcher does not keep logs in Poky yet", t.launcher);
@@ -743,6 +758,7 @@ h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 {
 	struct app_conf *conf = app_config_get(app);
 	bool store_ok = store_writable(app->store), creds_ok = true, needs_aws = false;
+	bool docker_ok = true, ready;
 	json_t *checks;
 
 	(void)req;
@@ -763,9 +779,24 @@ h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 			json_object_set_new(checks, "credentials_error",
 			    json_string(e.message));
 	}
+	/* Every docker template's engine answers _ping. */
+	for (size_t i = 0; i < conf->cfg->n_templates; i++) {
+		const struct tmpl *t = conf->cfg->templates[i];
+		struct poky_error e;
+
+		if (t->launcher != LAUNCHER_DOCKER)
+			continue;
+		if (docker_ok && docker_ping(t, &e) != POKY_OK) {
+			docker_ok = false;
+			json_object_set_new(checks, "docker_engine_error",
+			    json_string(e.message));
+		}
+		json_object_set_new(checks, "docker_engine", json_boolean(docker_ok));
+	}
 	app_config_put(app, conf);
-	set_json(r, store_ok && creds_ok ? 200 : 503, json_pack("{s:s, s:o}",
-	    "status", store_ok && creds_ok ? "ready" : "not ready", "checks", checks));
+	ready = store_ok && creds_ok && docker_ok;
+	set_json(r, ready ? 200 : 503, json_pack("{s:s, s:o}",
+	    "status", ready ? "ready" : "not ready", "checks", checks));
 }
 
 static void
@@ -854,7 +885,7 @@ const struct api_route *
 api_match(const char *method, const char *path, char *arg, size_t arg_cap,
 	  bool *path_known, char *allow, size_t allow_cap)
 {
-	char tmp[API_MAX_PATH_ARG];
+	char tmp[API_MAX_PATH_ARG] = "";    /* stays "" for routes without {arg} */
 	size_t pos = 0;
 
 	*path_known = false;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <iniparser.h>
+#include <jansson.h>
 
 #include "poky/config.h"
 #include "poky/log.h"
@@ -315,7 +316,8 @@ static const char *const tmpl_keys[] = { "launcher", "cluster",
 	"task_definition", "container", "launch_type", "capacity_providers",
 	"platform_version", "subnets", "security_groups", "assign_public_ip",
 	"task_role_arn", "execution_role_arn", "timeout", "command",
-	"max_running", "kill_grace", "image", "docker_host", NULL };
+	"max_running", "kill_grace", "image", "docker_host", "pull", "remove",
+	"docker_network", NULL };
 
 static bool
 valid_name(const char *s, size_t max)
@@ -447,6 +449,7 @@ tmpl_free(struct tmpl *t)
 	free(t->command);
 	free(t->image);
 	free(t->docker_host);
+	free(t->docker_network);
 	for (size_t i = 0; i < t->n_params; i++) {
 		struct tmpl_param *p = &t->params[i];
 
@@ -515,6 +518,7 @@ load_template(struct loader *l, const char *sec)
 	t->assign_public_ip = -1;
 	t->max_running = 2;
 	t->kill_grace = 10;
+	t->docker_remove = true;
 	if ((rc = dup_str(l, &t->name, name)) ||
 	    (rc = check_keys(l, sec, tmpl_keys, true)))
 		return rc;
@@ -539,8 +543,20 @@ load_template(struct loader *l, const char *sec)
 	    (rc = get_long(l, sec, "kill_grace", 0, 3600, &t->kill_grace)) ||
 	    (rc = get_str(l, sec, "image", &t->image)) ||
 	    (rc = get_str(l, sec, "docker_host", &t->docker_host)) ||
+	    (rc = get_str(l, sec, "docker_network", &t->docker_network)) ||
+	    (rc = get_bool(l, sec, "remove", &t->docker_remove)) ||
 	    (rc = load_template_lists(l, sec, t)))
 		return rc;
+	if ((v = get(l, sec, "pull")) != NULL) {
+		if (strcmp(v, "missing") == 0)
+			t->docker_pull = DOCKER_PULL_MISSING;
+		else if (strcmp(v, "always") == 0)
+			t->docker_pull = DOCKER_PULL_ALWAYS;
+		else if (strcmp(v, "never") == 0)
+			t->docker_pull = DOCKER_PULL_NEVER;
+		else
+			return bad(l, sec, "pull", "'%s' is not missing, always or never", v);
+	}
 
 	/* param.* and env.* keys, in file order. */
 	keys = calloc((size_t)(n > 0 ? n : 1), sizeof(*keys));
@@ -630,6 +646,25 @@ load_template(struct loader *l, const char *sec)
 	case LAUNCHER_DOCKER:
 		if (t->image == NULL || *t->image == '\0')
 			return bad(l, sec, "image", "launcher docker needs an image");
+		if (t->docker_host != NULL && *t->docker_host &&
+		    strncmp(t->docker_host, "unix:///", 8) != 0 &&
+		    strncmp(t->docker_host, "tcp://", 6) != 0)
+			return bad(l, sec, "docker_host",
+			    "'%s' is not unix:///PATH or tcp://HOST:PORT", t->docker_host);
+		if (t->command != NULL && t->command[strspn(t->command, " \t")] == '[') {
+			/* Exec form: a JSON array of strings. */
+			json_t *cmd = json_loads(t->command, 0, NULL), *w;
+			size_t i;
+			bool ok = json_is_array(cmd) && json_array_size(cmd) > 0 &&
+			    json_array_size(cmd) <= 64;
+
+			json_array_foreach(cmd, i, w)
+				ok = ok && json_is_string(w);
+			json_decref(cmd);
+			if (!ok)
+				return bad(l, sec, "command", "a command starting with '[' "
+				    "must be a JSON array of 1..64 strings");
+		}
 		break;
 	}
 	return POKY_OK;

@@ -317,8 +317,10 @@ main(int argc, char **argv)
 	/* Webhooks first: the launchers may finish tasks as they start. */
 	app.webhook = webhook_new(&app);
 	app.local = local_new(&app);
+	app.docker = docker_new(&app);
 	app.tracker = tracker_new(&app);
-	if (app.webhook == NULL || app.local == NULL || app.tracker == NULL) {
+	if (app.webhook == NULL || app.local == NULL || app.docker == NULL ||
+	    app.tracker == NULL) {
 		log_errorx("cannot start background threads");
 		goto out;
 	}
@@ -383,6 +385,7 @@ out:
 	http_stop(srv);
 	tracker_free(app.tracker);
 	local_free(app.local);
+	docker_free(app.docker);
 	webhook_free(app.webhook);
 	store_close(app.store);
 	aws_client_free(app.aws);

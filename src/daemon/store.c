@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 #include "poky/store.h"
 #include "poky/str.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 10000
 
 struct store {
@@ -29,9 +30,10 @@ struct store {
 	pthread_t writer;
 	bool writer_ok;
 	sqlite3 *wdb;
+	/* The writer's statements, prepared once (its thread only). */
+	sqlite3_stmt *w_insert, *w_update, *w_delete;
 	pthread_mutex_t wlock;
 	pthread_cond_t wwake;   /* the writer: work arrived */
-	pthread_cond_t wdone;   /* the callers: a batch is committed */
 	struct wop *whead, *wtail;
 	bool wstop;
 };
@@ -50,7 +52,10 @@ struct wop {
 	double read_at;                 /* update: t->updated_at before */
 	enum poky_err rc;
 	struct poky_error err;
-	bool done;
+	/* Posted once its batch is committed (or failed): each caller is
+	 * woken alone, not every waiter on one condition, who would then all
+	 * queue for the queue's mutex again. */
+	sem_t done;
 	struct wop *next;
 };
 
@@ -62,8 +67,9 @@ struct wop {
 	"finished_at, exit_code, stop_code, reason, ecs_task_arn, ecs_cluster, " \
 	"ecs_last_status, ecs_stopped_reason, capacity_provider, local_pid, " \
 	"local_start_ticks, timeout_seconds, callback_url, callback_state, " \
-	"callback_attempts, callback_next_at, created_by, cancel_requested_by"
-#define N_COLUMNS 30
+	"callback_attempts, callback_next_at, created_by, cancel_requested_by, " \
+	"container_id, container_image"
+#define N_COLUMNS 32
 
 static const char schema_v1[] =
 	"CREATE TABLE tasks ("
@@ -91,6 +97,11 @@ static const char schema_v1[] =
 	"CREATE INDEX tasks_callback ON tasks(callback_state, callback_next_at)"
 	" WHERE callback_state = 'pending';";
 
+/* v2: the Docker launcher's container.  Added as columns, so a v1 database
+ * keeps its rows (NULL for them). */
+static const char *const schema_v2_columns[] = { "container_id",
+	"container_image", NULL };
+
 void
 task_init(struct task *t)
 {
@@ -116,6 +127,8 @@ task_cleanup(struct task *t)
 	free(t->callback_state);
 	free(t->created_by);
 	free(t->cancel_requested_by);
+	free(t->container_id);
+	free(t->container_image);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -214,6 +227,36 @@ conn(struct store *s, struct poky_error *e)
 	return db;
 }
 
+static bool
+has_column(sqlite3 *db, const char *col)
+{
+	char sql[128];
+	sqlite3_stmt *st = NULL;
+	bool ok;
+
+	snprintf(sql, sizeof(sql), "SELECT %s FROM tasks LIMIT 0", col);
+	ok = sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK;
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* v1 -> v2: ADD COLUMN each one not there yet. */
+static int
+migrate_v2(sqlite3 *db)
+{
+	char sql[128];
+	int r = SQLITE_OK;
+
+	for (int i = 0; schema_v2_columns[i] && r == SQLITE_OK; i++) {
+		if (has_column(db, schema_v2_columns[i]))
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE tasks ADD COLUMN %s TEXT",
+		    schema_v2_columns[i]);
+		r = exec(db, sql);
+	}
+	return r;
+}
+
 static enum poky_err
 migrate(sqlite3 *db, struct poky_error *e)
 {
@@ -240,7 +283,12 @@ migrate(sqlite3 *db, struct poky_error *e)
 		exec(db, "ROLLBACK");
 		return POKY_ERR_IO;
 	}
-	if (exec(db, "PRAGMA user_version=1") != SQLITE_OK ||
+	if (version < 2 && migrate_v2(db) != SQLITE_OK) {
+		db_error(db, e, "migrate to schema 2");
+		exec(db, "ROLLBACK");
+		return POKY_ERR_IO;
+	}
+	if (exec(db, "PRAGMA user_version=2") != SQLITE_OK ||
 	    exec(db, "COMMIT") != SQLITE_OK) {
 		db_error(db, e, "migrate");
 		exec(db, "ROLLBACK");
@@ -276,7 +324,6 @@ store_open(const char *dir, struct poky_error *e)
 	}
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_cond_init(&s->wwake, NULL);
-	pthread_cond_init(&s->wdone, NULL);
 	db = conn(s, e);
 	if (db == NULL || migrate(db, e) != POKY_OK) {
 		store_close(s);
@@ -309,10 +356,12 @@ store_close(struct store *s)
 		pthread_mutex_unlock(&s->wlock);
 		pthread_join(s->writer, NULL);
 	}
+	sqlite3_finalize(s->w_insert);
+	sqlite3_finalize(s->w_update);
+	sqlite3_finalize(s->w_delete);
 	sqlite3_close(s->wdb);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wwake);
-	pthread_cond_destroy(&s->wdone);
 	for (size_t i = 0; i < s->n_all; i++)
 		sqlite3_close(s->all[i]);
 	free(s->all);
@@ -396,6 +445,8 @@ bind_task(sqlite3_stmt *st, const struct task *t)
 	bind_time(st, i++, t->callback_next_at);
 	bind_text(st, i++, t->created_by);
 	bind_text(st, i++, t->cancel_requested_by);
+	bind_text(st, i++, t->container_id);
+	bind_text(st, i++, t->container_image);
 }
 
 static char *
@@ -451,20 +502,45 @@ read_task(sqlite3_stmt *st, struct task *t)
 	t->callback_next_at = sqlite3_column_double(st, i++);
 	t->created_by = col_dup(st, i++);
 	t->cancel_requested_by = col_dup(st, i++);
+	t->container_id = col_dup(st, i++);
+	t->container_image = col_dup(st, i++);
 }
 
 /* ---- operations ----------------------------------------------------------- */
 
-static enum poky_err
-do_insert(sqlite3 *db, const struct task *t, struct poky_error *e)
+/* A writer statement: prepared on first use and kept in *cache (parsing the
+ * 32-column INSERT and UPDATE cost more than running them).  NULL when it
+ * cannot be prepared, with the error on db. */
+static sqlite3_stmt *
+cached_stmt(sqlite3 *db, sqlite3_stmt **cache, const char *sql)
 {
-	sqlite3_stmt *st = NULL;
+	if (*cache == NULL && sqlite3_prepare_v3(db, sql, -1,
+	    SQLITE_PREPARE_PERSISTENT, cache, NULL) != SQLITE_OK) {
+		sqlite3_finalize(*cache);
+		*cache = NULL;
+	}
+	return *cache;
+}
+
+/* Ready a cached statement for its next use (keeps no bound values). */
+static void
+release_stmt(sqlite3_stmt *st)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+}
+
+static enum poky_err
+do_insert(sqlite3 *db, sqlite3_stmt **cache, const struct task *t,
+	  struct poky_error *e)
+{
+	sqlite3_stmt *st;
 	enum poky_err rc = POKY_OK;
 	int r;
 
-	if (sqlite3_prepare_v2(db, "INSERT INTO tasks (" COLUMNS ") VALUES "
-	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
-	    &st, NULL) != SQLITE_OK)
+	st = cached_stmt(db, cache, "INSERT INTO tasks (" COLUMNS ") VALUES "
+	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	if (st == NULL)
 		return db_error(db, e, "insert");
 	bind_task(st, t);
 	r = sqlite3_step(st);
@@ -472,7 +548,7 @@ do_insert(sqlite3 *db, const struct task *t, struct poky_error *e)
 		rc = poky_error_set(e, POKY_ERR_CONFLICT, "task already exists");
 	else if (r != SQLITE_DONE)
 		rc = db_error(db, e, "insert");
-	sqlite3_finalize(st);
+	release_stmt(st);
 	return rc;
 }
 
@@ -529,10 +605,10 @@ store_oldest(struct store *s, const char *status, const char *template_name,
 }
 
 static enum poky_err
-do_update(sqlite3 *db, struct task *t, const char *expect_status,
-	  struct poky_error *e)
+do_update(sqlite3 *db, sqlite3_stmt **cache, struct task *t,
+	  const char *expect_status, struct poky_error *e)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	enum poky_err rc = POKY_OK;
 	double read_at = t->updated_at, now = now_real();
 
@@ -543,13 +619,13 @@ do_update(sqlite3 *db, struct task *t, const char *expect_status,
 	 * the status (a cancel request).  Strictly increasing, so two writes
 	 * in one millisecond still differ. */
 	t->updated_at = now > read_at ? now : read_at + 0.001;
-	/* Rewrites every column by position; ?31 is the expected status, ?32
+	/* Rewrites every column by position; ?33 is the expected status, ?34
 	 * the updated_at it was read with. */
-	if (sqlite3_prepare_v2(db, "UPDATE tasks SET (" COLUMNS ") = "
+	st = cached_stmt(db, cache, "UPDATE tasks SET (" COLUMNS ") = "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
-	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30) "
-	    "WHERE id = ?1 AND (?31 IS NULL OR (status = ?31 AND updated_at = ?32))",
-	    -1, &st, NULL) != SQLITE_OK) {
+	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32) "
+	    "WHERE id = ?1 AND (?33 IS NULL OR (status = ?33 AND updated_at = ?34))");
+	if (st == NULL) {
 		t->updated_at = read_at;
 		return db_error(db, e, "update");
 	}
@@ -561,43 +637,46 @@ do_update(sqlite3 *db, struct task *t, const char *expect_status,
 	else if (sqlite3_changes(db) == 0)
 		rc = poky_error_set(e, POKY_ERR_CONFLICT,
 		    "task changed underneath the update");
-	sqlite3_finalize(st);
+	release_stmt(st);
 	if (rc != POKY_OK)
 		t->updated_at = read_at;
 	return rc;
 }
 
 static enum poky_err
-do_delete(sqlite3 *db, const char *id, struct poky_error *e)
+do_delete(sqlite3 *db, sqlite3_stmt **cache, const char *id,
+	  struct poky_error *e)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	enum poky_err rc = POKY_OK;
 
-	if (sqlite3_prepare_v2(db, "DELETE FROM tasks WHERE id = ?1", -1, &st,
-	    NULL) != SQLITE_OK)
+	st = cached_stmt(db, cache, "DELETE FROM tasks WHERE id = ?1");
+	if (st == NULL)
 		return db_error(db, e, "delete");
 	bind_text(st, 1, id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_error(db, e, "delete");
-	sqlite3_finalize(st);
+	release_stmt(st);
 	return rc;
 }
 
 /* ---- the writer ------------------------------------------------------------ */
 
 static void
-run_op(sqlite3 *db, struct wop *op)
+run_op(struct store *s, struct wop *op)
 {
+	sqlite3 *db = s->wdb;
+
 	switch (op->kind) {
 	case WOP_INSERT:
-		op->rc = do_insert(db, op->ti, &op->err);
+		op->rc = do_insert(db, &s->w_insert, op->ti, &op->err);
 		break;
 	case WOP_UPDATE:
 		op->read_at = op->tu->updated_at;
-		op->rc = do_update(db, op->tu, op->expect, &op->err);
+		op->rc = do_update(db, &s->w_update, op->tu, op->expect, &op->err);
 		break;
 	case WOP_DELETE:
-		op->rc = do_delete(db, op->id, &op->err);
+		op->rc = do_delete(db, &s->w_delete, op->id, &op->err);
 		break;
 	}
 }
@@ -637,17 +716,18 @@ writer_main(void *p)
 			/* A failing statement undoes only itself: the others
 			 * of the batch still commit. */
 			for (struct wop *op = batch; op != NULL; op = op->next)
-				run_op(s->wdb, op);
+				run_op(s, op);
 			if (exec(s->wdb, "COMMIT") != SQLITE_OK) {
 				fail_batch(batch, s->wdb, "commit");
 				exec(s->wdb, "ROLLBACK");
 			}
 		}
 
+		for (struct wop *op = batch, *next; op != NULL; op = next) {
+			next = op->next;
+			sem_post(&op->done);    /* op may be gone after this */
+		}
 		pthread_mutex_lock(&s->wlock);
-		for (struct wop *op = batch; op != NULL; op = op->next)
-			op->done = true;
-		pthread_cond_broadcast(&s->wdone);
 	}
 	pthread_mutex_unlock(&s->wlock);
 	return NULL;
@@ -658,7 +738,7 @@ static enum poky_err
 submit_op(struct store *s, struct wop *op, struct poky_error *e)
 {
 	memset(&op->err, 0, sizeof(op->err));
-	op->done = false;
+	sem_init(&op->done, 0, 0);
 	op->next = NULL;
 	pthread_mutex_lock(&s->wlock);
 	if (s->wtail != NULL)
@@ -667,9 +747,10 @@ submit_op(struct store *s, struct wop *op, struct poky_error *e)
 		s->whead = op;
 	s->wtail = op;
 	pthread_cond_signal(&s->wwake);
-	while (!op->done)
-		pthread_cond_wait(&s->wdone, &s->wlock);
 	pthread_mutex_unlock(&s->wlock);
+	while (sem_wait(&op->done) != 0 && errno == EINTR)
+		continue;
+	sem_destroy(&op->done);
 	if (op->rc != POKY_OK && e != NULL)
 		*e = op->err;
 	return op->rc;

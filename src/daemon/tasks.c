@@ -69,10 +69,14 @@ fail(struct submit_result *r, struct poky_error *e, enum poky_err code,
      int status, const char *title, const char *fmt, ...)
 {
 	va_list ap;
+	char msg[POKY_ERR_MSG_MAX];
 
+	/* Format first: the arguments are often e->message itself, which
+	 * poky_error_set clears before writing. */
 	va_start(ap, fmt);
-	poky_error_vset(e, code, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	poky_error_set(e, code, "%s", msg);
 	r->http_status = status;
 	str_copy(r->title, sizeof(r->title), title);
 	return code;
@@ -139,6 +143,10 @@ task_to_json(const struct task *t)
 		json_object_set_new(o, "local", json_pack("{s:o, s:s}",
 		    "pid", t->local_pid > 0 ? json_integer(t->local_pid) : json_null(),
 		    "log", loc));
+	else if (strcmp(t->launcher, "docker") == 0)
+		json_object_set_new(o, "docker", json_pack("{s:o, s:o, s:s}",
+		    "container_id", str_or_null(t->container_id),
+		    "image", str_or_null(t->container_image), "log", loc));
 	return o;
 }
 
@@ -320,13 +328,18 @@ s3_checks(struct app *app, const struct tmpl *t, const json_t *checked,
 
 /* Whether a failed ECS launch may still have started the task: the request
  * went out but no answer came, or only 5xx ones.  Throttling, an error
- * document or RunTask failures[] mean ECS started nothing. */
+ * document or RunTask failures[] mean ECS started nothing -- unless an
+ * earlier attempt of the same call got no answer or a 5xx
+ * (maybe_processed): then that attempt may have started it. */
 static bool
 launch_outcome_unknown(const struct tmpl *t, enum poky_err rc,
 		       const struct poky_error *e)
 {
-	return t->launcher == LAUNCHER_ECS && rc == POKY_ERR_TRANSIENT &&
-	    e != NULL && !aws_error_is_throttling(e->aws_code) &&
+	if (t->launcher != LAUNCHER_ECS || rc == POKY_OK || e == NULL)
+		return false;
+	if (e->maybe_processed && strcmp(e->aws_code, "RunTaskFailure") != 0)
+		return true;
+	return rc == POKY_ERR_TRANSIENT && !aws_error_is_throttling(e->aws_code) &&
 	    (e->aws_code[0] == '\0' || e->http_status >= 500);
 }
 
@@ -459,7 +472,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	str_copy(task->template_name, sizeof(task->template_name), t->name);
 	str_copy(task->launcher, sizeof(task->launcher), launcher_names[t->launcher]);
 	str_copy(task->status, sizeof(task->status),
-	    t->launcher == LAUNCHER_LOCAL ? TS_QUEUED : TS_STARTING);
+	    t->launcher == LAUNCHER_ECS ? TS_STARTING : TS_QUEUED);
 	task->parameters = json_dumps(checked, JSON_COMPACT);
 	task->idem_key = xstrdup(s->idem_key);
 	task->idem_owner = s->idem_key ? xstrdup(s->owner) : NULL;
@@ -505,10 +518,12 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	case LAUNCHER_LOCAL:
 		rc = local_submit(app->local, task, e);
 		break;
+	case LAUNCHER_DOCKER:
+		rc = docker_submit(app->docker, task, e);
+		break;
 	default:
 		rc = poky_error_set(e, POKY_ERR_INVALID,
-		    "launcher %s is not available in this build",
-		    launcher_names[t->launcher]);
+		    "launcher %d is not available in this build", (int)t->launcher);
 		break;
 	}
 	json_decref(checked);
@@ -540,13 +555,16 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		store_delete(app->store, task->id, NULL);
 		if (e != NULL && strcmp(keep.aws_code, "RunTaskFailure") == 0)
 			rc = fail(r, e, rc, 502, "Task not started", "%s", keep.message);
+		else if (t->launcher == LAUNCHER_DOCKER && rc == POKY_ERR_TRANSIENT)
+			rc = fail(r, e, rc, 503, "Docker engine unavailable", "%s",
+			    e ? keep.message : "no answer");
+		else if (t->launcher == LAUNCHER_DOCKER)
+			rc = fail(r, e, rc, 502, "Task not started", "%s",
+			    e ? keep.message : "the Docker engine refused");
 		else if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH)
 			rc = fail(r, e, rc, 503, rc == POKY_ERR_AUTH ?
 			    "AWS credentials unavailable" : "Launcher unavailable",
 			    "%s", e ? keep.message : "launch failed");
-		else if (rc == POKY_ERR_INVALID && t->launcher == LAUNCHER_DOCKER)
-			rc = fail(r, e, rc, 501, "Not implemented", "%s",
-			    e ? keep.message : "docker launcher");
 		else
 			rc = fail(r, e, rc, 502, "Task not started", "%s",
 			    e ? keep.message : "launch failed");
@@ -602,6 +620,15 @@ cancel_once(struct app *app, struct task *out, const char *by,
 		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
 			return rc;
 		return local_cancel(app->local, out, e);
+	}
+	if (strcmp(out->launcher, "docker") == 0) {
+		/* Queued: no container yet (one being made sees the final
+		 * record and is removed). */
+		if (strcmp(out->status, TS_QUEUED) == 0)
+			return tasks_finish(app, out, TS_CANCELLED, reason, e);
+		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
+			return rc;
+		return docker_cancel(app->docker, out, e);
 	}
 	return tasks_finish(app, out, TS_CANCELLED, reason, e);
 }

@@ -135,7 +135,7 @@ tmpl_to_json(const struct tmpl *t)
 	o = json_pack("{s:s, s:s, s:o, s:I}", "name", t->name, "launcher",
 	    launcher_names[t->launcher], "parameters", params, "timeout_seconds",
 	    (json_int_t)t->timeout);
-	if (t->launcher == LAUNCHER_LOCAL)
+	if (t->launcher != LAUNCHER_ECS)
 		json_object_set_new(o, "max_running", json_integer(t->max_running));
 	return o;
 }

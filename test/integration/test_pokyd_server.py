@@ -83,9 +83,9 @@ def test_a_newer_task_store_schema_is_refused(pokyd_factory):
     db.close()
     with pytest.raises(AssertionError, match="exited 1 before listening"):
         d.start()
-    assert "task store schema 99 is newer than this pokyd (1)" in d.log()
+    assert "task store schema 99 is newer than this pokyd (2)" in d.log()
     db = sqlite3.connect(str(d.state_dir / "poky.db"))
-    db.execute("PRAGMA user_version=1")
+    db.execute("PRAGMA user_version=2")
     db.commit()
     db.close()
     d.start()
