@@ -5,6 +5,7 @@
 #   make asan       the ASan+UBSan build alone, in build/asan/
 #   make lint       cppcheck + clang-tidy; any warning fails
 #   make bench      benchmarks, each figure beside a baseline from the same run
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (fuzz-regress: the corpora once)
 #   make run        build and serve config/pokyd.local.ini (local tasks, no AWS)
 #   make image      the worker and pokyd container images (podman, or docker)
 #   make deps       install missing Debian packages (as root), or print the command
@@ -264,5 +265,7 @@ uninstall:
 
 clean:
 	rm -rf build
+
+include test/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)

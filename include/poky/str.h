@@ -43,6 +43,14 @@ bool str_time_parse(const char *s, time_t *t);
  * GMT") into *t.  Returns false on anything else. */
 bool str_time_parse_http(const char *s, time_t *t);
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one
+ * (overlong, surrogate, past U+10FFFF, cut short). */
+int str_utf8_seq(const unsigned char *s);
+
+/* Replace every byte that does not start a valid UTF-8 sequence with '?',
+ * in place, so the text can go into JSON. */
+void str_utf8_scrub(char *s);
+
 /* Copy at most cap-1 bytes of src into dst, always NUL-terminating.
  * Returns false if src was cut. */
 bool str_copy(char *dst, size_t cap, const char *src);

@@ -76,35 +76,6 @@ line_puts(struct line *l, const char *s)
 		line_putc(l, *s);
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one:
- * no overlongs, no surrogates, nothing past U+10FFFF, none cut short. */
-static int
-utf8_seq(const unsigned char *s)
-{
-	int n;
-	unsigned min, cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2; min = 0x80; cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3; min = 0x800; cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4; min = 0x10000; cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	for (int i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)      /* also stops at the NUL */
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* s as the inside of a JSON string; bytes that are not UTF-8 (a cut
  * message, raw bytes from a request) become U+FFFD so the line stays valid
  * JSON. */
@@ -117,7 +88,7 @@ line_put_json(struct line *l, const char *s)
 		unsigned char c = (unsigned char)*s;
 
 		if (c >= 0x80) {
-			int n = utf8_seq((const unsigned char *)s);
+			int n = str_utf8_seq((const unsigned char *)s);
 
 			if (n == 0) {
 				line_puts(l, "\\ufffd");

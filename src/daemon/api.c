@@ -79,6 +79,8 @@ api_problem(struct api_resp *r, int status, const char *type, const char *title,
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	/* Details quote request input (a path, a name): JSON needs UTF-8. */
+	str_utf8_scrub(detail);
 	set_json(r, status, json_pack("{s:s, s:s, s:i, s:s}", "type",
 	    type ? type : "about:blank", "title", title, "status", status,
 	    "detail", detail));

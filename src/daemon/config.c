@@ -343,6 +343,46 @@ valid_env_name(const char *s)
 	return strlen(s) <= 128;
 }
 
+#define PATTERN_MAX 512
+#define PATTERN_REPEAT_MAX 1000L
+
+/* glibc compiles {m,n} by copying the atom n times: nested bounds multiply
+ * ("((a{1,255}){1,255}){1,255}" takes gigabytes).  The product of every
+ * upper bound in the pattern bounds that, whatever the nesting. */
+static bool
+pattern_tame(const char *re)
+{
+	long product = 1;
+
+	if (strlen(re) > PATTERN_MAX)
+		return false;
+	for (const char *p = re; *p != '\0'; p++) {
+		const char *q;
+		long hi = 0;
+
+		if (*p != '{' || (p > re && p[-1] == '\\'))
+			continue;
+		for (q = p + 1; *q != '\0' && *q != '}'; q++)
+			if (isdigit((unsigned char)*q)) {
+				hi = hi * 10 + (*q - '0');
+				if (hi > PATTERN_REPEAT_MAX)
+					return false;
+			} else if (*q == ',') {
+				hi = 0;
+			} else {
+				break;
+			}
+		if (*q != '}')
+			continue;               /* not a bound: a literal '{' */
+		if (q[-1] == ',')
+			return false;           /* {m,}: unbounded */
+		product *= hi > 0 ? hi : 1;
+		if (product > PATTERN_REPEAT_MAX)
+			return false;
+	}
+	return true;
+}
+
 /* "required env=VAR [default=V] [max=N] [pattern=RE] [s3=bucket|object:P]" */
 static enum poky_err
 parse_param(struct loader *l, const char *sec, const char *key,
@@ -391,6 +431,16 @@ parse_param(struct loader *l, const char *sec, const char *key,
 			char msg[128];
 			int r;
 
+			if (p->pattern != NULL) {
+				rc = bad(l, sec, key, "pattern given twice");
+				break;
+			}
+			if (!pattern_tame(v)) {
+				rc = bad(l, sec, key, "pattern longer than %d characters or "
+				    "with repetitions over %ld in all", PATTERN_MAX,
+				    PATTERN_REPEAT_MAX);
+				break;
+			}
 			if ((rc = dup_str(l, &p->pattern, v)) != POKY_OK)
 				break;
 			r = regcomp(&p->re, v, REG_EXTENDED | REG_NOSUB);
@@ -565,7 +615,14 @@ load_template(struct loader *l, const char *sec)
 	iniparser_getseckeys(l->d, sec, keys);
 	for (int i = 0; i < n && rc == POKY_OK; i++) {
 		const char *k = keys[i] + strlen(sec) + 1;
-		const char *val = iniparser_getstring(l->d, keys[i], "");
+		const char *val = iniparser_getstring(l->d, keys[i], NULL);
+
+		/* iniparser keys are "section:key", so a section named
+		 * [template.a:param.x] shows up here as a key without value. */
+		if (val == NULL) {
+			rc = bad(l, sec, k, "has no value");
+			break;
+		}
 
 		if (strncmp(k, "param.", 6) == 0) {
 			struct tmpl_param *p;

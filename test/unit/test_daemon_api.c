@@ -199,6 +199,17 @@ test_config_errors_name_file_section_and_key(void **state)
 	check_config_error("[server]\nstate_dir=%s\n", "no [template.NAME] section");
 	check_config_error("[server]\nstate_dir=%s\n[tracker]\npoll_interval = 0\n"
 	    "[template.a]\nlauncher=local\ncommand=x\n", "poll_interval");
+	/* Found by fuzzing (test/fuzz/crashes-fixed/config/). */
+	check_config_error("[server]\nstate_dir=%s\n[template.a]\nlauncher=local\n"
+	    "command=x\n[template.a:param.x]\n", "param.x: has no value");
+	check_config_error("[server]\nstate_dir=%s\n[template.a]\nlauncher=local\n"
+	    "command=x\nparam.p = required env=P pattern=((a{1,255}){1,255}){1,255}\n",
+	    "repetitions over 1000");
+	check_config_error("[server]\nstate_dir=%s\n[template.a]\nlauncher=local\n"
+	    "command=x\nparam.p = required env=P pattern=a{2,} \n", "repetitions");
+	check_config_error("[server]\nstate_dir=%s\n[template.a]\nlauncher=local\n"
+	    "command=x\nparam.p = required env=P pattern=^a$ pattern=^b$\n",
+	    "pattern given twice");
 }
 
 static void
@@ -419,6 +430,20 @@ test_get_unknown_task_is_404_problem(void **state)
 }
 
 static void
+test_problem_detail_that_is_not_utf8_still_gives_a_body(void **state)
+{
+	struct api_resp r;
+
+	/* Found by fuzzing (test/fuzz/crashes-fixed/http_api/). */
+	call(*state, "GET", "/templates/a\xff\xc3", NULL, NULL, &r);
+	assert_int_equal(r.status, 404);
+	assert_non_null(r.json);
+	assert_non_null(strstr(json_string_value(json_object_get(r.json, "detail")),
+	    "a??"));
+	api_resp_cleanup(&r);
+}
+
+static void
 test_templates_listed_with_parameter_schemas(void **state)
 {
 	struct api_resp r;
@@ -491,6 +516,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_post_tasks_lists_every_invalid_field,
 		    app_setup, app_teardown),
 		cmocka_unit_test_setup_teardown(test_get_unknown_task_is_404_problem,
+		    app_setup, app_teardown),
+		cmocka_unit_test_setup_teardown(test_problem_detail_that_is_not_utf8_still_gives_a_body,
 		    app_setup, app_teardown),
 		cmocka_unit_test_setup_teardown(test_templates_listed_with_parameter_schemas,
 		    app_setup, app_teardown),
