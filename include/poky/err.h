@@ -34,6 +34,8 @@ struct poky_error {
 	int retryable;                    /* worth another attempt */
 	int timeout;                      /* the failure was a timeout */
 	int retry_after_ms;               /* server's hint, 0 if none */
+	int maybe_processed;              /* some attempt may have been acted on
+					     (no answer, or a 5xx) */
 	char aws_code[POKY_ERR_NAME_MAX]; /* e.g. "ThrottlingException", "" if none */
 	char request_id[POKY_ERR_NAME_MAX]; /* the service's request id, "" if none */
 	char message[POKY_ERR_MSG_MAX];   /* human-readable, never a secret */

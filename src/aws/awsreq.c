@@ -680,7 +680,7 @@ send_attempts(struct aws_client *c, const struct aws_request *rq,
 	struct httpc *h;
 	int svc = svc_index(rq->service);
 	int attempt, last_cost = 0;
-	bool creds_retried = false;
+	bool creds_retried = false, maybe_processed = false;
 	struct write_guard guard = { .rq = rq };
 	enum poky_err rc = POKY_OK;
 
@@ -721,6 +721,10 @@ send_attempts(struct aws_client *c, const struct aws_request *rq,
 		} else if (rc != POKY_ERR_TRANSIENT) {
 			return rc;      /* no credentials, bad URL, no memory */
 		}
+		/* No answer or a 5xx: the service may have acted on it, and
+		 * a later definite refusal (throttling) does not undo that. */
+		if (e->http_status == 0 || e->http_status >= 500)
+			maybe_processed = true;
 		log_debug("aws %s %s attempt %d/%d: %s%s%s", rq->service,
 		    rq->operation ? rq->operation : rq->method, attempt,
 		    c->max_attempts, e->aws_code, e->aws_code[0] ? ": " : "",
@@ -747,6 +751,7 @@ send_attempts(struct aws_client *c, const struct aws_request *rq,
 	if (rc == POKY_OK)
 		rc = POKY_ERR_REMOTE;
 	e->code = e->retryable ? POKY_ERR_TRANSIENT : rc;
+	e->maybe_processed = maybe_processed;
 	return e->code;
 }
 

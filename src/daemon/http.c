@@ -52,6 +52,7 @@ struct conn {
 	struct hdr headers[MAX_HEADERS];
 	size_t n_headers;
 	bool too_many_headers;
+	const char *bad_framing;        /* why the request is refused (400) */
 	char reqid[REQID_MAX + 1];
 };
 
@@ -65,11 +66,15 @@ mono(void)
 }
 
 static enum MHD_Result
-collect_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
+collect_header(void *cls, enum MHD_ValueKind kind, const char *k, size_t k_len,
+	       const char *v, size_t v_len)
 {
 	struct conn *c = cls;
 
 	(void)kind;
+	/* A NUL inside a name or value (RFC 9110 5.5: reject). */
+	if (strlen(k) != k_len || (v != NULL && strlen(v) != v_len))
+		c->bad_framing = "NUL in a header";
 	if (c->n_headers == MAX_HEADERS) {
 		c->too_many_headers = true;
 		return MHD_NO;
@@ -77,6 +82,40 @@ collect_header(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 	c->headers[c->n_headers++] = (struct hdr){ k, strlen(k), v ? v : "",
 		v ? strlen(v) : 0 };
 	return MHD_YES;
+}
+
+/* Request smuggling shapes (RFC 9112 6.1, 6.3): more than one
+ * Content-Length, Content-Length with Transfer-Encoding, or a transfer
+ * coding other than a lone "chunked" make the body's end ambiguous between
+ * us and any proxy in front: refuse them. */
+static void
+check_framing(struct conn *c)
+{
+	size_t n_cl = 0, n_te = 0;
+	const char *te = NULL;
+
+	for (size_t i = 0; i < c->n_headers; i++) {
+		/* "Content-Length : 4" is not a Content-Length to us but may
+		 * be one to a proxy (RFC 9112 5.1: reject). */
+		if (strcspn(c->headers[i].name, " \t") != c->headers[i].name_len)
+			c->bad_framing = "whitespace in a header name";
+		if (str_ieq(c->headers[i].name, c->headers[i].name_len,
+		    "content-length"))
+			n_cl++;
+		else if (str_ieq(c->headers[i].name, c->headers[i].name_len,
+		    "transfer-encoding")) {
+			n_te++;
+			te = c->headers[i].value;
+		}
+	}
+	if (c->bad_framing != NULL)
+		return;
+	if (n_cl > 1)
+		c->bad_framing = "more than one Content-Length";
+	else if (n_cl > 0 && n_te > 0)
+		c->bad_framing = "both Content-Length and Transfer-Encoding";
+	else if (n_te > 1 || (te != NULL && strcasecmp(te, "chunked") != 0))
+		c->bad_framing = "unsupported Transfer-Encoding";
 }
 
 /* A client's X-Request-Id is kept if it is tame; otherwise we make one. */
@@ -168,6 +207,8 @@ send_resp(struct MHD_Connection *mc, struct conn *c, struct api_resp *r,
 	MHD_add_response_header(resp, "Content-Type", r->content_type ?
 	    r->content_type : "application/json");
 	MHD_add_response_header(resp, "X-Request-Id", c->reqid);
+	if (c->bad_framing != NULL)     /* where the body ends is unknown */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	for (size_t i = 0; i < r->n_headers; i++)
@@ -211,17 +252,25 @@ access_log(struct app *app, const struct conn *c, const char *method,
 
 /* The query string, rebuilt from MHD's decoded arguments (MHD keeps no raw
  * copy); values are re-encoded so api_query decodes them the same way. */
+struct args {
+	struct buf *b;
+	bool overflow;          /* the query did not fit: refuse, never cut it */
+};
+
 static enum MHD_Result
 add_arg(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 {
-	struct buf *b = cls;
+	struct args *a = cls;
+	struct buf *b = a->b;
 
 	(void)kind;
 	if ((b->len > 0 && buf_append_byte(b, '&') != POKY_OK) ||
 	    str_uri_encode(b, k, strlen(k), false) != POKY_OK ||
 	    (v != NULL && (buf_append_byte(b, '=') != POKY_OK ||
-	     str_uri_encode(b, v, strlen(v), false) != POKY_OK)))
+	     str_uri_encode(b, v, strlen(v), false) != POKY_OK))) {
+		a->overflow = true;
 		return MHD_NO;
+	}
 	return MHD_YES;
 }
 
@@ -256,14 +305,17 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		app_max = conf->cfg->server.max_body_bytes;
 		app_config_put(app, conf);
 		buf_init(&c->body, app_max);
-		MHD_get_connection_values(mc, MHD_HEADER_KIND, collect_header, c);
+		MHD_get_connection_values_n(mc, MHD_HEADER_KIND, collect_header, c);
 		request_id(c, find_header(c, "x-request-id"));
+		check_framing(c);
 		/* A declared body over the limit is refused before it arrives. */
 		cl = find_header(c, "content-length");
 		if (cl != NULL && strtoull(cl, NULL, 10) > app_max)
 			c->too_large = true;
 		*con_cls = c;
-		return MHD_YES;
+		if (c->bad_framing == NULL)
+			return MHD_YES;
+		/* else answer 400 now, before any body is read */
 	}
 	if (*upload_size > 0) {
 		if (!c->too_large &&
@@ -281,6 +333,10 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 	req.route = "unmatched";
 	if (strlen(url) > MAX_URL) {
 		api_problem(&r, 414, NULL, "URI too long", "at most %d bytes", MAX_URL);
+		goto send;
+	}
+	if (c->bad_framing != NULL) {
+		api_problem(&r, 400, NULL, "Bad request", "%s", c->bad_framing);
 		goto send;
 	}
 	if (c->too_many_headers) {
@@ -320,7 +376,16 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 	req.n_headers = c->n_headers;
 	req.body = c->body.data;
 	req.body_len = c->body.len;
-	MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, add_arg, &query);
+	{
+		struct args a = { &query, false };
+
+		MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, add_arg, &a);
+		if (a.overflow) {
+			api_problem(&r, 414, NULL, "URI too long",
+			    "the query is over %d bytes", 2 * MAX_URL);
+			goto send;
+		}
+	}
 	req.query = query.data;
 	log_set_request_id(c->reqid);
 	rt->handler(app, &req, &r);
