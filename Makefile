@@ -266,6 +266,7 @@ uninstall:
 clean:
 	rm -rf build
 
-include test/fuzz/fuzz.mk
+# Optional: container builds copy no test/ into their context.
+-include test/fuzz/fuzz.mk
 
 -include $(shell find build -name '*.d' 2>/dev/null)
