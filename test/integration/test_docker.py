@@ -482,6 +482,8 @@ def test_restart_after_a_crash_judges_what_ended_meanwhile(factory, engine):
         api = d.client()
         fail = api.submit("fail")
         sleep = api.submit("sleep")
+        # Containers start on the runner thread: be sure both run before the crash.
+        wait_task(api, sleep["id"], "running")
         d.kill()                                        # SIGKILL: no clean stop
         wait_for(lambda: engine.inspect(fail["docker"]["container_id"])["State"]["Status"]
                  == "exited", timeout=15, what="container exited")
@@ -490,7 +492,7 @@ def test_restart_after_a_crash_judges_what_ended_meanwhile(factory, engine):
         done = wait_task(api, fail["id"], "failed")
         assert done["exit_code"] == 3 and done["reason"] == "exited with status 3"
         # The other one is still under control: a cancel reaches it.
-        assert api.get("/tasks/" + sleep["id"]).json["status"] == "running"
+        assert wait_task(api, sleep["id"], "running")["status"] == "running"
         assert api.delete("/tasks/" + sleep["id"]).status == 202
         wait_task(api, sleep["id"], "cancelled")
     finally:
