@@ -158,11 +158,21 @@ enum poky_err s3_list_objects(struct aws_client *c, const char *bucket,
 			      int (*fn)(void *ud, const struct s3_entry *ent),
 			      void *ud, struct poky_error *e);
 
-/* ListMultipartUploads (first page, up to 1000): how many uploads are in
- * progress under prefix.  For cleanup checks. */
-enum poky_err s3_count_multipart_uploads(struct aws_client *c,
-					 const char *bucket,
-					 const char *prefix, size_t *count,
-					 struct poky_error *e);
+/* One multipart upload in progress. */
+struct s3_upload {
+	const char *key;
+	const char *upload_id;
+	const char *initiated;          /* ISO 8601, may be NULL */
+};
+
+/* ListMultipartUploads under prefix (NULL: all), page after page (at most
+ * max_pages, else POKY_ERR_LIMIT); calls fn for each upload until it
+ * returns non-zero.  Keys come as S3 stores them (no encoding-type). */
+enum poky_err s3_list_multipart_uploads(struct aws_client *c,
+					const char *bucket, const char *prefix,
+					size_t max_pages,
+					int (*fn)(void *ud,
+						  const struct s3_upload *up),
+					void *ud, struct poky_error *e);
 
 #endif

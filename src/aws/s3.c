@@ -783,33 +783,81 @@ s3_list_objects(struct aws_client *c, const char *bucket, const char *prefix,
 	return POKY_OK;
 }
 
-enum poky_err
-s3_count_multipart_uploads(struct aws_client *c, const char *bucket,
-			   const char *prefix, size_t *count,
-			   struct poky_error *e)
+/* One page of ListMultipartUploads; *more and the markers say where the
+ * next page starts. */
+static enum poky_err
+uploads_page(struct aws_client *c, const char *bucket, const char *prefix,
+	     char *key_marker, char *id_marker, size_t cap,
+	     int (*fn)(void *ud, const struct s3_upload *up), void *ud,
+	     bool *more, struct poky_error *e)
 {
 	struct s3_call k;
 	struct httpc_response resp;
 	struct xml_doc doc;
 	const struct xml_node *n;
+	const char *t, *nk, *ni;
 	enum poky_err rc;
+	int stop = 0;
 
-	*count = 0;
+	*more = false;
 	call_init(&k, c, "ListMultipartUploads", "GET", bucket, NULL);
 	httpc_response_init(&resp, S3_MAX_XML);
 	rc = call_query(&k, "uploads", NULL);
 	if (rc == POKY_OK && prefix != NULL)
 		rc = call_query(&k, "prefix", prefix);
+	if (rc == POKY_OK && key_marker[0] != '\0')
+		rc = call_query(&k, "key-marker", key_marker);
+	if (rc == POKY_OK && id_marker[0] != '\0')
+		rc = call_query(&k, "upload-id-marker", id_marker);
 	if (rc == POKY_OK)
 		rc = call_send(&k, &(struct aws_request){ 0 }, &resp, e);
 	if (rc == POKY_OK)
 		rc = parse_result(&resp, &doc, "ListMultipartUploadsResult", e);
-	if (rc == POKY_OK) {
-		for (n = xml_child(doc.root, "Upload"); n; n = xml_next_named(n))
-			(*count)++;
-		xml_doc_free(&doc);
-	}
 	httpc_response_cleanup(&resp);
 	call_cleanup(&k);
+	if (rc != POKY_OK)
+		return rc;
+	for (n = xml_child(doc.root, "Upload"); n && !stop; n = xml_next_named(n)) {
+		struct s3_upload up = {
+			.key = xml_path_text(n, "Key"),
+			.upload_id = xml_path_text(n, "UploadId"),
+			.initiated = xml_path_text(n, "Initiated"),
+		};
+
+		if (up.key != NULL && up.upload_id != NULL)
+			stop = fn(ud, &up);
+	}
+	t = xml_path_text(doc.root, "IsTruncated");
+	nk = xml_path_text(doc.root, "NextKeyMarker");
+	ni = xml_path_text(doc.root, "NextUploadIdMarker");
+	/* A truncated page must move the markers on, or we would loop. */
+	if (!stop && t && strcmp(t, "true") == 0 && nk && *nk &&
+	    strlen(nk) < cap && (ni == NULL || strlen(ni) < cap) &&
+	    (strcmp(nk, key_marker) != 0 || (ni && strcmp(ni, id_marker) != 0))) {
+		strcpy(key_marker, nk);
+		strcpy(id_marker, ni ? ni : "");
+		*more = true;
+	}
+	xml_doc_free(&doc);
+	return POKY_OK;
+}
+
+enum poky_err
+s3_list_multipart_uploads(struct aws_client *c, const char *bucket,
+			  const char *prefix, size_t max_pages,
+			  int (*fn)(void *ud, const struct s3_upload *up),
+			  void *ud, struct poky_error *e)
+{
+	char key_marker[S3_KEY_MAX + 1] = "", id_marker[S3_UPLOAD_ID_MAX] = "";
+	enum poky_err rc = POKY_OK;
+	bool more = true;
+
+	for (size_t page = 0; more && rc == POKY_OK; page++) {
+		if (page == max_pages)
+			return poky_error_set(e, POKY_ERR_LIMIT,
+			    "more than %zu pages of multipart uploads", max_pages);
+		rc = uploads_page(c, bucket, prefix, key_marker, id_marker,
+		    S3_UPLOAD_ID_MAX, fn, ud, &more, e);
+	}
 	return rc;
 }

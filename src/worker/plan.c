@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -38,6 +39,38 @@ code_in(const char *code, const char *const *list)
 		if (strcmp(code, *list) == 0)
 			return true;
 	return false;
+}
+
+bool
+wk_time_ms(const char *iso, int64_t *ms)
+{
+	const char *dot;
+	time_t t;
+	int64_t frac = 0;
+	int digits = 0;
+
+	if (iso == NULL || !str_time_parse(iso, &t))
+		return false;
+	/* str_time_parse drops the fraction; order within a second needs it. */
+	if ((dot = strchr(iso, '.')) != NULL)
+		for (dot++; isdigit((unsigned char)*dot); dot++)
+			if (digits < 3) {
+				frac = frac * 10 + (*dot - '0');
+				digits++;
+			}
+	for (; digits < 3; digits++)
+		frac *= 10;
+	*ms = (int64_t)t * 1000 + frac;
+	return true;
+}
+
+bool
+wk_upload_stale(const char *own_initiated, const char *initiated)
+{
+	int64_t own, other;
+
+	return wk_time_ms(own_initiated, &own) && wk_time_ms(initiated, &other) &&
+	    other < own;
 }
 
 int
@@ -357,6 +390,11 @@ wk_params_from_env(struct wk_params *p, const char *uuid, struct wk_error *err)
 		return wk_fail(err, WK_EXIT_USAGE,
 		    "DELETE_SOURCE=%.40s: want true or false", getenv("DELETE_SOURCE"));
 	p->move = b == 1;
+	if ((b = wk_parse_bool(getenv("POKY_ABORT_STALE_UPLOADS"))) < 0)
+		return wk_fail(err, WK_EXIT_USAGE,
+		    "POKY_ABORT_STALE_UPLOADS=%.40s: want true or false",
+		    getenv("POKY_ABORT_STALE_UPLOADS"));
+	p->sweep_uploads = b == 1 || env_nonempty("POKY_ABORT_STALE_UPLOADS") == NULL;
 	p->local_root = env_nonempty("POKY_LOCAL_ROOT");
 	p->src_endpoint = env_nonempty("POKY_SOURCE_ENDPOINT_URL_S3");
 	if ((rc = bytes_env("POKY_MULTIPART_THRESHOLD", WK_DEFAULT_THRESHOLD, 0,

@@ -205,6 +205,84 @@ wk_abort_upload(struct aws_client *fallback, const struct wk_params *p,
 	pthread_mutex_unlock(&abort_lock);
 }
 
+/* ---- leftovers of earlier runs --------------------------------------------- */
+
+#define SWEEP_MAX_PAGES 10              /* 10,000 uploads under the key */
+#define SWEEP_MAX_FOUND 256             /* uploads to this exact key we act on */
+#define S3_TIME_MAX 64
+
+struct sweep {
+	const char *key;
+	const char *own_id;
+	char own_initiated[S3_TIME_MAX];
+	struct {
+		char id[S3_UPLOAD_ID_MAX];
+		char initiated[S3_TIME_MAX];
+	} *found;
+	size_t n;
+};
+
+static int
+sweep_note(void *ud, const struct s3_upload *up)
+{
+	struct sweep *sw = ud;
+	const char *when = up->initiated ? up->initiated : "";
+
+	/* The listing is by prefix: "out/a.bin" also lists "out/a.bin.1". */
+	if (strcmp(up->key, sw->key) != 0)
+		return 0;
+	if (strcmp(up->upload_id, sw->own_id) == 0) {
+		str_copy(sw->own_initiated, sizeof(sw->own_initiated), when);
+		return 0;
+	}
+	if (sw->n == SWEEP_MAX_FOUND || strlen(up->upload_id) >= S3_UPLOAD_ID_MAX)
+		return 0;
+	str_copy(sw->found[sw->n].id, S3_UPLOAD_ID_MAX, up->upload_id);
+	str_copy(sw->found[sw->n].initiated, S3_TIME_MAX, when);
+	sw->n++;
+	return 0;
+}
+
+void
+wk_sweep_uploads(struct aws_client *c, const struct wk_params *p,
+		 const char *own_id)
+{
+	struct sweep sw = { .key = p->dst_key, .own_id = own_id };
+	struct poky_error e;
+	size_t aborted = 0;
+
+	if (!p->sweep_uploads)
+		return;
+	if ((sw.found = calloc(SWEEP_MAX_FOUND, sizeof(*sw.found))) == NULL)
+		return;
+	if (s3_list_multipart_uploads(c, p->dst_bucket, p->dst_key,
+	    SWEEP_MAX_PAGES, sweep_note, &sw, &e) != POKY_OK) {
+		/* Often only s3:ListBucketMultipartUploads missing from the
+		 * role: the copy itself does not need it. */
+		log_warnx("could not list earlier uploads to this key: %s %s",
+		    e.aws_code, e.message);
+		goto out;
+	}
+	if (sw.own_initiated[0] == '\0') {
+		log_debug("our upload is not listed yet; earlier uploads left alone");
+		goto out;
+	}
+	/* Only uploads begun before ours: one begun later belongs to a run
+	 * that started after us, which is not ours to judge. */
+	for (size_t i = 0; i < sw.n; i++) {
+		if (!wk_upload_stale(sw.own_initiated, sw.found[i].initiated))
+			continue;
+		log_info("aborting an earlier run's multipart upload to this key "
+		    "(begun %s)", sw.found[i].initiated);
+		wk_abort_upload(c, p, sw.found[i].id);
+		aborted++;
+	}
+	if (aborted > 0)
+		log_debug("%zu earlier upload(s) aborted", aborted);
+out:
+	free(sw.found);
+}
+
 static void
 abort_client_free(void)
 {
@@ -350,6 +428,7 @@ multipart_copy(struct aws_client *c, const struct wk_params *p,
 	}
 	log_debug("multipart upload started: %d parts of %lld bytes, %d at a time",
 	    j.n_parts, (long long)j.part_size, p->concurrency);
+	wk_sweep_uploads(c, p, upload_id);
 	j.upload_id = upload_id;
 	pthread_mutex_init(&j.lock, NULL);
 	wk_run_threads(p->concurrency < j.n_parts ? p->concurrency : j.n_parts,

@@ -390,6 +390,7 @@ stream_multipart(struct stream_job *j, struct wk_result *res,
 	}
 	log_debug("multipart upload started: %d parts of %lld bytes streamed, %d at a time",
 	    j->n_parts, (long long)j->part_size, j->p->concurrency);
+	wk_sweep_uploads(j->dst, j->p, j->upload_id);
 	pthread_mutex_init(&j->lock, NULL);
 	wk_run_threads(j->p->concurrency < j->n_parts ? j->p->concurrency : j->n_parts,
 	    part_thread, j, stream_stop);

@@ -45,6 +45,7 @@ struct wk_params {
 	int64_t threshold;              /* multipart above this many bytes */
 	int64_t part_size;
 	int concurrency;
+	bool sweep_uploads;             /* POKY_ABORT_STALE_UPLOADS (default true) */
 };
 
 /* Why the run failed: the exit status, a message without secrets, and the
@@ -110,6 +111,15 @@ bool wk_etag_equal(const char *a, const char *b);
 bool wk_multipart_etag(const struct s3_part *parts, size_t n,
 		       char out[S3_ETAG_MAX]);
 
+/* Milliseconds since the epoch of an S3 time ("2026-11-28T04:40:01.123Z",
+ * fraction optional). */
+bool wk_time_ms(const char *iso, int64_t *ms);
+
+/* An upload begun at `initiated` is a leftover of an earlier run when it
+ * started strictly before ours (own_initiated); false if either time is
+ * missing or unreadable, so nothing is aborted on a doubt. */
+bool wk_upload_stale(const char *own_initiated, const char *initiated);
+
 /* Exit status for a failed AWS call. */
 int wk_exit_for(const struct poky_error *e);
 
@@ -169,6 +179,12 @@ void wk_run_threads(int n, void *(*fn)(void *), void *arg,
  * client cannot be made); logs a failure, ignores NoSuchUpload. */
 void wk_abort_upload(struct aws_client *c, const struct wk_params *p,
 		     const char *upload_id);
+
+/* After our own CreateMultipartUpload (own_id): abort the uploads to the
+ * same destination key that were begun before it - what a killed earlier
+ * run left.  Failures are logged, never fatal. */
+void wk_sweep_uploads(struct aws_client *c, const struct wk_params *p,
+		      const char *own_id);
 
 /* Report "stopped by signal N; what" and _exit at once (main.c). */
 __attribute__((noreturn)) void wk_exit_stopped(const char *what);

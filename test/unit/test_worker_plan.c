@@ -349,7 +349,8 @@ test_exit_codes_for_aws_errors(void **state)
 /* ---- the environment --------------------------------------------------------------- */
 
 static const char *const env_names[] = { "SOURCE_BUCKET", "SOURCE_KEY",
-	"OUTPUT_BUCKET", "OUTPUT_KEY", "DELETE_SOURCE", "POKY_LOCAL_ROOT",
+	"OUTPUT_BUCKET", "OUTPUT_KEY", "DELETE_SOURCE", "POKY_ABORT_STALE_UPLOADS",
+	"POKY_LOCAL_ROOT",
 	"POKY_SOURCE_ENDPOINT_URL_S3", "POKY_MULTIPART_THRESHOLD",
 	"POKY_PART_SIZE", "POKY_CONCURRENCY", NULL };
 
@@ -488,6 +489,68 @@ test_env_s3_keeps_dot_segments_local_refuses_them(void **state)
 	assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_OK);
 }
 
+static void
+test_time_ms_keeps_the_milliseconds(void **state)
+{
+	int64_t ms;
+
+	(void)state;
+	assert_true(wk_time_ms("1970-01-01T00:00:01.250Z", &ms));
+	assert_int_equal(ms, 1250);
+	assert_true(wk_time_ms("2026-11-28T04:40:01Z", &ms));
+	assert_int_equal(ms, (int64_t)1795840801 * 1000);
+	/* More than three digits: the rest is dropped, not rounded. */
+	assert_true(wk_time_ms("2026-11-28T04:40:01.123999Z", &ms));
+	assert_int_equal(ms % 1000, 123);
+	assert_true(wk_time_ms("2026-11-28T04:40:01.5Z", &ms));
+	assert_int_equal(ms % 1000, 500);
+	assert_false(wk_time_ms(NULL, &ms));
+	assert_false(wk_time_ms("", &ms));
+	assert_false(wk_time_ms("yesterday", &ms));
+	assert_false(wk_time_ms("2026-11-28T04:40:01.Z", &ms));
+}
+
+static void
+test_upload_stale_only_when_strictly_earlier(void **state)
+{
+	const char *own = "2026-11-28T04:40:01.500Z";
+
+	(void)state;
+	assert_true(wk_upload_stale(own, "2026-11-28T04:40:01.499Z"));
+	assert_true(wk_upload_stale(own, "2025-01-01T00:00:00Z"));
+	/* Same instant or later: another live run's, left alone. */
+	assert_false(wk_upload_stale(own, own));
+	assert_false(wk_upload_stale(own, "2026-11-28T04:40:01.501Z"));
+	/* Within the same second: the fraction decides. */
+	assert_false(wk_upload_stale("2026-11-28T04:40:01Z", "2026-11-28T04:40:01.900Z"));
+	assert_true(wk_upload_stale("2026-11-28T04:40:01.900Z", "2026-11-28T04:40:01Z"));
+	/* A doubt aborts nothing. */
+	assert_false(wk_upload_stale(own, NULL));
+	assert_false(wk_upload_stale(own, "garbage"));
+	assert_false(wk_upload_stale(NULL, "2025-01-01T00:00:00Z"));
+	assert_false(wk_upload_stale("", "2025-01-01T00:00:00Z"));
+}
+
+static void
+test_env_abort_stale_uploads_switch(void **state)
+{
+	struct wk_params p;
+	struct wk_error err;
+
+	(void)state;
+	assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_OK);
+	assert_true(p.sweep_uploads);
+	setenv("POKY_ABORT_STALE_UPLOADS", "false", 1);
+	assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_OK);
+	assert_false(p.sweep_uploads);
+	setenv("POKY_ABORT_STALE_UPLOADS", "YES", 1);
+	assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_OK);
+	assert_true(p.sweep_uploads);
+	setenv("POKY_ABORT_STALE_UPLOADS", "sometimes", 1);
+	assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_USAGE);
+	assert_non_null(strstr(err.message, "POKY_ABORT_STALE_UPLOADS"));
+}
+
 int
 main(void)
 {
@@ -515,6 +578,9 @@ main(void)
 		cmocka_unit_test(test_multipart_etag_is_md5_of_part_md5s),
 		cmocka_unit_test(test_multipart_etag_needs_md5_parts),
 		cmocka_unit_test(test_exit_codes_for_aws_errors),
+		cmocka_unit_test(test_time_ms_keeps_the_milliseconds),
+		cmocka_unit_test(test_upload_stale_only_when_strictly_earlier),
+		cmocka_unit_test_setup(test_env_abort_stale_uploads_switch, env_reset),
 		cmocka_unit_test_setup(test_env_defaults, env_reset),
 		cmocka_unit_test_setup(test_env_output_key_and_move, env_reset),
 		cmocka_unit_test_setup(test_env_missing_names_every_missing_variable, env_reset),
