@@ -109,6 +109,10 @@ class Rgw:
             out += [o["Key"] for o in page.get("Contents", [])]
         return out
 
+    def owner_id(self) -> str:
+        """The canonical id of the tests' own user."""
+        return self.s3.list_buckets()["Owner"]["ID"]
+
     def uploads(self, bucket) -> list:
         """Multipart uploads still in progress (ListMultipartUploads)."""
         return self.s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
