@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "poky/app.h"
+#include "poky/bgthread.h"
 #include "poky/launch.h"
 #include "poky/log.h"
 #include "poky/str.h"
@@ -44,11 +45,7 @@ struct running {
 
 struct local_runner {
 	struct app *app;
-	pthread_t thread;
-	bool thread_ok;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
+	struct bgthread bg;             /* its lock guards run and n_run */
 	struct running *run;
 	size_t n_run;
 };
@@ -213,7 +210,7 @@ out:
 	return rc;
 }
 
-/* Start task (status queued) now.  Called with r->lock held. */
+/* Start task (status queued) now.  Called with r->bg.lock held. */
 static enum poky_err
 start_locked(struct local_runner *r, struct task *task, struct poky_error *e)
 {
@@ -255,7 +252,7 @@ local_submit(struct local_runner *r, struct task *task, struct poky_error *e)
 	enum poky_err rc = POKY_OK;
 
 	app_config_put(r->app, conf);
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	/* FIFO: a new task may start only when no older one is waiting. */
 	if (count_running(r, task->template_name) < (size_t)max) {
 		struct task head;
@@ -274,8 +271,8 @@ local_submit(struct local_runner *r, struct task *task, struct poky_error *e)
 		}
 		task_cleanup(&head);
 	}
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->bg.lock);
+	bgthread_kick(&r->bg);
 	return rc;
 }
 
@@ -284,7 +281,7 @@ local_cancel(struct local_runner *r, const struct task *task,
 	     struct poky_error *e)
 {
 	(void)e;
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	for (size_t i = 0; i < r->n_run; i++) {
 		struct running *x = &r->run[i];
 
@@ -293,8 +290,8 @@ local_cancel(struct local_runner *r, const struct task *task,
 			x->term_sent = true;
 		}
 	}
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->bg.lock);
+	bgthread_kick(&r->bg);
 	return POKY_OK;
 }
 
@@ -505,20 +502,13 @@ static void *
 runner_main(void *p)
 {
 	struct local_runner *r = p;
-	struct timespec ts;
 
-	pthread_mutex_lock(&r->lock);
-	while (!r->stop) {
+	pthread_mutex_lock(&r->bg.lock);
+	while (!bgthread_stopping(&r->bg)) {
 		tick(r);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+		bgthread_wait(&r->bg, TICK_MS / 1000.0);
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->bg.lock);
 	return NULL;
 }
 
@@ -569,20 +559,18 @@ local_new(struct app *app)
 		return NULL;
 	r->app = app;
 	r->run = calloc(MAX_RUNNING_TOTAL, sizeof(*r->run));
-	if (r->run == NULL) {
+	if (r->run == NULL || bgthread_init(&r->bg) != 0) {
+		free(r->run);
 		free(r);
 		return NULL;
 	}
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->wake, NULL);
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	store_unfinished(app->store, resume_one, r, NULL);
-	pthread_mutex_unlock(&r->lock);
-	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
+	pthread_mutex_unlock(&r->bg.lock);
+	if (bgthread_start(&r->bg, runner_main, r) != 0) {
 		local_free(r);
 		return NULL;
 	}
-	r->thread_ok = true;
 	return r;
 }
 
@@ -591,15 +579,7 @@ local_free(struct local_runner *r)
 {
 	if (r == NULL)
 		return;
-	if (r->thread_ok) {
-		pthread_mutex_lock(&r->lock);
-		r->stop = true;
-		pthread_cond_signal(&r->wake);
-		pthread_mutex_unlock(&r->lock);
-		pthread_join(r->thread, NULL);
-	}
-	pthread_mutex_destroy(&r->lock);
-	pthread_cond_destroy(&r->wake);
+	bgthread_destroy(&r->bg);
 	free(r->run);
 	free(r);
 }
