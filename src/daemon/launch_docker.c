@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "poky/app.h"
+#include "poky/bgthread.h"
 #include "poky/buf.h"
 #include "poky/httpc.h"
 #include "poky/launch.h"
@@ -1066,11 +1067,7 @@ struct slot {
 
 struct docker_runner {
 	struct app *app;
-	pthread_t thread;
-	bool thread_ok;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	atomic_bool stop;
+	struct bgthread bg;             /* its lock guards slots and n */
 	struct slot *slots;
 	size_t n;
 	/* The runner thread's connections, one per engine: only it uses them. */
@@ -1103,13 +1100,13 @@ slot_drop(struct docker_runner *r, const char *id)
 {
 	struct slot *s;
 
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	if ((s = slot_find(r, id)) != NULL)
 		*s = r->slots[--r->n];
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->bg.lock);
 }
 
-/* Take a place for task id of template t.  Called with r->lock held. */
+/* Take a place for task id of template t.  Called with r->bg.lock held. */
 static struct slot *
 slot_take(struct docker_runner *r, const struct tmpl *t, const char *id,
 	  long timeout)
@@ -1146,7 +1143,7 @@ runner_engine(struct docker_runner *r, const char *host, struct poky_error *e)
 		engine_close(en);
 		return NULL;
 	}
-	en->cancel = &r->stop;
+	en->cancel = &r->bg.stop;
 	r->n_engines++;
 	return en;
 }
@@ -1210,7 +1207,7 @@ start_task(struct docker_runner *r, struct engine *en, const struct tmpl *t,
 		container_remove(en, id, cid);
 		goto out;
 	}
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	if ((s = slot_find(r, id)) != NULL) {
 		s->state = SLOT_RUNNING;
 		str_copy(s->container, sizeof(s->container), cid);
@@ -1218,7 +1215,7 @@ start_task(struct docker_runner *r, struct engine *en, const struct tmpl *t,
 			s->deadline = mono() + (double)s->timeout;
 		s->running_recorded = !follow;
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->bg.lock);
 	if (!follow) {
 		struct poky_error we;
 
@@ -1229,13 +1226,11 @@ start_task(struct docker_runner *r, struct engine *en, const struct tmpl *t,
 			    we.message);
 	}
 	task_cleanup(&task);
-	pthread_cond_signal(&r->wake);
 	return POKY_OK;
 out:
 	task_cleanup(&task);
 	if (rc == POKY_OK || !hold)
 		slot_drop(r, id);
-	pthread_cond_signal(&r->wake);
 	return rc;
 }
 
@@ -1405,12 +1400,12 @@ fill_queues(struct docker_runner *r, const struct config *cfg)
 			char id[TASK_ID_LEN + 1], host[HOST_MAX];
 
 			task_init(&q);
-			pthread_mutex_lock(&r->lock);
+			pthread_mutex_lock(&r->bg.lock);
 			if (slots_of(r, t->name) < (size_t)t->max_running &&
 			    store_oldest(r->app->store, TS_QUEUED, t->name, &q,
 			    NULL) == POKY_OK)
 				s = slot_take(r, t, q.id, q.timeout_seconds);
-			pthread_mutex_unlock(&r->lock);
+			pthread_mutex_unlock(&r->bg.lock);
 			str_copy(id, sizeof(id), q.id);
 			task_cleanup(&q);
 			if (s == NULL)
@@ -1450,13 +1445,13 @@ tick(struct docker_runner *r)
 
 	/* Work on a copy, without the lock: engine calls take time, and a
 	 * cancel or a submit must not wait for them. */
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	copy = r->n ? malloc(r->n * sizeof(*copy)) : NULL;
 	n = copy ? r->n : 0;
 	if (copy != NULL)
 		memcpy(copy, r->slots, n * sizeof(*copy));
-	pthread_mutex_unlock(&r->lock);
-	for (size_t i = 0; i < n && !r->stop; i++) {
+	pthread_mutex_unlock(&r->bg.lock);
+	for (size_t i = 0; i < n && !bgthread_stopping(&r->bg); i++) {
 		struct slot *x = &copy[i], *s;
 		struct engine *en;
 		struct poky_error e;
@@ -1468,7 +1463,7 @@ tick(struct docker_runner *r)
 			warn_engine(x, &e);
 		else
 			keep = follow(r, en, x);
-		pthread_mutex_lock(&r->lock);
+		pthread_mutex_lock(&r->bg.lock);
 		if ((s = slot_find(r, x->id)) != NULL) {
 			if (!keep) {
 				*s = r->slots[--r->n];
@@ -1487,10 +1482,10 @@ tick(struct docker_runner *r)
 				    x->stop_signal);
 			}
 		}
-		pthread_mutex_unlock(&r->lock);
+		pthread_mutex_unlock(&r->bg.lock);
 	}
 	free(copy);
-	if (!r->stop)
+	if (!bgthread_stopping(&r->bg))
 		fill_queues(r, conf->cfg);
 	app_config_put(r->app, conf);
 }
@@ -1499,24 +1494,15 @@ static void *
 runner_main(void *p)
 {
 	struct docker_runner *r = p;
-	struct timespec ts;
 
-	pthread_mutex_lock(&r->lock);
-	while (!r->stop) {
-		pthread_mutex_unlock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
+	while (!bgthread_stopping(&r->bg)) {
+		pthread_mutex_unlock(&r->bg.lock);
 		tick(r);
-		pthread_mutex_lock(&r->lock);
-		if (r->stop)
-			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&r->wake, &r->lock, &ts);
+		pthread_mutex_lock(&r->bg.lock);
+		bgthread_wait(&r->bg, TICK_MS / 1000.0);
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->bg.lock);
 	return NULL;
 }
 
@@ -1542,7 +1528,7 @@ docker_submit(struct docker_runner *r, struct task *task, struct poky_error *e)
 		return poky_error_set(e, POKY_ERR_INVALID, "template %s is not a "
 		    "docker template", task->template_name);
 	}
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	/* FIFO: a new task may start only when no older one is waiting. */
 	if (slots_of(r, t->name) < (size_t)t->max_running) {
 		struct task head;
@@ -1553,16 +1539,20 @@ docker_submit(struct docker_runner *r, struct task *task, struct poky_error *e)
 			s = slot_take(r, t, task->id, task->timeout_seconds);
 		task_cleanup(&head);
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->bg.lock);
 	if (s == NULL) {
 		app_config_put(r->app, conf);
-		pthread_cond_signal(&r->wake);
+		bgthread_kick(&r->bg);
 		return POKY_OK;                 /* queued */
 	}
 	host_of(t, host, sizeof(host));
 	rc = engine_open(&en, host, e);
-	if (rc == POKY_OK)
+	if (rc == POKY_OK) {
 		rc = start_task(r, &en, t, task->id, true, e);
+		/* Here, not in start_task: the runner calls that too, and a
+		 * kick of its own would cost it a needless extra round. */
+		bgthread_kick(&r->bg);
+	}
 	engine_close(&en);
 	app_config_put(r->app, conf);
 	if (rc != POKY_OK) {
@@ -1588,11 +1578,11 @@ docker_cancel(struct docker_runner *r, const struct task *task,
 	(void)e;
 	if (r == NULL)
 		return POKY_OK;
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	if ((s = slot_find(r, task->id)) != NULL)
 		s->term_wanted = true;
-	pthread_cond_signal(&r->wake);
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&r->bg.lock);
+	bgthread_kick(&r->bg);
 	return POKY_OK;
 }
 
@@ -1649,20 +1639,18 @@ docker_new(struct app *app)
 		return NULL;
 	r->app = app;
 	r->slots = calloc(MAX_SLOTS, sizeof(*r->slots));
-	if (r->slots == NULL) {
+	if (r->slots == NULL || bgthread_init(&r->bg) != 0) {
+		free(r->slots);
 		free(r);
 		return NULL;
 	}
-	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->wake, NULL);
-	pthread_mutex_lock(&r->lock);
+	pthread_mutex_lock(&r->bg.lock);
 	store_unfinished(app->store, resume_one, r, NULL);
-	pthread_mutex_unlock(&r->lock);
-	if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
+	pthread_mutex_unlock(&r->bg.lock);
+	if (bgthread_start(&r->bg, runner_main, r) != 0) {
 		docker_free(r);
 		return NULL;
 	}
-	r->thread_ok = true;
 	return r;
 }
 
@@ -1671,17 +1659,10 @@ docker_free(struct docker_runner *r)
 {
 	if (r == NULL)
 		return;
-	if (r->thread_ok) {
-		pthread_mutex_lock(&r->lock);
-		r->stop = true;
-		pthread_cond_signal(&r->wake);
-		pthread_mutex_unlock(&r->lock);
-		pthread_join(r->thread, NULL);
-	}
+	/* The engines are the thread's: closed once it is gone. */
+	bgthread_destroy(&r->bg);
 	for (size_t i = 0; i < r->n_engines; i++)
 		engine_close(&r->engines[i]);
-	pthread_mutex_destroy(&r->lock);
-	pthread_cond_destroy(&r->wake);
 	free(r->slots);
 	free(r);
 }
