@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "poky/app.h"
+#include "poky/bgthread.h"
 #include "poky/ecs.h"
 #include "poky/launch.h"
 #include "poky/log.h"
@@ -23,12 +24,7 @@
 
 struct tracker {
 	struct app *app;
-	pthread_t thread;
-	bool thread_ok;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
-	bool kicked;
+	struct bgthread bg;             /* its lock guards factor */
 	double factor;                  /* current backoff multiple */
 };
 
@@ -363,31 +359,24 @@ tracker_main(void *p)
 {
 	struct tracker *tr = p;
 
-	pthread_mutex_lock(&tr->lock);
-	while (!tr->stop) {
+	pthread_mutex_lock(&tr->bg.lock);
+	while (!bgthread_stopping(&tr->bg)) {
 		struct app_conf *conf;
-		double interval, end;
-		struct timespec ts;
+		double interval;
 		bool changed;
 
-		tr->kicked = false;
-		pthread_mutex_unlock(&tr->lock);
+		pthread_mutex_unlock(&tr->bg.lock);
 		changed = poll_once(tr);
 		conf = app_config_get(tr->app);
 		interval = conf->cfg->tracker.poll_interval;
 		app_config_put(tr->app, conf);
-		pthread_mutex_lock(&tr->lock);
+		pthread_mutex_lock(&tr->bg.lock);
 		/* Back off while nothing moves; come back at once on a change. */
 		tr->factor = changed ? 1.0 : (tr->factor * 2 > BACKOFF_MAX ?
 		    BACKOFF_MAX : tr->factor * 2);
-		end = now_real() + interval * tr->factor;
-		ts.tv_sec = (time_t)end;
-		ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
-		while (!tr->stop && !tr->kicked &&
-		    pthread_cond_timedwait(&tr->wake, &tr->lock, &ts) == 0)
-			;
+		bgthread_wait(&tr->bg, interval * tr->factor);
 	}
-	pthread_mutex_unlock(&tr->lock);
+	pthread_mutex_unlock(&tr->bg.lock);
 	return NULL;
 }
 
@@ -401,13 +390,14 @@ tracker_new(struct app *app)
 	tr->app = app;
 	tr->factor = 1.0;
 	adopt_interrupted(app);
-	pthread_mutex_init(&tr->lock, NULL);
-	pthread_cond_init(&tr->wake, NULL);
-	if (pthread_create(&tr->thread, NULL, tracker_main, tr) != 0) {
+	if (bgthread_init(&tr->bg) != 0) {
+		free(tr);
+		return NULL;
+	}
+	if (bgthread_start(&tr->bg, tracker_main, tr) != 0) {
 		tracker_free(tr);
 		return NULL;
 	}
-	tr->thread_ok = true;
 	return tr;
 }
 
@@ -416,11 +406,10 @@ tracker_kick(struct tracker *tr)
 {
 	if (tr == NULL)
 		return;
-	pthread_mutex_lock(&tr->lock);
-	tr->kicked = true;
+	pthread_mutex_lock(&tr->bg.lock);
 	tr->factor = 1.0;
-	pthread_cond_signal(&tr->wake);
-	pthread_mutex_unlock(&tr->lock);
+	pthread_mutex_unlock(&tr->bg.lock);
+	bgthread_kick(&tr->bg);
 }
 
 void
@@ -428,14 +417,6 @@ tracker_free(struct tracker *tr)
 {
 	if (tr == NULL)
 		return;
-	if (tr->thread_ok) {
-		pthread_mutex_lock(&tr->lock);
-		tr->stop = true;
-		pthread_cond_signal(&tr->wake);
-		pthread_mutex_unlock(&tr->lock);
-		pthread_join(tr->thread, NULL);
-	}
-	pthread_mutex_destroy(&tr->lock);
-	pthread_cond_destroy(&tr->wake);
+	bgthread_destroy(&tr->bg);
 	free(tr);
 }
