@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "poky/app.h"
+#include "poky/bgthread.h"
 #include "poky/buf.h"
 #include "poky/httpc.h"
 #include "poky/log.h"
@@ -37,12 +38,7 @@
 struct webhook {
 	struct app *app;
 	struct httpc *http;             /* the delivery thread's only */
-	pthread_t thread;
-	bool thread_ok;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
-	bool kicked;
+	struct bgthread bg;
 };
 
 static double
@@ -587,17 +583,6 @@ note_due(void *ud, const struct task *t)
 	return 0;
 }
 
-static bool
-stopping(struct webhook *w)
-{
-	bool s;
-
-	pthread_mutex_lock(&w->lock);
-	s = w->stop;
-	pthread_mutex_unlock(&w->lock);
-	return s;
-}
-
 /* Deliver what is due; returns when to look again. */
 static double
 run_due(struct webhook *w)
@@ -616,7 +601,7 @@ run_due(struct webhook *w)
 		log_warnx("webhooks: cannot read pending deliveries: %s", e.message);
 		d.next = d.now + 1;
 	}
-	for (size_t i = 0; i < d.n && !stopping(w); i++)
+	for (size_t i = 0; i < d.n && !bgthread_stopping(&w->bg); i++)
 		stored = deliver(w, d.ids[i]) && stored;
 	free(d.ids);
 	if (!stored)
@@ -630,22 +615,18 @@ webhook_main(void *p)
 {
 	struct webhook *w = p;
 
-	pthread_mutex_lock(&w->lock);
-	while (!w->stop) {
-		struct timespec ts;
+	pthread_mutex_lock(&w->bg.lock);
+	while (!bgthread_stopping(&w->bg)) {
 		double next;
 
-		w->kicked = false;
-		pthread_mutex_unlock(&w->lock);
+		pthread_mutex_unlock(&w->bg.lock);
 		next = run_due(w);
-		pthread_mutex_lock(&w->lock);
-		ts.tv_sec = (time_t)next;
-		ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
-		while (!w->stop && !w->kicked &&
-		    pthread_cond_timedwait(&w->wake, &w->lock, &ts) == 0)
-			;
+		pthread_mutex_lock(&w->bg.lock);
+		/* next is wall-clock time (the records' next_at); the sleep
+		 * itself is measured on the monotonic clock. */
+		bgthread_wait(&w->bg, next - now_real());
 	}
-	pthread_mutex_unlock(&w->lock);
+	pthread_mutex_unlock(&w->bg.lock);
 	return NULL;
 }
 
@@ -661,14 +642,15 @@ webhook_new(struct app *app)
 	if (w == NULL)
 		return NULL;
 	w->app = app;
-	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->wake, NULL);
+	if (bgthread_init(&w->bg) != 0) {
+		free(w);
+		return NULL;
+	}
 	if ((w->http = httpc_new(&hc)) == NULL ||
-	    pthread_create(&w->thread, NULL, webhook_main, w) != 0) {
+	    bgthread_start(&w->bg, webhook_main, w) != 0) {
 		webhook_free(w);
 		return NULL;
 	}
-	w->thread_ok = true;
 	return w;
 }
 
@@ -677,10 +659,7 @@ webhook_kick(struct webhook *w)
 {
 	if (w == NULL)
 		return;
-	pthread_mutex_lock(&w->lock);
-	w->kicked = true;
-	pthread_cond_signal(&w->wake);
-	pthread_mutex_unlock(&w->lock);
+	bgthread_kick(&w->bg);
 }
 
 void
@@ -688,15 +667,8 @@ webhook_free(struct webhook *w)
 {
 	if (w == NULL)
 		return;
-	if (w->thread_ok) {
-		pthread_mutex_lock(&w->lock);
-		w->stop = true;
-		pthread_cond_signal(&w->wake);
-		pthread_mutex_unlock(&w->lock);
-		pthread_join(w->thread, NULL);
-	}
+	/* The connection is the thread's: freed once it is gone. */
+	bgthread_destroy(&w->bg);
 	httpc_free(w->http);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->wake);
 	free(w);
 }
