@@ -97,6 +97,8 @@ struct config {
 		char *s3_endpoint_url;
 		char *sts_endpoint_url;
 		int max_attempts;
+		long connect_timeout;   /* seconds, per connection */
+		long request_timeout;   /* seconds, per attempt */
 	} aws;
 	struct {
 		double poll_interval;

@@ -90,6 +90,8 @@ app_aws(struct app *app, struct poky_error *e)
 			.s3_endpoint_url = cfg->aws.s3_endpoint_url,
 			.sts_endpoint_url = cfg->aws.sts_endpoint_url,
 			.max_attempts = cfg->aws.max_attempts,
+			.connect_timeout_ms = cfg->aws.connect_timeout * 1000,
+			.timeout_ms = cfg->aws.request_timeout * 1000,
 		};
 
 		app->aws = aws_client_new(&ac, e);

@@ -244,7 +244,7 @@ load_server(struct loader *l)
 
 static const char *const aws_keys[] = { "region", "profile", "endpoint_url",
 	"ecs_endpoint_url", "s3_endpoint_url", "sts_endpoint_url",
-	"max_attempts", NULL };
+	"max_attempts", "connect_timeout", "request_timeout", NULL };
 
 static enum poky_err
 check_url(struct loader *l, const char *sec, const char *key, const char *v)
@@ -270,6 +270,8 @@ load_aws(struct loader *l)
 	    (rc = get_str(l, "aws", "s3_endpoint_url", &c->aws.s3_endpoint_url)) ||
 	    (rc = get_str(l, "aws", "sts_endpoint_url", &c->aws.sts_endpoint_url)) ||
 	    (rc = get_int(l, "aws", "max_attempts", 1, 10, &c->aws.max_attempts)) ||
+	    (rc = get_long(l, "aws", "connect_timeout", 1, 60, &c->aws.connect_timeout)) ||
+	    (rc = get_long(l, "aws", "request_timeout", 1, 600, &c->aws.request_timeout)) ||
 	    (rc = check_url(l, "aws", "endpoint_url", c->aws.endpoint_url)) ||
 	    (rc = check_url(l, "aws", "ecs_endpoint_url", c->aws.ecs_endpoint_url)) ||
 	    (rc = check_url(l, "aws", "s3_endpoint_url", c->aws.s3_endpoint_url)) ||
@@ -776,6 +778,8 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 	c->server.request_timeout = 30;
 	c->server.max_connections = 1024;
 	c->aws.max_attempts = 3;
+	c->aws.connect_timeout = 3;
+	c->aws.request_timeout = 30;
 	c->tracker.poll_interval = 5;
 	c->tracker.webhook_max_seconds = 3600;
 	if ((rc = dup_str(&l, &c->path, path)) ||

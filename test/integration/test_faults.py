@@ -253,6 +253,37 @@ def test_slow_answer_past_the_timeout_is_bounded_and_launches_once(daemon, fake_
         assert launches["by_client_token"].get(doc["id"]) == 1, launches
 
 
+def test_aws_request_timeout_is_configurable(pokyd_factory, fake_ecs):
+    """[aws] request_timeout = 1: a RunTask that answers after 3 s is given up after 1 s and
+    retried with the same clientToken; the POST ends long before the default 30 s would let
+    it, and ECS starts one task."""
+    fake_ecs.set_config(progression=[["PENDING", 0.05], ["RUNNING", 0.1], ["STOPPED", 0.3]])
+    d = pokyd_factory.new({"job": ecs_template()}, aws={"request_timeout": 1,
+                                                        "connect_timeout": 1})
+    fake_ecs.faults("RunTask", [{"delay": 3}])
+    t_fault = time.monotonic()
+    status, _, body, took = post_task(d.port)
+    assert status == 202, body
+    assert took < 10, took
+    tok = json.loads(body)["id"]
+    calls = fake_ecs.calls("RunTask")
+    assert [c["body"]["clientToken"] for c in calls].count(tok) >= 2, \
+        "the timed-out RunTask was not retried"
+    time.sleep(max(0.0, t_fault + 3.5 - time.monotonic()))   # the slow call's answer
+    launches = fake_ecs.launches()
+    assert launches["by_client_token"].get(tok) == 1, launches
+
+
+def test_aws_timeouts_are_checked(pokyd_factory):
+    for key, value in (("request_timeout", "0"), ("request_timeout", "601"),
+                       ("connect_timeout", "61"), ("connect_timeout", "soon")):
+        d = pokyd_factory.new({"job": ecs_template()}, aws={key: value}, start=False)
+        run = subprocess.run([str(d.binary), "-c", str(d.config_path), "-t"], env=d.env,
+                             capture_output=True, text=True, timeout=30)
+        assert run.returncode != 0, (key, value)
+        assert "[aws] " + key in run.stderr, run.stderr
+
+
 @pytest.mark.parametrize("first", [
     {"after_processing": True, "status": 503},
     {"after_processing": True, "reset": True},

@@ -223,6 +223,8 @@ test_config_defaults(void **state)
 	assert_int_equal(c->server.threads, 4);
 	assert_int_equal(c->server.max_body_bytes, 65536);
 	assert_int_equal(c->aws.max_attempts, 3);
+	assert_int_equal(c->aws.connect_timeout, 3);
+	assert_int_equal(c->aws.request_timeout, 30);
 	assert_true(c->tracker.poll_interval == 5.0);
 	assert_string_equal(c->tracker.webhook_allow[0], "https://");
 	assert_int_equal(config_template(c, "copy")->max_running, 2);
