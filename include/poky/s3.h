@@ -57,9 +57,19 @@ void s3_object_cleanup(struct s3_object *o);
 /* True when the ETag is a multipart one ("...-N"), i.e. not an MD5. */
 int s3_etag_is_multipart(const char *etag);
 
+/* True when o is encrypted with KMS or a customer key: its ETag is then
+ * opaque, not derived from the MD5 of its content. */
+int s3_etag_opaque(const struct s3_object *o);
+
 /* True when o's ETag can be the MD5 of its content: not multipart, and not
- * encrypted with KMS or a customer key (those ETags are opaque). */
+ * opaque. */
 int s3_etag_is_content_md5(const struct s3_object *o);
+
+/* What a PUT or an UploadPart answered. */
+struct s3_written {
+	char etag[S3_ETAG_MAX];         /* with its quotes */
+	bool etag_opaque;               /* SSE-KMS or SSE-C: not the body's MD5 */
+};
 
 /* Bucket names S3 accepts (3-63 of a-z 0-9 . -, ...). */
 int s3_bucket_name_valid(const char *bucket);
@@ -88,12 +98,12 @@ struct s3_put_opts {
 };
 
 /* PUT len bytes pulled from read() (rewind() lets a failed attempt be
- * retried).  etag_out (S3_ETAG_MAX) may be NULL. */
+ * retried).  out may be NULL. */
 enum poky_err s3_put_object(struct aws_client *c, const char *bucket,
 			    const char *key, int64_t len,
 			    size_t (*read)(void *ud, char *buf, size_t n),
 			    int (*rewind)(void *ud), void *ud,
-			    const struct s3_put_opts *opts, char *etag_out,
+			    const struct s3_put_opts *opts, struct s3_written *out,
 			    struct poky_error *e);
 
 /* Server-side copy (CopyObject), metadata copied from the source.
@@ -113,8 +123,8 @@ enum poky_err s3_upload_part(struct aws_client *c, const char *bucket,
 			     const char *key, const char *upload_id, int part,
 			     int64_t len,
 			     size_t (*read)(void *ud, char *buf, size_t n),
-			     int (*rewind)(void *ud), void *ud, char *etag_out,
-			     struct poky_error *e);
+			     int (*rewind)(void *ud), void *ud,
+			     struct s3_written *out, struct poky_error *e);
 
 /* Copy bytes first..last (inclusive) of the source into one part. */
 enum poky_err s3_upload_part_copy(struct aws_client *c, const char *src_bucket,

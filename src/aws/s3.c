@@ -40,11 +40,24 @@ s3_etag_is_multipart(const char *etag)
 	return *dash == '"' || *dash == '\0';
 }
 
+/* "aws:kms" and "aws:kms:dsse" */
+static bool
+sse_kms(const char *sse)
+{
+	return sse != NULL && strncmp(sse, "aws:kms", 7) == 0;
+}
+
+int
+s3_etag_opaque(const struct s3_object *o)
+{
+	return o->sse_customer || sse_kms(o->sse);
+}
+
 int
 s3_etag_is_content_md5(const struct s3_object *o)
 {
 	return o->etag[0] != '\0' && !s3_etag_is_multipart(o->etag) &&
-	    !o->sse_customer && strncmp(o->sse, "aws:kms", 7) != 0;
+	    !s3_etag_opaque(o);
 }
 
 int
@@ -431,11 +444,23 @@ out:
 	return rc;
 }
 
+/* The ETag of a PUT or UploadPart answer, and whether it can be an MD5. */
+static void
+written(struct s3_written *w, const struct httpc_response *r)
+{
+	if (w == NULL)
+		return;
+	copy_etag(w->etag, httpc_response_header(r, "etag"));
+	w->etag_opaque = sse_kms(httpc_response_header(r,
+	    "x-amz-server-side-encryption")) || httpc_response_header(r,
+	    "x-amz-server-side-encryption-customer-algorithm") != NULL;
+}
+
 enum poky_err
 s3_put_object(struct aws_client *c, const char *bucket, const char *key,
 	      int64_t len, size_t (*read)(void *ud, char *buf, size_t n),
 	      int (*rewind)(void *ud), void *ud, const struct s3_put_opts *opts,
-	      char *etag_out, struct poky_error *e)
+	      struct s3_written *out, struct poky_error *e)
 {
 	struct s3_call k;
 	struct httpc_response resp;
@@ -450,7 +475,7 @@ s3_put_object(struct aws_client *c, const char *bucket, const char *key,
 	rc = call_send(&k, &(struct aws_request){ .read = read, .rewind = rewind,
 	    .read_ud = ud, .upload_len = len }, &resp, e);
 	if (rc == POKY_OK)
-		copy_etag(etag_out, httpc_response_header(&resp, "etag"));
+		written(out, &resp);
 out:
 	httpc_response_cleanup(&resp);
 	call_cleanup(&k);
@@ -571,7 +596,7 @@ enum poky_err
 s3_upload_part(struct aws_client *c, const char *bucket, const char *key,
 	       const char *upload_id, int part, int64_t len,
 	       size_t (*read)(void *ud, char *buf, size_t n),
-	       int (*rewind)(void *ud), void *ud, char *etag_out,
+	       int (*rewind)(void *ud), void *ud, struct s3_written *out,
 	       struct poky_error *e)
 {
 	struct s3_call k;
@@ -587,7 +612,7 @@ s3_upload_part(struct aws_client *c, const char *bucket, const char *key,
 	rc = call_send(&k, &(struct aws_request){ .read = read, .rewind = rewind,
 	    .read_ud = ud, .upload_len = len }, &resp, e);
 	if (rc == POKY_OK)
-		copy_etag(etag_out, httpc_response_header(&resp, "etag"));
+		written(out, &resp);
 out:
 	httpc_response_cleanup(&resp);
 	call_cleanup(&k);

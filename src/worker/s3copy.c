@@ -502,7 +502,8 @@ verify(struct aws_client *c, const struct wk_params *p,
 		    (long long)d.size, (long long)so->size);
 		goto out;
 	}
-	if (etags_comparable(res->etag, d.etag) && !wk_etag_equal(res->etag, d.etag)) {
+	if (etags_comparable(res->etag, d.etag) && !s3_etag_opaque(&d) &&
+	    !wk_etag_equal(res->etag, d.etag)) {
 		rc = wk_fail(err, WK_EXIT_VERIFY,
 		    "destination ETag %s is not the %s the copy should have made",
 		    d.etag, res->etag);

@@ -211,6 +211,7 @@ xfer_once(void *ud, struct poky_error *e)
 	struct xfer *x = ud;
 	struct stream_job *j = x->j;
 	struct s3_put_opts opts = { .from = j->so };
+	struct s3_written w = { .etag = "" };
 	int64_t len = x->last - x->first + 1;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
@@ -230,10 +231,11 @@ xfer_once(void *ud, struct poky_error *e)
 	}
 	if (x->part == 0)
 		rc = s3_put_object(j->dst, j->p->dst_bucket, j->p->dst_key, len,
-		    ring_read, NULL, &x->ring, &opts, x->etag, e);
+		    ring_read, NULL, &x->ring, &opts, &w, e);
 	else
 		rc = s3_upload_part(j->dst, j->p->dst_bucket, j->p->dst_key,
-		    j->upload_id, x->part, len, ring_read, NULL, &x->ring, x->etag, e);
+		    j->upload_id, x->part, len, ring_read, NULL, &x->ring, &w, e);
+	str_copy(x->etag, S3_ETAG_MAX, w.etag);
 	pthread_mutex_lock(&x->ring.mu);
 	x->ring.reader_done = true;
 	pthread_cond_broadcast(&x->ring.cv);
@@ -254,11 +256,11 @@ xfer_once(void *ud, struct poky_error *e)
 	    EVP_DigestFinal_ex(x->ring.md5, md, &mdlen) == 1 && mdlen == 16) {
 		str_hex(hex, md, 16);
 		snprintf(x->md5, S3_ETAG_MAX, "\"%s\"", hex);
-		/* The store's ETag of a plain PUT is the MD5 of what arrived.
-		 * (Not under SSE-KMS or SSE-C, which s3_object cannot tell us
-		 * about: such a destination fails here, safely, and is not
-		 * retried, since a retry would fail the same way.) */
-		if (wk_etag_is_md5(x->etag) && !wk_etag_equal(x->etag, x->md5)) {
+		/* The store's ETag of a plain PUT is the MD5 of what arrived
+		 * - unless the destination encrypts with KMS or a customer
+		 * key (the answer says so): then the ETag is opaque. */
+		if (!w.etag_opaque && wk_etag_is_md5(x->etag) &&
+		    !wk_etag_equal(x->etag, x->md5)) {
 			rc = poky_error_set(e, POKY_ERR_REMOTE,
 			    "part %d: the store's ETag %s is not the MD5 %s of the bytes sent",
 			    x->part, x->etag, x->md5);
