@@ -21,6 +21,7 @@
 #include "worker.h"
 
 #define RING_BYTES (1u << 20)
+#define READ_LOW_WATER (128u << 10)     /* bytes a PUT read waits for */
 #define WAIT_TICK_MS 100                /* how often a waiter looks for a stop */
 
 /* ---- ring buffer ------------------------------------------------------------- */
@@ -34,6 +35,8 @@ struct ring {
 	int64_t produced, consumed;
 	bool writer_done, writer_failed, reader_done;
 	bool writer_cut;                /* the GET was stopped from this side */
+	bool writer_waits;              /* for room */
+	size_t reader_needs;            /* bytes the waiting PUT wants; 0: none */
 	EVP_MD_CTX *md5;                /* of what the reader took; reader only */
 };
 
@@ -101,8 +104,11 @@ ring_write(void *ud, const char *p, size_t n)
 	while (n > 0) {
 		size_t end, room;
 
-		while (r->len == r->cap && !r->reader_done && !wk_stopping())
+		while (r->len == r->cap && !r->reader_done && !wk_stopping()) {
+			r->writer_waits = true;
 			ring_wait(r);
+		}
+		r->writer_waits = false;
 		if (r->reader_done || wk_stopping()) {
 			r->writer_cut = true;
 			rc = 1;
@@ -119,7 +125,9 @@ ring_write(void *ud, const char *p, size_t n)
 		r->produced += (int64_t)room;
 		p += room;
 		n -= room;
-		pthread_cond_broadcast(&r->cv);
+		/* Wake the PUT only when it waits and has what it wants. */
+		if (r->reader_needs > 0 && r->len >= r->reader_needs)
+			pthread_cond_broadcast(&r->cv);
 	}
 out:
 	pthread_mutex_unlock(&r->mu);
@@ -131,11 +139,23 @@ static size_t
 ring_read(void *ud, char *out, size_t n)
 {
 	struct ring *r = ud;
-	size_t got;
+	size_t got, need;
 
+	/* Wait for a good piece (not each few KiB the GET brings), or for
+	 * the rest of the part. */
+	need = n < READ_LOW_WATER ? n : READ_LOW_WATER;
 	pthread_mutex_lock(&r->mu);
-	while (r->len == 0 && !r->writer_done && !wk_stopping())
+	if ((int64_t)need > r->want - r->consumed)
+		need = (size_t)(r->want - r->consumed);
+	if (need > r->cap)
+		need = r->cap;
+	if (need == 0)
+		need = 1;
+	while (r->len < need && !r->writer_done && !wk_stopping()) {
+		r->reader_needs = need;
 		ring_wait(r);
+	}
+	r->reader_needs = 0;
 	if (wk_stopping() || r->writer_failed ||
 	    (r->len == 0 && r->consumed != r->want)) {
 		pthread_mutex_unlock(&r->mu);
@@ -148,7 +168,8 @@ ring_read(void *ud, char *out, size_t n)
 	r->start = (r->start + got) % r->cap;
 	r->len -= got;
 	r->consumed += (int64_t)got;
-	pthread_cond_broadcast(&r->cv);
+	if (r->writer_waits)
+		pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 	if (got > 0 && EVP_DigestUpdate(r->md5, out, got) != 1)
 		return HTTPC_READ_ABORT;
