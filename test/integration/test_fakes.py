@@ -4,9 +4,12 @@ These prove that what botocore sends is accepted, that what the fakes answer par
 botocore and matches the service models, and that every steering knob works.  They need no C
 binaries (no `bindir` fixture).
 """
+import hashlib
 import http.client
 import json
+import os
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +21,7 @@ import pytest
 import botocore.exceptions
 import botocore.session
 from botocore import UNSIGNED
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import ContainerProvider, Credentials
@@ -32,6 +35,7 @@ import common  # noqa: E402
 import fake_container_creds  # noqa: E402
 import fake_ecs  # noqa: E402
 import fake_imds  # noqa: E402
+import fake_s3  # noqa: E402
 import fake_sts  # noqa: E402
 
 AK, SK = "AKIDPOKYTEST", "pokySecretKey"
@@ -80,6 +84,7 @@ _ecs_server = _fixture(fake_ecs)
 _sts_server = _fixture(fake_sts)
 _imds_server = _fixture(fake_imds)
 _cc_server = _fixture(fake_container_creds)
+_s3_server = _fixture(fake_s3)
 
 
 def _fresh(server):
@@ -106,6 +111,17 @@ def imds(_imds_server):
 @pytest.fixture
 def ccreds(_cc_server):
     return _fresh(_cc_server)
+
+
+S3_BUCKETS = {"plain": {"encryption": None}, "kms": {"encryption": "aws:kms"},
+              "sse-s3": {"encryption": "AES256"}}
+
+
+@pytest.fixture
+def s3fake(_s3_server):
+    fake = _fresh(_s3_server)
+    fake.config(buckets=S3_BUCKETS)
+    return fake
 
 
 def client(service, fake, ak=AK, sk=SK, token=None, **cfg):
@@ -691,6 +707,249 @@ def test_container_credentials_with_auth_token(ccreds, ecs):
     assert doc["AccessKeyId"] != "ASIACONTAINERPOKY001"
 
 
+# --------------------------------------------------------------------------- S3 (fake_s3)
+
+def s3_client(fake, **kw):
+    return client("s3", fake, s3={"addressing_style": "path"}, signature_version="s3v4", **kw)
+
+
+def assert_s3_output(c, op, result):
+    """What botocore parsed is valid against the S3 model's output shape."""
+    result = {k: v for k, v in result.items() if k not in ("ResponseMetadata", "Body")}
+    shape = c.meta.service_model.operation_model(op).output_shape
+    report = ParamValidator().validate(result, shape)
+    assert not report.has_errors(), report.generate_report()
+
+
+def s3_multipart(c, bucket, key, parts, **kw):
+    up = c.create_multipart_upload(Bucket=bucket, Key=key, **kw)
+    assert_s3_output(c, "CreateMultipartUpload", up)
+    etags = []
+    for n, data in enumerate(parts, 1):
+        r = c.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=n,
+                          Body=data)
+        assert_s3_output(c, "UploadPart", r)
+        etags.append(r["ETag"])
+    return up["UploadId"], etags
+
+
+def s3_mp_etag(parts):
+    return '"%s-%d"' % (hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts))
+                        .hexdigest(), len(parts))
+
+
+@pytest.mark.parametrize("bucket", ["plain", "sse-s3", "kms"])
+def test_s3_round_trip_with_botocore(s3fake, bucket):
+    c = s3_client(s3fake)
+    assert c.head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    body = os.urandom(70000)
+    key = "dir/with space/+&=\u00e9.bin"
+    put = c.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-t",
+                       Metadata={"Owner": "poky"}, CacheControl="no-cache")
+    assert_s3_output(c, "PutObject", put)
+    head = c.head_object(Bucket=bucket, Key=key)
+    assert_s3_output(c, "HeadObject", head)
+    assert head["ContentLength"] == len(body) and head["ContentType"] == "application/x-t"
+    assert head["Metadata"] == {"owner": "poky"} and head["CacheControl"] == "no-cache"
+    assert head["ETag"] == put["ETag"] and head["AcceptRanges"] == "bytes"
+    assert head["LastModified"].year >= 2024
+    if bucket == "kms":
+        assert put["ETag"] != '"%s"' % hashlib.md5(body).hexdigest()
+        assert re.fullmatch(r'"[0-9a-f]{32}"', put["ETag"])
+        for r in (put, head):
+            assert r["ServerSideEncryption"] == "aws:kms"
+            assert r["SSEKMSKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    else:
+        assert put["ETag"] == '"%s"' % hashlib.md5(body).hexdigest()
+        want = "AES256" if bucket == "sse-s3" else None
+        assert put.get("ServerSideEncryption") == head.get("ServerSideEncryption") == want
+        assert "SSEKMSKeyId" not in head
+    got = c.get_object(Bucket=bucket, Key=key)
+    assert got["Body"].read() == body and got["Metadata"] == {"owner": "poky"}
+    part = c.get_object(Bucket=bucket, Key=key, Range="bytes=100-199")
+    assert part["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert part["ContentRange"] == "bytes 100-199/%d" % len(body)
+    assert part["ContentLength"] == 100 and part["Body"].read() == body[100:200]
+    tail = c.get_object(Bucket=bucket, Key=key, Range="bytes=-10")
+    assert tail["Body"].read() == body[-10:]
+    rest = c.get_object(Bucket=bucket, Key=key, Range="bytes=69990-")
+    assert rest["Body"].read() == body[69990:]
+    listing = c.list_objects_v2(Bucket=bucket, Prefix="dir/")
+    assert_s3_output(c, "ListObjectsV2", listing)
+    assert [(o["Key"], o["Size"], o["ETag"]) for o in listing["Contents"]] == \
+        [(key, len(body), put["ETag"])]
+    assert c.list_objects_v2(Bucket=bucket, Delimiter="/")["CommonPrefixes"] == \
+        [{"Prefix": "dir/"}]
+    assert c.delete_object(Bucket=bucket, Key=key)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert c.delete_object(Bucket=bucket, Key=key)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert c.list_objects_v2(Bucket=bucket).get("Contents") is None
+    assert all(call["signature_ok"] for call in s3fake.calls())
+
+
+@pytest.mark.parametrize("bucket", ["plain", "kms"])
+def test_s3_multipart_etags_and_listing(s3fake, bucket):
+    c = s3_client(s3fake)
+    parts = [os.urandom(5 << 20), os.urandom(5 << 20), os.urandom(1234)]
+    upload_id, etags = s3_multipart(c, bucket, "big.bin", parts, ContentType="video/x",
+                                    Metadata={"a": "b"})
+    for data, etag in zip(parts, etags):
+        is_md5 = etag == '"%s"' % hashlib.md5(data).hexdigest()
+        assert is_md5 == (bucket == "plain")
+    other, _ = s3_multipart(c, bucket, "big.bin.other", [])
+    listed = c.list_multipart_uploads(Bucket=bucket, Prefix="big.bin")
+    assert_s3_output(c, "ListMultipartUploads", listed)
+    assert [(u["Key"], u["UploadId"]) for u in listed["Uploads"]] == \
+        [("big.bin", upload_id), ("big.bin.other", other)]
+    page = c.list_multipart_uploads(Bucket=bucket, MaxUploads=1)
+    assert page["IsTruncated"] and page["NextKeyMarker"] == "big.bin"
+    page2 = c.list_multipart_uploads(Bucket=bucket, MaxUploads=1, KeyMarker="big.bin",
+                                     UploadIdMarker=page["NextUploadIdMarker"])
+    assert [u["UploadId"] for u in page2["Uploads"]] == [other] and not page2["IsTruncated"]
+    raw = s3_raw(s3fake, "GET", "/%s?uploads=&prefix=big.bin" % bucket)[2].decode()
+    assert re.search(r"<Initiated>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z</Initiated>", raw), raw
+    c.abort_multipart_upload(Bucket=bucket, Key="big.bin.other", UploadId=other)
+    done = c.complete_multipart_upload(
+        Bucket=bucket, Key="big.bin", UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e}
+                                   for n, e in enumerate(etags, 1)]})
+    assert_s3_output(c, "CompleteMultipartUpload", done)
+    assert done["Bucket"] == bucket and done["Key"] == "big.bin"
+    if bucket == "kms":
+        assert done["ETag"] != s3_mp_etag(parts) and re.fullmatch(r'"[0-9a-f]{32}-3"',
+                                                                   done["ETag"])
+        assert done["ServerSideEncryption"] == "aws:kms" and done["SSEKMSKeyId"]
+    else:
+        assert done["ETag"] == s3_mp_etag(parts) and "ServerSideEncryption" not in done
+    head = c.head_object(Bucket=bucket, Key="big.bin")
+    assert head["ETag"] == done["ETag"] and head["ContentLength"] == sum(map(len, parts))
+    assert head["ContentType"] == "video/x" and head["Metadata"] == {"a": "b"}
+    assert c.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == b"".join(parts)
+    assert c.list_multipart_uploads(Bucket=bucket).get("Uploads") is None
+    objects = s3fake.ctl("GET", "objects")[bucket]["big.bin"]
+    assert objects["parts"] == 3 and objects["md5"] == hashlib.md5(b"".join(parts)).hexdigest()
+
+
+def test_s3_complete_validates_the_part_list(s3fake):
+    c = s3_client(s3fake)
+    small = [os.urandom(1000), os.urandom(1000)]
+    upload_id, etags = s3_multipart(c, "kms", "k", small)
+
+    def complete(parts):
+        with pytest.raises(botocore.exceptions.ClientError) as exc:
+            c.complete_multipart_upload(Bucket="kms", Key="k", UploadId=upload_id,
+                                        MultipartUpload={"Parts": parts})
+        return err_code(exc)
+
+    assert complete([{"PartNumber": 2, "ETag": etags[1]},
+                     {"PartNumber": 1, "ETag": etags[0]}]) == "InvalidPartOrder"
+    assert complete([{"PartNumber": 1, "ETag": etags[1]}]) == "InvalidPart"
+    assert complete([{"PartNumber": 1, "ETag": etags[0]},
+                     {"PartNumber": 3, "ETag": etags[1]}]) == "InvalidPart"
+    assert complete([{"PartNumber": 1, "ETag": '"%s"' % hashlib.md5(small[0]).hexdigest()}]) \
+        == "InvalidPart"                    # under KMS the MD5 is not the part's ETag
+    assert complete([{"PartNumber": 1, "ETag": etags[0]},
+                     {"PartNumber": 2, "ETag": etags[1]}]) == "EntityTooSmall"
+    assert complete([]) == "MalformedXML"
+    # One small part is the last part: fine.  The upload is then gone.
+    c.complete_multipart_upload(Bucket="kms", Key="k", UploadId=upload_id,
+                                MultipartUpload={"Parts": [{"PartNumber": 1,
+                                                            "ETag": etags[0]}]})
+    assert c.get_object(Bucket="kms", Key="k")["Body"].read() == small[0]
+    for call in (lambda: c.abort_multipart_upload(Bucket="kms", Key="k", UploadId=upload_id),
+                 lambda: c.upload_part(Bucket="kms", Key="k", UploadId=upload_id,
+                                       PartNumber=1, Body=b"x")):
+        with pytest.raises(botocore.exceptions.ClientError) as exc:
+            call()
+        assert err_code(exc) == "NoSuchUpload"
+    assert s3fake.ctl("GET", "uploads") == []
+
+
+def s3_raw(fake, method, target, body=b"", headers=None, sk=SK, sent=None):
+    """A request signed by botocore's S3SigV4Auth (payload signed), sent as is - with the
+    body `sent` instead of `body` when given."""
+    req = AWSRequest(method=method, url=fake.url + target, data=body, headers=headers or {})
+    S3SigV4Auth(Credentials(AK, sk), "s3", "us-east-1").add_auth(req)
+    conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    try:
+        conn.request(method, target, body=body if sent is None else sent,
+                     headers=dict(req.headers.items()))
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_s3_bad_signature_and_errors(s3fake):
+    bad = s3_client(s3fake, sk="not-the-secret")
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        bad.put_object(Bucket="plain", Key="x", Body=b"x")
+    assert err_code(exc) == "SignatureDoesNotMatch"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        bad.head_bucket(Bucket="plain")
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        s3_client(s3fake, ak="AKIDUNKNOWN").list_objects_v2(Bucket="plain")
+    assert err_code(exc) == "InvalidAccessKeyId"
+    calls = s3fake.calls()
+    assert [c["signature_ok"] for c in calls] == [False, False, False]
+    assert s3fake.ctl("GET", "objects") == {}
+    st, hdrs, _ = s3_raw(s3fake, "PUT", "/plain/x", b"body", sent=b"bodx")
+    assert st == 400 and hdrs["x-amz-error-code"] == "XAmzContentSHA256Mismatch"
+
+    c = s3_client(s3fake)
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.list_objects_v2(Bucket="nope")
+    assert err_code(exc) == "NoSuchBucket"
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.get_object(Bucket="plain", Key="missing")
+    assert err_code(exc) == "NoSuchKey"
+    put = c.put_object(Bucket="plain", Key="k", Body=b"0123456789")
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.get_object(Bucket="plain", Key="k", Range="bytes=10-20")
+    assert err_code(exc) == "InvalidRange"
+    assert exc.value.response["ResponseMetadata"]["HTTPHeaders"]["content-range"] == "bytes */10"
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.get_object(Bucket="plain", Key="k", IfMatch='"%s"' % ("f" * 32))
+    assert err_code(exc) == "PreconditionFailed"
+    assert c.get_object(Bucket="plain", Key="k", IfMatch=put["ETag"])["Body"].read() == \
+        b"0123456789"
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.put_object(Bucket="plain", Key="k", Body=b"x", ContentMD5="AAAAAAAAAAAAAAAAAAAAAA==")
+    assert err_code(exc) == "BadDigest"
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.copy_object(Bucket="plain", Key="k2", CopySource="plain/k")
+    assert err_code(exc) == "NotImplemented"
+    s3fake.config(max_bytes=100)
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.put_object(Bucket="plain", Key="big", Body=b"x" * 200)
+    assert err_code(exc) == "EntityTooLarge"
+    c.put_object(Bucket="plain", Key="k", Body=b"x" * 100)     # replaces: fits
+    assert sorted(s3fake.ctl("GET", "objects")["plain"]) == ["k"]
+
+
+def test_s3_fault_headers_replace_and_call_log(s3fake):
+    c = s3_client(s3fake)
+    wrong = '"%s"' % ("0" * 32)
+    s3fake.faults("PutObject", {"headers": {"ETag": wrong}})
+    body = os.urandom(3000)
+    r = c.put_object(Bucket="plain", Key="k", Body=body)
+    assert r["ETag"] == wrong
+    assert r["ResponseMetadata"]["HTTPHeaders"]["etag"] == wrong      # one ETag, not two
+    good = '"%s"' % hashlib.md5(body).hexdigest()
+    assert c.head_object(Bucket="plain", Key="k")["ETag"] == good     # stored for real
+    assert c.put_object(Bucket="plain", Key="k", Body=body)["ETag"] == good
+    puts = [x for x in s3fake.calls() if x["op"] == "PutObject"]
+    assert puts[0]["body"] == {"bytes": 3000, "md5": hashlib.md5(body).hexdigest()}
+    assert puts[0]["response_headers"] == {"etag": wrong} and puts[0]["fault"]
+    assert puts[1]["response_headers"] == {"etag": good} and not puts[1]["fault"]
+    s3fake.faults("UploadPart", {"status": 503})
+    upload_id, _ = s3_multipart(c, "plain", "m", [])
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.upload_part(Bucket="plain", Key="m", UploadId=upload_id, PartNumber=1, Body=b"x")
+    assert err_code(exc) == "SlowDown"
+
+
 # --------------------------------------------------------------------------- CLI + creds file
 
 def _spawn(script, tmp_path, *extra):
@@ -730,3 +989,20 @@ def test_cli_and_shared_creds_file(tmp_path):
             assert proc.wait(timeout=10) == 0
             proc.stdout.close()
             proc.stderr.close()
+
+
+def test_s3_cli(tmp_path):
+    proc, port = _spawn("fake_s3", tmp_path, "--config", json.dumps({"buckets": {"b-1": {}}}))
+    try:
+        class P:
+            url = "http://127.0.0.1:%d" % port
+        c = s3_client(P)
+        c.put_object(Bucket="b-1", Key="k", Body=b"v")
+        assert c.get_object(Bucket="b-1", Key="k")["Body"].read() == b"v"
+        with urllib.request.urlopen(P.url + "/_fake/health", timeout=5) as resp:
+            assert json.loads(resp.read())["name"] == "fake_s3"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+        proc.stdout.close()
+        proc.stderr.close()
