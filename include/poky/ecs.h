@@ -4,7 +4,12 @@
  * reason.  ecs_run_task turns that into POKY_ERR_REMOTE with aws_code
  * "RunTaskFailure" and the reason as the message, so callers can't miss it.
  * The clientToken makes RunTask idempotent: choose it once per launch and
- * keep it across retries (awsreq re-sends the same body). */
+ * keep it across retries (awsreq re-sends the same body).
+ *
+ * Each operation's answer is read by its own *_answer function, which the
+ * operation calls on the body of a 2xx answer (and the fuzz target on any
+ * bytes): body need not be NUL-terminated; a body that is not a JSON object
+ * gives POKY_ERR_TRANSIENT, retryable. */
 #ifndef POKY_ECS_H
 #define POKY_ECS_H
 
@@ -111,5 +116,31 @@ enum poky_err ecs_list_tasks(struct aws_client *c, const char *cluster,
 
 /* Parse one task object of a DescribeTasks/RunTask/StopTask answer. */
 void ecs_task_from_json(const json_t *j, struct ecs_task *t);
+
+/* ---- answers: what the operations above make of a 2xx body ---- */
+
+/* RunTask's: *task the first task (if task is not NULL), *raw the document
+ * (if raw is not NULL; NULL on failure); no task is the POKY_ERR_REMOTE
+ * "RunTaskFailure" described at the top. */
+enum poky_err ecs_run_task_answer(const char *body, size_t n,
+				  struct ecs_task *task, json_t **raw,
+				  struct poky_error *e);
+
+/* DescribeTasks' for the n_arns ARNs asked for: out[i] is reset to
+ * arns[i] alone, then filled from tasks[] or marked missing from
+ * failures[] (a bare task id matches a full ARN). */
+enum poky_err ecs_describe_tasks_answer(const char *body, size_t n,
+					const char *const *arns, size_t n_arns,
+					struct ecs_task *out,
+					struct poky_error *e);
+
+/* StopTask's: *task the stopped task (task may be NULL). */
+enum poky_err ecs_stop_task_answer(const char *body, size_t n,
+				   struct ecs_task *task, struct poky_error *e);
+
+/* ListTasks': taskArns appended to arns, next_token ("" at the end). */
+enum poky_err ecs_list_tasks_answer(const char *body, size_t n,
+				    char *next_token, size_t next_cap,
+				    json_t *arns, struct poky_error *e);
 
 #endif

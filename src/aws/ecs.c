@@ -20,50 +20,48 @@ printable_ascii(const char *s)
 
 /* ---- requests ------------------------------------------------------------- */
 
-/* POST one operation; on success *out is the parsed answer. */
+/* POST one operation (body: a reference the call takes).  resp is
+ * initialised here, whatever happens, and the caller cleans it up; on
+ * success it holds the 2xx answer for the operation's *_answer function. */
 static enum poky_err
-ecs_call(struct aws_client *c, const char *op, json_t *body, json_t **out,
-	 struct poky_error *e)
+ecs_call(struct aws_client *c, const char *op, json_t *body,
+	 struct httpc_response *resp, struct poky_error *e)
 {
 	char target[96];
 	struct hdr hs[2];
-	struct httpc_response resp;
-	json_error_t jerr;
 	char *text = NULL;
 	enum poky_err rc;
 
-	*out = NULL;
+	httpc_response_init(resp, ECS_MAX_RESPONSE);
 	text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
 	if (text == NULL)
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
 	snprintf(target, sizeof(target), ECS_TARGET_PREFIX "%s", op);
 	hs[0] = (struct hdr){ "Content-Type", 12, "application/x-amz-json-1.1", 26 };
 	hs[1] = (struct hdr){ "X-Amz-Target", 12, target, strlen(target) };
-	httpc_response_init(&resp, ECS_MAX_RESPONSE);
 	rc = aws_send(c, &(struct aws_request){
 	    .service = "ecs", .operation = op, .method = "POST", .path = "/",
 	    .headers = hs, .n_headers = 2, .body = text, .body_len = strlen(text),
-	}, &resp, e);
-	if (rc == POKY_OK) {
-		*out = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
-		if (!json_is_object(*out)) {
-			json_decref(*out);
-			*out = NULL;
-			rc = poky_error_set(e, POKY_ERR_TRANSIENT,
-			    "ECS %s: malformed JSON answer: %s", op, jerr.text);
-			if (e != NULL) {
-				e->retryable = 1;
-				e->http_status = (int)resp.status;
-			}
-		}
-	} else if (e != NULL && e->message[0] != '\0') {
+	}, resp, e);
+	if (rc != POKY_OK && e != NULL && e->message[0] != '\0') {
 		char m[POKY_ERR_MSG_MAX + 64];
 
 		snprintf(m, sizeof(m), "ECS %s: %s", op, e->message);
 		str_copy(e->message, sizeof(e->message), m);
 	}
-	httpc_response_cleanup(&resp);
 	free(text);
+	return rc;
+}
+
+/* rc is what an *_answer function made of resp: a failure it reports
+ * carries resp's status unless it chose one itself. */
+static enum poky_err
+ecs_answered(const struct httpc_response *resp, enum poky_err rc,
+	     struct poky_error *e)
+{
+	if (rc != POKY_OK && e != NULL && e->http_status == 0)
+		e->http_status = (int)resp->status;
 	return rc;
 }
 
@@ -286,22 +284,35 @@ ecs_failure_is_capacity(const char *reason)
 	    strncmp(reason, "RESOURCE:", 9) == 0);
 }
 
-enum poky_err
-ecs_run_task(struct aws_client *c, const struct ecs_run_task *in,
-	     struct ecs_task *task, json_t **raw, struct poky_error *e)
+/* A 2xx body is a JSON object; anything else is worth another try. */
+static json_t *
+answer_object(const char *op, const char *body, size_t n, struct poky_error *e)
 {
-	json_t *body, *ans = NULL, *tasks, *fails;
+	json_error_t jerr;
+	json_t *ans = json_loadb(body, n, 0, &jerr);
+
+	if (json_is_object(ans))
+		return ans;
+	json_decref(ans);
+	poky_error_set(e, POKY_ERR_TRANSIENT, "ECS %s: malformed JSON answer: %s",
+	    op, jerr.text);
+	if (e != NULL)
+		e->retryable = 1;
+	return NULL;
+}
+
+enum poky_err
+ecs_run_task_answer(const char *body, size_t n, struct ecs_task *task,
+		    json_t **raw, struct poky_error *e)
+{
+	json_t *ans, *tasks, *fails;
 	enum poky_err rc;
 
 	if (raw != NULL)
 		*raw = NULL;
-	body = ecs_run_task_body(in, e);
-	if (body == NULL)
-		return e != NULL ? e->code : POKY_ERR_INVALID;
-	rc = ecs_call(c, "RunTask", body, &ans, e);
-	json_decref(body);
-	if (rc != POKY_OK)
-		return rc;
+	ans = answer_object("RunTask", body, n, e);
+	if (ans == NULL)
+		return POKY_ERR_TRANSIENT;
 	tasks = json_object_get(ans, "tasks");
 	fails = json_object_get(ans, "failures");
 	if (json_array_size(tasks) == 0) {
@@ -329,6 +340,27 @@ ecs_run_task(struct aws_client *c, const struct ecs_run_task *in,
 	return POKY_OK;
 }
 
+enum poky_err
+ecs_run_task(struct aws_client *c, const struct ecs_run_task *in,
+	     struct ecs_task *task, json_t **raw, struct poky_error *e)
+{
+	struct httpc_response resp;
+	json_t *body;
+	enum poky_err rc;
+
+	if (raw != NULL)
+		*raw = NULL;
+	body = ecs_run_task_body(in, e);
+	if (body == NULL)
+		return e != NULL ? e->code : POKY_ERR_INVALID;
+	rc = ecs_call(c, "RunTask", body, &resp, e);
+	if (rc == POKY_OK)
+		rc = ecs_answered(&resp, ecs_run_task_answer(resp.body.data,
+		    resp.body.len, task, raw, e), e);
+	httpc_response_cleanup(&resp);
+	return rc;
+}
+
 /* Position of arn in arns, matching a full ARN or a bare task id. */
 static long
 find_arn(const char *const *arns, size_t n, const char *arn)
@@ -346,48 +378,79 @@ find_arn(const char *const *arns, size_t n, const char *arn)
 }
 
 enum poky_err
+ecs_describe_tasks_answer(const char *body, size_t n, const char *const *arns,
+			  size_t n_arns, struct ecs_task *out,
+			  struct poky_error *e)
+{
+	json_t *ans, *x;
+	size_t i;
+
+	for (i = 0; i < n_arns; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		str_copy(out[i].task_arn, sizeof(out[i].task_arn), arns[i]);
+	}
+	ans = answer_object("DescribeTasks", body, n, e);
+	if (ans == NULL)
+		return POKY_ERR_TRANSIENT;
+	json_array_foreach(json_object_get(ans, "tasks"), i, x) {
+		const char *arn = json_string_value(json_object_get(x, "taskArn"));
+		long k = arn ? find_arn(arns, n_arns, arn) : -1;
+
+		if (k >= 0)
+			ecs_task_from_json(x, &out[(size_t)k]);
+	}
+	json_array_foreach(json_object_get(ans, "failures"), i, x) {
+		const char *arn = json_string_value(json_object_get(x, "arn"));
+		const char *why = json_string_value(json_object_get(x, "reason"));
+		long k = arn ? find_arn(arns, n_arns, arn) : -1;
+
+		if (k >= 0 && why != NULL && strcmp(why, "MISSING") == 0) {
+			out[(size_t)k].missing = 1;
+			strcpy(out[(size_t)k].last_status, "MISSING");
+		}
+	}
+	json_decref(ans);
+	return POKY_OK;
+}
+
+enum poky_err
 ecs_describe_tasks(struct aws_client *c, const char *cluster,
 		   const char *const *arns, size_t n, struct ecs_task *out,
 		   struct poky_error *e)
 {
 	for (size_t at = 0; at < n; at += ECS_DESCRIBE_BATCH) {
 		size_t m = n - at < ECS_DESCRIBE_BATCH ? n - at : ECS_DESCRIBE_BATCH;
-		json_t *body, *ans = NULL, *x;
+		struct httpc_response resp;
+		json_t *body;
 		enum poky_err rc;
-		size_t i;
 
-		for (i = 0; i < m; i++) {
-			memset(&out[at + i], 0, sizeof(out[at + i]));
-			str_copy(out[at + i].task_arn, sizeof(out[at + i].task_arn),
-			    arns[at + i]);
-		}
 		body = json_pack("{s:s, s:o}", "cluster", cluster, "tasks",
 		    str_array(arns + at, m));
 		if (body == NULL)
 			return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-		rc = ecs_call(c, "DescribeTasks", body, &ans, e);
-		json_decref(body);
+		rc = ecs_call(c, "DescribeTasks", body, &resp, e);
+		if (rc == POKY_OK)
+			rc = ecs_answered(&resp, ecs_describe_tasks_answer(
+			    resp.body.data, resp.body.len, arns + at, m, out + at,
+			    e), e);
+		httpc_response_cleanup(&resp);
 		if (rc != POKY_OK)
 			return rc;
-		json_array_foreach(json_object_get(ans, "tasks"), i, x) {
-			const char *arn = json_string_value(json_object_get(x, "taskArn"));
-			long k = arn ? find_arn(arns + at, m, arn) : -1;
-
-			if (k >= 0)
-				ecs_task_from_json(x, &out[at + (size_t)k]);
-		}
-		json_array_foreach(json_object_get(ans, "failures"), i, x) {
-			const char *arn = json_string_value(json_object_get(x, "arn"));
-			const char *why = json_string_value(json_object_get(x, "reason"));
-			long k = arn ? find_arn(arns + at, m, arn) : -1;
-
-			if (k >= 0 && why != NULL && strcmp(why, "MISSING") == 0) {
-				out[at + (size_t)k].missing = 1;
-				strcpy(out[at + (size_t)k].last_status, "MISSING");
-			}
-		}
-		json_decref(ans);
 	}
+	return POKY_OK;
+}
+
+enum poky_err
+ecs_stop_task_answer(const char *body, size_t n, struct ecs_task *task,
+		     struct poky_error *e)
+{
+	json_t *ans = answer_object("StopTask", body, n, e);
+
+	if (ans == NULL)
+		return POKY_ERR_TRANSIENT;
+	if (task != NULL)
+		ecs_task_from_json(json_object_get(ans, "task"), task);
+	json_decref(ans);
 	return POKY_OK;
 }
 
@@ -396,7 +459,8 @@ ecs_stop_task(struct aws_client *c, const char *cluster, const char *task_arn,
 	      const char *reason, struct ecs_task *task, struct poky_error *e)
 {
 	char r[256];
-	json_t *body, *ans = NULL;
+	struct httpc_response resp;
+	json_t *body;
 	enum poky_err rc;
 
 	/* ECS keeps 255 characters of a reason. */
@@ -405,12 +469,28 @@ ecs_stop_task(struct aws_client *c, const char *cluster, const char *task_arn,
 	    "reason", r);
 	if (body == NULL)
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-	rc = ecs_call(c, "StopTask", body, &ans, e);
-	json_decref(body);
-	if (rc == POKY_OK && task != NULL)
-		ecs_task_from_json(json_object_get(ans, "task"), task);
-	json_decref(ans);
+	rc = ecs_call(c, "StopTask", body, &resp, e);
+	if (rc == POKY_OK)
+		rc = ecs_answered(&resp, ecs_stop_task_answer(resp.body.data,
+		    resp.body.len, task, e), e);
+	httpc_response_cleanup(&resp);
 	return rc;
+}
+
+enum poky_err
+ecs_list_tasks_answer(const char *body, size_t n, char *next_token,
+		      size_t next_cap, json_t *arns, struct poky_error *e)
+{
+	json_t *ans = answer_object("ListTasks", body, n, e), *x;
+	size_t i;
+
+	if (ans == NULL)
+		return POKY_ERR_TRANSIENT;
+	json_array_foreach(json_object_get(ans, "taskArns"), i, x)
+		json_array_append(arns, x);
+	copy_str(next_token, next_cap, ans, "nextToken");
+	json_decref(ans);
+	return POKY_OK;
 }
 
 enum poky_err
@@ -418,9 +498,9 @@ ecs_list_tasks(struct aws_client *c, const char *cluster, const char *started_by
 	       char *next_token, size_t next_cap, json_t *arns,
 	       struct poky_error *e)
 {
-	json_t *body, *ans = NULL, *x;
+	struct httpc_response resp;
+	json_t *body;
 	enum poky_err rc;
-	size_t i;
 
 	body = json_pack("{s:s}", "cluster", cluster);
 	if (body == NULL || add_str(body, "startedBy", started_by) ||
@@ -428,13 +508,10 @@ ecs_list_tasks(struct aws_client *c, const char *cluster, const char *started_by
 		json_decref(body);
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
 	}
-	rc = ecs_call(c, "ListTasks", body, &ans, e);
-	json_decref(body);
-	if (rc != POKY_OK)
-		return rc;
-	json_array_foreach(json_object_get(ans, "taskArns"), i, x)
-		json_array_append(arns, x);
-	copy_str(next_token, next_cap, ans, "nextToken");
-	json_decref(ans);
-	return POKY_OK;
+	rc = ecs_call(c, "ListTasks", body, &resp, e);
+	if (rc == POKY_OK)
+		rc = ecs_answered(&resp, ecs_list_tasks_answer(resp.body.data,
+		    resp.body.len, next_token, next_cap, arns, e), e);
+	httpc_response_cleanup(&resp);
+	return rc;
 }

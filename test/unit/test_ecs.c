@@ -1,4 +1,4 @@
-/* test_ecs.c - RunTask bodies, ECS limits and task parsing. */
+/* test_ecs.c - RunTask bodies, ECS limits, task and answer parsing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -159,6 +159,69 @@ test_capacity_failure_reasons_recognised(void **state)
 	assert_false(ecs_failure_is_capacity(NULL));
 }
 
+static void
+test_run_task_answer_without_task_is_a_failure(void **state)
+{
+	static const char ans[] = "{\"tasks\":[],\"failures\":[{\"reason\":"
+	    "\"Capacity is unavailable at this time\",\"detail\":\"az-1\"}]}";
+	struct poky_error e;
+	json_t *before = json_object(), *raw = before;
+
+	(void)state;
+	assert_int_equal(ecs_run_task_answer(ans, strlen(ans), NULL, &raw, &e),
+	    POKY_ERR_REMOTE);
+	assert_null(raw);
+	json_decref(before);
+	assert_string_equal(e.aws_code, "RunTaskFailure");
+	assert_int_equal(e.http_status, 200);
+	assert_true(e.retryable);
+	assert_non_null(strstr(e.message, "unavailable at this time - az-1"));
+	/* Not JSON (no NUL either): worth another try. */
+	assert_int_equal(ecs_run_task_answer("{\"tasks\"", 8, NULL, NULL, &e),
+	    POKY_ERR_TRANSIENT);
+	assert_true(e.retryable);
+}
+
+static void
+test_describe_answer_matches_bare_ids_and_missing(void **state)
+{
+	static const char ans[] = "{\"tasks\":[{\"taskArn\":"
+	    "\"arn:aws:ecs:r:1:task/c/abc\",\"lastStatus\":\"RUNNING\"}],"
+	    "\"failures\":[{\"arn\":\"arn:aws:ecs:r:1:task/c/def\","
+	    "\"reason\":\"MISSING\"}]}";
+	static const char *const arns[] = { "def", "abc", "ghi" };
+	struct ecs_task out[3];
+	struct poky_error e;
+
+	(void)state;
+	assert_int_equal(ecs_describe_tasks_answer(ans, strlen(ans), arns, 3, out,
+	    &e), POKY_OK);
+	assert_true(out[0].missing);
+	assert_string_equal(out[0].last_status, "MISSING");
+	assert_string_equal(out[1].task_arn, "arn:aws:ecs:r:1:task/c/abc");
+	assert_string_equal(out[1].last_status, "RUNNING");
+	assert_string_equal(out[2].task_arn, "ghi");
+	assert_false(out[2].missing);
+	assert_string_equal(out[2].last_status, "");
+}
+
+static void
+test_list_answer_appends_and_ends(void **state)
+{
+	static const char ans[] = "{\"taskArns\":[\"a\",\"b\"]}";
+	char next[16] = "page-2";
+	json_t *arns = json_pack("[s]", "z");
+	struct poky_error e;
+
+	(void)state;
+	assert_int_equal(ecs_list_tasks_answer(ans, strlen(ans), next, sizeof(next),
+	    arns, &e), POKY_OK);
+	assert_int_equal(json_array_size(arns), 3);
+	assert_string_equal(json_string_value(json_array_get(arns, 2)), "b");
+	assert_string_equal(next, "");
+	json_decref(arns);
+}
+
 int
 main(void)
 {
@@ -171,6 +234,9 @@ main(void)
 		cmocka_unit_test(test_count_must_be_1_to_10),
 		cmocka_unit_test(test_task_without_exit_code_is_not_exit_zero),
 		cmocka_unit_test(test_capacity_failure_reasons_recognised),
+		cmocka_unit_test(test_run_task_answer_without_task_is_a_failure),
+		cmocka_unit_test(test_describe_answer_matches_bare_ids_and_missing),
+		cmocka_unit_test(test_list_answer_appends_and_ends),
 	};
 
 	return cmocka_run_group_tests_name("ecs", tests, NULL, NULL);
