@@ -1,12 +1,13 @@
 /* fuzz_ecs_json.c - ECS answers: the bytes as the body of a RunTask,
  * DescribeTasks, StopTask and ListTasks answer, and as an ECS error answer.
  *
- * ecs.c exports ecs_task_from_json but parses the rest of an answer inside
- * the functions that also send the request, so the walks below repeat what
- * ecs_run_task, ecs_describe_tasks, ecs_stop_task and ecs_list_tasks do
- * with the parsed document (keep them in step with ecs.c).  Beyond "no
- * crash": every field of struct ecs_task stays NUL-terminated in its array
- * and containers stay within ECS_MAX_CONTAINERS. */
+ * The answers go through the functions ecs_run_task, ecs_describe_tasks,
+ * ecs_stop_task and ecs_list_tasks call on a 2xx body (ecs_*_answer in
+ * ecs.h), and every task of tasks[] through ecs_task_from_json.  Beyond
+ * "no crash": every field of struct ecs_task stays NUL-terminated in its
+ * array, containers stay within ECS_MAX_CONTAINERS, a failure is
+ * POKY_ERR_TRANSIENT or POKY_ERR_REMOTE with a message, and RunTask hands
+ * out its document exactly when it succeeds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +19,6 @@
 #include "poky/awsreq.h"
 #include "poky/ecs.h"
 #include "poky/httpc.h"
-#include "poky/str.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
@@ -49,103 +49,88 @@ task_check(const struct ecs_task *t)
 	}
 }
 
-/* ecs_run_task after a 200: the first task, or failures[0] as the error. */
+/* Every answer function must either succeed or fail as ecs.h says. */
 static void
-run_task_answer(const json_t *ans)
+error_check(enum poky_err rc, const struct poky_error *e)
 {
-	const json_t *tasks = json_object_get(ans, "tasks");
-	const json_t *fails = json_object_get(ans, "failures");
+	if (rc == POKY_OK)
+		return;
+	CHECK(rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_REMOTE);
+	CHECK(e->code == rc && e->message[0] != '\0');
+	TERMINATED(e->message);
+	TERMINATED(e->aws_code);
+}
+
+static void
+run_task_answer(const char *d, size_t n)
+{
 	struct ecs_task t;
 	struct poky_error e;
+	json_t *raw;
+	enum poky_err rc;
 
-	if (json_array_size(tasks) == 0) {
-		const json_t *f0 = json_array_get(fails, 0);
-		const char *reason = json_string_value(json_object_get(f0, "reason"));
-		const char *detail = json_string_value(json_object_get(f0, "detail"));
-
-		poky_error_set(&e, POKY_ERR_REMOTE, "RunTask started no task: %s%s%s",
-		    reason ? reason : "no reason given", detail ? " - " : "",
-		    detail ? detail : "");
-		str_copy(e.aws_code, sizeof(e.aws_code), "RunTaskFailure");
-		e.retryable = ecs_failure_is_capacity(reason);
-		CHECK(strlen(e.message) < sizeof(e.message));
-		return;
-	}
-	ecs_task_from_json(json_array_get(tasks, 0), &t);
-	task_check(&t);
+	rc = ecs_run_task_answer(d, n, &t, &raw, &e);
+	error_check(rc, &e);
+	CHECK((rc == POKY_OK) == (raw != NULL));
+	if (rc == POKY_OK)
+		task_check(&t);
+	json_decref(raw);
 }
 
-/* ecs_describe_tasks: match tasks[] and failures[] to the ARNs asked for. */
-static long
-find_arn(const char *const *arns, size_t n, const char *arn)
-{
-	for (size_t i = 0; i < n; i++) {
-		const char *slash;
-
-		if (strcmp(arns[i], arn) == 0)
-			return (long)i;
-		slash = strrchr(arn, '/');
-		if (slash != NULL && strcmp(arns[i], slash + 1) == 0)
-			return (long)i;
-	}
-	return -1;
-}
-
+/* Two ARNs a tasks[] or failures[] entry may match (one by its bare id),
+ * and an empty one. */
 static void
-describe_answer(const json_t *ans)
+describe_answer(const char *d, size_t n)
 {
 	static const char *const arns[] = {
 		"arn:aws:ecs:us-east-1:123456789012:task/poky/0123456789abcdef0",
 		"fedcba9876543210f", "" };
 	struct ecs_task out[3];
-	const json_t *x;
-	size_t i;
+	struct poky_error e;
+	enum poky_err rc;
 
-	memset(out, 0, sizeof(out));
-	json_array_foreach(json_object_get(ans, "tasks"), i, x) {
-		const char *arn = json_string_value(json_object_get(x, "taskArn"));
-		long k = arn ? find_arn(arns, 3, arn) : -1;
-
-		if (k >= 0)
-			ecs_task_from_json(x, &out[k]);
-	}
-	json_array_foreach(json_object_get(ans, "failures"), i, x) {
-		const char *arn = json_string_value(json_object_get(x, "arn"));
-		const char *why = json_string_value(json_object_get(x, "reason"));
-		long k = arn ? find_arn(arns, 3, arn) : -1;
-
-		if (k >= 0 && why != NULL && strcmp(why, "MISSING") == 0) {
-			out[k].missing = 1;
-			strcpy(out[k].last_status, "MISSING");
-		}
-	}
-	for (i = 0; i < 3; i++)
+	rc = ecs_describe_tasks_answer(d, n, arns, 3, out, &e);
+	error_check(rc, &e);
+	for (size_t i = 0; i < 3; i++)
 		task_check(&out[i]);
 }
 
 static void
-other_answers(const json_t *ans)
+stop_list_answers(const char *d, size_t n)
 {
 	struct ecs_task t;
+	struct poky_error e;
 	json_t *arns = json_array();
 	char next[2048];
+	enum poky_err rc;
+
+	CHECK(arns != NULL);
+	rc = ecs_stop_task_answer(d, n, &t, &e);
+	error_check(rc, &e);
+	if (rc == POKY_OK)
+		task_check(&t);
+	rc = ecs_list_tasks_answer(d, n, next, sizeof(next), arns, &e);
+	error_check(rc, &e);
+	if (rc == POKY_OK)
+		TERMINATED(next);
+	json_decref(arns);
+}
+
+/* Every task of the answer, not only those an ARN asked for. */
+static void
+every_task(const char *d, size_t n)
+{
+	struct ecs_task t;
 	const json_t *x;
+	json_t *ans;
 	size_t i;
 
-	/* ecs_stop_task */
-	ecs_task_from_json(json_object_get(ans, "task"), &t);
-	task_check(&t);
-	/* ecs_list_tasks */
-	json_array_foreach(json_object_get(ans, "taskArns"), i, x)
-		json_array_append(arns, (json_t *)x);
-	str_copy(next, sizeof(next), json_string_value(json_object_get(ans,
-	    "nextToken")) ? json_string_value(json_object_get(ans, "nextToken")) : "");
-	json_decref(arns);
-	/* every task of the answer, as the tracker sees them */
+	ans = json_loadb(d, n, 0, NULL);
 	json_array_foreach(json_object_get(ans, "tasks"), i, x) {
 		ecs_task_from_json(x, &t);
 		task_check(&t);
 	}
+	json_decref(ans);
 }
 
 static void
@@ -167,17 +152,12 @@ error_answer(const char *data, size_t n)
 int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	json_error_t jerr;
-	json_t *ans;
+	const char *body = (const char *)d;
 
-	/* As ecs_call parses a 2xx body. */
-	ans = json_loadb((const char *)d, n, 0, &jerr);
-	if (json_is_object(ans)) {
-		run_task_answer(ans);
-		describe_answer(ans);
-		other_answers(ans);
-	}
-	json_decref(ans);
-	error_answer((const char *)d, n);
+	run_task_answer(body, n);
+	describe_answer(body, n);
+	stop_list_answers(body, n);
+	every_task(body, n);
+	error_answer(body, n);
 	return 0;
 }
