@@ -1,11 +1,23 @@
 /* http.h - the HTTP server (libmicrohttpd): an internal polling thread with
- * epoll and a thread pool; every limit enforced before a handler runs. */
+ * epoll and a thread pool; every limit enforced before a handler runs.
+ *
+ * The second half is what http.c does with a request once MHD has parsed
+ * it, without MHD types: on_request feeds MHD's values to it, and the
+ * http_api fuzz target feeds its own parse of raw bytes. */
 #ifndef POKY_HTTP_H
 #define POKY_HTTP_H
 
-#include "poky/err.h"
+#include <stdbool.h>
+#include <stddef.h>
 
+#include "poky/buf.h"
+#include "poky/err.h"
+#include "poky/hdr.h"
+
+struct api_req;
+struct api_resp;
 struct app;
+struct auth_tokens;
 struct http_server;
 
 /* Listen on host:port (port 0 picks a free one: see http_port). */
@@ -19,5 +31,66 @@ void http_quiesce(struct http_server *srv);
 
 /* Finish requests in flight and stop. */
 void http_stop(struct http_server *srv);
+
+/* ---- one request, without MHD ------------------------------------------- */
+
+#define HTTP_MAX_URL 2048               /* bytes of the decoded path: 414 */
+#define HTTP_MAX_QUERY (2 * HTTP_MAX_URL) /* of the re-encoded query: 414 */
+#define HTTP_MAX_HEADERS 64             /* more: 431 */
+#define HTTP_REQID_MAX 64               /* a longer X-Request-Id is replaced */
+
+/* A request from its first header on.  The header names and values are
+ * NUL-terminated and owned by whoever parsed them (MHD, the fuzz target). */
+struct http_conn {
+	struct buf body;                /* at most max_body bytes */
+	bool too_large;                 /* body over max_body, declared or sent */
+	double t0;                      /* monotonic seconds at the start */
+	struct hdr headers[HTTP_MAX_HEADERS];
+	size_t n_headers;
+	bool too_many_headers;
+	const char *bad_framing;        /* why the request is refused (400) */
+	char reqid[HTTP_REQID_MAX + 1];
+};
+
+/* Start c (all zero) for a body of at most max_body bytes. */
+void http_conn_init(struct http_conn *c, size_t max_body);
+void http_conn_cleanup(struct http_conn *c);
+
+/* One header as received: k_len/v_len bytes, so a NUL inside shows (v may
+ * be NULL).  False when the head is full: stop adding. */
+bool http_conn_header(struct http_conn *c, const char *k, size_t k_len,
+		      const char *v, size_t v_len);
+
+/* After the last header: the request id, the framing checks (request
+ * smuggling shapes set bad_framing), a Content-Length over max_body. */
+void http_conn_head_done(struct http_conn *c);
+
+/* Value of a header (case-insensitive name), or NULL. */
+const char *http_conn_find(const struct http_conn *c, const char *name);
+
+/* The next piece of the body; past max_body it sets too_large instead. */
+void http_conn_upload(struct http_conn *c, const char *data, size_t n);
+
+/* Append one decoded query argument (v NULL: no '='), re-encoded so that
+ * api_query decodes it the same; fails past q's maximum. */
+enum poky_err http_query_add(struct buf *q, const char *k, const char *v);
+
+/* The name of the token an Authorization header carries ("Bearer TOKEN"),
+ * or NULL (no header, another scheme, an unknown token). */
+const char *http_token_name(const struct auth_tokens *tokens,
+			    const char *authorization);
+
+/* The answer to a complete request: the limits (414, 400, 431, 413), the
+ * route (404, 405), the token (401), the query (414 when query_too_long),
+ * the handler; then the access log line and metrics.  url is the decoded
+ * path, query the re-encoded one (NULL: none).  r was api_resp_init'ed;
+ * *req is what the handler got (pointing into c, url and query). */
+void http_answer(struct app *app, const struct http_conn *c,
+		 const char *method, const char *url, const char *query,
+		 bool query_too_long, struct api_req *req, struct api_resp *r);
+
+/* The body to send for r (malloc'd; r->text is taken over), *len its
+ * length; NULL when there is none or JSON could not be made. */
+char *http_resp_body(struct api_resp *r, size_t *len);
 
 #endif

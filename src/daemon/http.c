@@ -3,7 +3,9 @@
  * Everything that comes from outside is bounded here, before any handler
  * runs: URL length, header count and size (MHD's per-connection memory
  * limit), body size (413), and how long a client may take (slow clients
- * are dropped).  Handlers get a parsed struct api_req and never see MHD. */
+ * are dropped).  Handlers get a parsed struct api_req and never see MHD.
+ * What needs no MHD types (the head's checks, the query, the answer) is
+ * exported in http.h; the MHD callbacks below only feed it. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -28,10 +30,7 @@
 #include "poky/str.h"
 #include "poky/uuid.h"
 
-#define MAX_URL 2048
-#define MAX_HEADERS 64
 #define CONN_MEMORY (64 * 1024)
-#define REQID_MAX 64
 
 /* How long a stop waits for requests in flight: a RunTask with its retries
  * fits; a client that never finishes its request does not hold us. */
@@ -45,17 +44,6 @@ struct http_server {
 	MHD_socket quiesced;            /* the listen socket after http_quiesce */
 };
 
-struct conn {
-	struct buf body;
-	bool too_large;
-	double t0;
-	struct hdr headers[MAX_HEADERS];
-	size_t n_headers;
-	bool too_many_headers;
-	const char *bad_framing;        /* why the request is refused (400) */
-	char reqid[REQID_MAX + 1];
-};
-
 static double
 mono(void)
 {
@@ -65,23 +53,41 @@ mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void
+http_conn_init(struct http_conn *c, size_t max_body)
+{
+	c->t0 = mono();
+	buf_init(&c->body, max_body);
+}
+
+void
+http_conn_cleanup(struct http_conn *c)
+{
+	buf_free(&c->body);
+}
+
+bool
+http_conn_header(struct http_conn *c, const char *k, size_t k_len,
+		 const char *v, size_t v_len)
+{
+	/* A NUL inside a name or value (RFC 9110 5.5: reject). */
+	if (strlen(k) != k_len || (v != NULL && strlen(v) != v_len))
+		c->bad_framing = "NUL in a header";
+	if (c->n_headers == HTTP_MAX_HEADERS) {
+		c->too_many_headers = true;
+		return false;
+	}
+	c->headers[c->n_headers++] = (struct hdr){ k, strlen(k), v ? v : "",
+		v ? strlen(v) : 0 };
+	return true;
+}
+
 static enum MHD_Result
 collect_header(void *cls, enum MHD_ValueKind kind, const char *k, size_t k_len,
 	       const char *v, size_t v_len)
 {
-	struct conn *c = cls;
-
 	(void)kind;
-	/* A NUL inside a name or value (RFC 9110 5.5: reject). */
-	if (strlen(k) != k_len || (v != NULL && strlen(v) != v_len))
-		c->bad_framing = "NUL in a header";
-	if (c->n_headers == MAX_HEADERS) {
-		c->too_many_headers = true;
-		return MHD_NO;
-	}
-	c->headers[c->n_headers++] = (struct hdr){ k, strlen(k), v ? v : "",
-		v ? strlen(v) : 0 };
-	return MHD_YES;
+	return http_conn_header(cls, k, k_len, v, v_len) ? MHD_YES : MHD_NO;
 }
 
 /* Request smuggling shapes (RFC 9112 6.1, 6.3): more than one
@@ -89,7 +95,7 @@ collect_header(void *cls, enum MHD_ValueKind kind, const char *k, size_t k_len,
  * coding other than a lone "chunked" make the body's end ambiguous between
  * us and any proxy in front: refuse them. */
 static void
-check_framing(struct conn *c)
+check_framing(struct http_conn *c)
 {
 	size_t n_cl = 0, n_te = 0;
 	const char *te = NULL;
@@ -120,9 +126,9 @@ check_framing(struct conn *c)
 
 /* A client's X-Request-Id is kept if it is tame; otherwise we make one. */
 static void
-request_id(struct conn *c, const char *given)
+request_id(struct http_conn *c, const char *given)
 {
-	bool ok = given != NULL && *given && strlen(given) <= REQID_MAX;
+	bool ok = given != NULL && *given && strlen(given) <= HTTP_REQID_MAX;
 
 	for (const char *p = given; ok && *p; p++)
 		ok = isalnum((unsigned char)*p) || strchr("-_.:", *p);
@@ -132,8 +138,8 @@ request_id(struct conn *c, const char *given)
 		str_copy(c->reqid, sizeof(c->reqid), "unknown");
 }
 
-static const char *
-find_header(const struct conn *c, const char *name)
+const char *
+http_conn_find(const struct http_conn *c, const char *name)
 {
 	for (size_t i = 0; i < c->n_headers; i++)
 		if (str_ieq(c->headers[i].name, c->headers[i].name_len, name))
@@ -141,13 +147,46 @@ find_header(const struct conn *c, const char *name)
 	return NULL;
 }
 
+void
+http_conn_head_done(struct http_conn *c)
+{
+	const char *cl;
+
+	request_id(c, http_conn_find(c, "x-request-id"));
+	check_framing(c);
+	/* A declared body over the limit is refused before it arrives. */
+	cl = http_conn_find(c, "content-length");
+	if (cl != NULL && strtoull(cl, NULL, 10) > c->body.max)
+		c->too_large = true;
+}
+
+void
+http_conn_upload(struct http_conn *c, const char *data, size_t n)
+{
+	if (!c->too_large && buf_append(&c->body, data, n) != POKY_OK)
+		c->too_large = true;
+}
+
+const char *
+http_token_name(const struct auth_tokens *tokens, const char *authorization)
+{
+	const char *tok;
+
+	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
+		return NULL;
+	tok = authorization + 7;
+	while (*tok == ' ')
+		tok++;
+	return auth_check(tokens, tok, strlen(tok));
+}
+
 /* Bearer auth; the token name is what logs and records show, never the
  * token.  Returns NULL and sets *ok=false when a token is needed and wrong. */
 static const char *
-authenticate(struct app *app, const struct conn *c, bool open, bool *ok)
+authenticate(struct app *app, const struct http_conn *c, bool open, bool *ok)
 {
 	struct app_conf *conf = app_config_get(app);
-	const char *h = find_header(c, "authorization"), *name = NULL;
+	const char *name;
 
 	*ok = true;
 	if (conf->tokens == NULL) {
@@ -156,13 +195,7 @@ authenticate(struct app *app, const struct conn *c, bool open, bool *ok)
 		app_config_put(app, conf);
 		return NULL;
 	}
-	if (h != NULL && strncasecmp(h, "Bearer ", 7) == 0) {
-		const char *tok = h + 7;
-
-		while (*tok == ' ')
-			tok++;
-		name = auth_check(conf->tokens, tok, strlen(tok));
-	}
+	name = http_token_name(conf->tokens, http_conn_find(c, "authorization"));
 	app_config_put(app, conf);
 	/* The names come from a config that may be swapped: hand out a
 	 * static copy per thread. */
@@ -176,23 +209,32 @@ authenticate(struct app *app, const struct conn *c, bool open, bool *ok)
 	return NULL;
 }
 
-static enum MHD_Result
-send_resp(struct MHD_Connection *mc, struct conn *c, struct api_resp *r,
-	  const char *method)
+char *
+http_resp_body(struct api_resp *r, size_t *len)
 {
-	struct MHD_Response *resp;
 	char *body = NULL;
-	size_t len = 0;
-	enum MHD_Result ret;
 
+	*len = 0;
 	if (r->text != NULL) {
 		body = r->text;
-		len = r->text_len;
+		*len = r->text_len;
 		r->text = NULL;
 	} else if (r->json != NULL) {
 		body = json_dumps(r->json, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
-		len = body ? strlen(body) : 0;
+		*len = body ? strlen(body) : 0;
 	}
+	return body;
+}
+
+static enum MHD_Result
+send_resp(struct MHD_Connection *mc, const struct http_conn *c,
+	  struct api_resp *r, const char *method)
+{
+	struct MHD_Response *resp;
+	size_t len;
+	char *body = http_resp_body(r, &len);
+	enum MHD_Result ret;
+
 	if (strcmp(method, "HEAD") == 0) {
 		free(body);
 		body = NULL;
@@ -233,7 +275,7 @@ method_label(const char *method)
 }
 
 static void
-access_log(struct app *app, const struct conn *c, const char *method,
+access_log(struct app *app, const struct http_conn *c, const char *method,
 	   const char *route, int status, const char *who)
 {
 	double dt = mono() - c->t0;
@@ -250,8 +292,91 @@ access_log(struct app *app, const struct conn *c, const char *method,
 	    "route", route, METRICS_END);
 }
 
+enum poky_err
+http_query_add(struct buf *q, const char *k, const char *v)
+{
+	if ((q->len > 0 && buf_append_byte(q, '&') != POKY_OK) ||
+	    str_uri_encode(q, k, strlen(k), false) != POKY_OK ||
+	    (v != NULL && (buf_append_byte(q, '=') != POKY_OK ||
+	     str_uri_encode(q, v, strlen(v), false) != POKY_OK)))
+		return POKY_ERR_LIMIT;
+	return POKY_OK;
+}
+
+void
+http_answer(struct app *app, const struct http_conn *c, const char *method,
+	    const char *url, const char *query, bool query_too_long,
+	    struct api_req *req, struct api_resp *r)
+{
+	const struct api_route *rt;
+	char allow[128];
+	bool known, auth_ok;
+
+	memset(req, 0, sizeof(*req));
+	req->method = method;
+	req->request_id = c->reqid;
+	req->route = "unmatched";
+	if (strlen(url) > HTTP_MAX_URL) {
+		api_problem(r, 414, NULL, "URI too long", "at most %d bytes",
+		    HTTP_MAX_URL);
+		goto log;
+	}
+	if (c->bad_framing != NULL) {
+		api_problem(r, 400, NULL, "Bad request", "%s", c->bad_framing);
+		goto log;
+	}
+	if (c->too_many_headers) {
+		api_problem(r, 431, NULL, "Too many headers", "at most %d",
+		    HTTP_MAX_HEADERS);
+		goto log;
+	}
+	if (c->too_large) {
+		api_problem(r, 413, NULL, "Body too large",
+		    "the body exceeds max_body_bytes (%zu)", c->body.max);
+		goto log;
+	}
+	rt = api_match(method, url, req->arg, sizeof(req->arg), &known, allow,
+	    sizeof(allow));
+	if (rt == NULL) {
+		if (known) {
+			api_problem(r, 405, NULL, "Method not allowed",
+			    "%s is not allowed here", method);
+			api_resp_header(r, "Allow", "%s", allow);
+		} else {
+			api_problem(r, 404, NULL, "Not found", "no route for %.200s", url);
+		}
+		goto log;
+	}
+	req->route = rt->pattern;
+	req->token_name = authenticate(app, c, rt->open, &auth_ok);
+	if (!auth_ok) {
+		api_problem(r, 401, NULL, "Unauthorized",
+		    "send Authorization: Bearer TOKEN");
+		api_resp_header(r, "WWW-Authenticate", "Bearer realm=\"poky\"");
+		goto log;
+	}
+	req->path = url;
+	req->headers = c->headers;
+	req->n_headers = c->n_headers;
+	req->body = c->body.data;
+	req->body_len = c->body.len;
+	if (query_too_long) {
+		api_problem(r, 414, NULL, "URI too long",
+		    "the query is over %d bytes", HTTP_MAX_QUERY);
+		goto log;
+	}
+	req->query = query;
+	log_set_request_id(c->reqid);
+	rt->handler(app, req, r);
+	log_set_request_id(NULL);
+	if (r->status == 0)
+		api_problem(r, 500, NULL, "Internal error", "handler gave no answer");
+log:
+	access_log(app, c, method, req->route, r->status, req->token_name);
+}
+
 /* The query string, rebuilt from MHD's decoded arguments (MHD keeps no raw
- * copy); values are re-encoded so api_query decodes them the same way. */
+ * copy). */
 struct args {
 	struct buf *b;
 	bool overflow;          /* the query did not fit: refuse, never cut it */
@@ -261,13 +386,9 @@ static enum MHD_Result
 add_arg(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 {
 	struct args *a = cls;
-	struct buf *b = a->b;
 
 	(void)kind;
-	if ((b->len > 0 && buf_append_byte(b, '&') != POKY_OK) ||
-	    str_uri_encode(b, k, strlen(k), false) != POKY_OK ||
-	    (v != NULL && (buf_append_byte(b, '=') != POKY_OK ||
-	     str_uri_encode(b, v, strlen(v), false) != POKY_OK))) {
+	if (http_query_add(a->b, k, v) != POKY_OK) {
 		a->overflow = true;
 		return MHD_NO;
 	}
@@ -281,119 +402,44 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 {
 	struct http_server *srv = cls;
 	struct app *app = srv->app;
-	struct conn *c = *con_cls;
+	struct http_conn *c = *con_cls;
 	struct api_resp r;
 	struct api_req req;
-	const struct api_route *rt;
-	const char *cl;
-	char allow[128], path[MAX_URL + 1];
 	struct buf query;
-	bool known, auth_ok;
+	struct args a = { &query, false };
 	enum MHD_Result ret;
-	size_t app_max;
 
 	(void)version;
 	if (c == NULL) {
 		struct app_conf *conf;
+		size_t app_max;
 
 		c = calloc(1, sizeof(*c));
 		if (c == NULL)
 			return MHD_NO;
 		atomic_fetch_add(&srv->in_flight, 1);   /* until on_completed */
-		c->t0 = mono();
 		conf = app_config_get(app);
 		app_max = conf->cfg->server.max_body_bytes;
 		app_config_put(app, conf);
-		buf_init(&c->body, app_max);
+		http_conn_init(c, app_max);
 		MHD_get_connection_values_n(mc, MHD_HEADER_KIND, collect_header, c);
-		request_id(c, find_header(c, "x-request-id"));
-		check_framing(c);
-		/* A declared body over the limit is refused before it arrives. */
-		cl = find_header(c, "content-length");
-		if (cl != NULL && strtoull(cl, NULL, 10) > app_max)
-			c->too_large = true;
+		http_conn_head_done(c);
 		*con_cls = c;
 		if (c->bad_framing == NULL)
 			return MHD_YES;
 		/* else answer 400 now, before any body is read */
 	}
 	if (*upload_size > 0) {
-		if (!c->too_large &&
-		    buf_append(&c->body, upload, *upload_size) != POKY_OK)
-			c->too_large = true;
+		http_conn_upload(c, upload, *upload_size);
 		*upload_size = 0;
 		return MHD_YES;
 	}
 
 	api_resp_init(&r);
-	buf_init(&query, 2 * MAX_URL);
-	memset(&req, 0, sizeof(req));
-	req.method = method;
-	req.request_id = c->reqid;
-	req.route = "unmatched";
-	if (strlen(url) > MAX_URL) {
-		api_problem(&r, 414, NULL, "URI too long", "at most %d bytes", MAX_URL);
-		goto send;
-	}
-	if (c->bad_framing != NULL) {
-		api_problem(&r, 400, NULL, "Bad request", "%s", c->bad_framing);
-		goto send;
-	}
-	if (c->too_many_headers) {
-		api_problem(&r, 431, NULL, "Too many headers", "at most %d",
-		    MAX_HEADERS);
-		goto send;
-	}
-	if (c->too_large) {
-		api_problem(&r, 413, NULL, "Body too large",
-		    "the body exceeds max_body_bytes (%zu)", c->body.max);
-		goto send;
-	}
+	buf_init(&query, HTTP_MAX_QUERY);
 	/* MHD gives the path decoded and without its query. */
-	str_copy(path, sizeof(path), url);
-	rt = api_match(method, path, req.arg, sizeof(req.arg), &known, allow,
-	    sizeof(allow));
-	if (rt == NULL) {
-		if (known) {
-			api_problem(&r, 405, NULL, "Method not allowed",
-			    "%s is not allowed here", method);
-			api_resp_header(&r, "Allow", "%s", allow);
-		} else {
-			api_problem(&r, 404, NULL, "Not found", "no route for %.200s", path);
-		}
-		goto send;
-	}
-	req.route = rt->pattern;
-	req.token_name = authenticate(app, c, rt->open, &auth_ok);
-	if (!auth_ok) {
-		api_problem(&r, 401, NULL, "Unauthorized",
-		    "send Authorization: Bearer TOKEN");
-		api_resp_header(&r, "WWW-Authenticate", "Bearer realm=\"poky\"");
-		goto send;
-	}
-	req.path = path;
-	req.headers = c->headers;
-	req.n_headers = c->n_headers;
-	req.body = c->body.data;
-	req.body_len = c->body.len;
-	{
-		struct args a = { &query, false };
-
-		MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, add_arg, &a);
-		if (a.overflow) {
-			api_problem(&r, 414, NULL, "URI too long",
-			    "the query is over %d bytes", 2 * MAX_URL);
-			goto send;
-		}
-	}
-	req.query = query.data;
-	log_set_request_id(c->reqid);
-	rt->handler(app, &req, &r);
-	log_set_request_id(NULL);
-	if (r.status == 0)
-		api_problem(&r, 500, NULL, "Internal error", "handler gave no answer");
-send:
-	access_log(app, c, method, req.route, r.status, req.token_name);
+	MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, add_arg, &a);
+	http_answer(app, c, method, url, query.data, a.overflow, &req, &r);
 	ret = send_resp(mc, c, &r, method);
 	api_resp_cleanup(&r);
 	buf_free(&query);
@@ -405,13 +451,13 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct http_server *srv = cls;
-	struct conn *c = *con_cls;
+	struct http_conn *c = *con_cls;
 
 	(void)mc;
 	(void)toe;
 	if (c == NULL)
 		return;
-	buf_free(&c->body);
+	http_conn_cleanup(c);
 	free(c);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->in_flight, 1);

@@ -1,0 +1,142 @@
+/* test_http.c - http.c's request checks without MHD: the head (framing,
+ * limits, request id), the body limit and the rebuilt query. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "poky/buf.h"
+#include "poky/http.h"
+
+/* A head from "Name", "value" pairs, NULL-terminated. */
+static void
+head(struct http_conn *c, size_t max_body, const char *const *kv)
+{
+	memset(c, 0, sizeof(*c));
+	http_conn_init(c, max_body);
+	for (; kv[0] != NULL; kv += 2)
+		if (!http_conn_header(c, kv[0], strlen(kv[0]), kv[1], strlen(kv[1])))
+			break;
+	http_conn_head_done(c);
+}
+
+static const char *
+framing(const char *const *kv)
+{
+	struct http_conn c;
+
+	head(&c, 100, kv);
+	http_conn_cleanup(&c);
+	return c.bad_framing;
+}
+
+static void
+test_smuggling_shapes_are_refused(void **state)
+{
+	(void)state;
+	assert_null(framing((const char *const[]){ "Content-Length", "4",
+	    "Host", "x", NULL }));
+	assert_null(framing((const char *const[]){ "Transfer-Encoding",
+	    "Chunked", NULL }));
+	assert_string_equal(framing((const char *const[]){ "Content-Length", "4",
+	    "content-length", "4", NULL }), "more than one Content-Length");
+	assert_string_equal(framing((const char *const[]){ "Content-Length", "4",
+	    "Transfer-Encoding", "chunked", NULL }),
+	    "both Content-Length and Transfer-Encoding");
+	assert_string_equal(framing((const char *const[]){ "Transfer-Encoding",
+	    "gzip, chunked", NULL }), "unsupported Transfer-Encoding");
+	assert_string_equal(framing((const char *const[]){ "Content-Length ",
+	    "4", NULL }), "whitespace in a header name");
+}
+
+static void
+test_nul_in_a_header_is_refused(void **state)
+{
+	struct http_conn c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	http_conn_init(&c, 100);
+	/* "X-A\0b: v" as received: 5 bytes of name, 3 before the NUL. */
+	assert_true(http_conn_header(&c, "X-A", 5, "v", 1));
+	http_conn_head_done(&c);
+	assert_string_equal(c.bad_framing, "NUL in a header");
+	http_conn_cleanup(&c);
+}
+
+static void
+test_header_count_and_body_limits(void **state)
+{
+	struct http_conn c;
+	const char *kv[2 * (HTTP_MAX_HEADERS + 1) + 1];
+
+	(void)state;
+	for (size_t i = 0; i < 2 * (HTTP_MAX_HEADERS + 1); i++)
+		kv[i] = "x";
+	kv[2 * (HTTP_MAX_HEADERS + 1)] = NULL;
+	head(&c, 100, kv);
+	assert_true(c.too_many_headers);
+	assert_int_equal(c.n_headers, HTTP_MAX_HEADERS);
+	http_conn_cleanup(&c);
+
+	head(&c, 100, (const char *const[]){ "Content-Length", "101", NULL });
+	assert_true(c.too_large);
+	http_conn_cleanup(&c);
+
+	head(&c, 4, (const char *const[]){ NULL });
+	http_conn_upload(&c, "abc", 3);
+	assert_false(c.too_large);
+	http_conn_upload(&c, "de", 2);
+	assert_true(c.too_large);
+	assert_int_equal(c.body.len, 3);
+	http_conn_cleanup(&c);
+}
+
+static void
+test_request_id_kept_only_when_tame(void **state)
+{
+	struct http_conn c;
+
+	(void)state;
+	head(&c, 100, (const char *const[]){ "X-Request-Id", "abc-1.2:3_4",
+	    NULL });
+	assert_string_equal(c.reqid, "abc-1.2:3_4");
+	assert_string_equal(http_conn_find(&c, "x-request-id"), "abc-1.2:3_4");
+	http_conn_cleanup(&c);
+	head(&c, 100, (const char *const[]){ "X-Request-Id", "a b", NULL });
+	assert_int_equal(strlen(c.reqid), 36);      /* a UUID */
+	http_conn_cleanup(&c);
+}
+
+static void
+test_query_rebuilt_encoded_and_bounded(void **state)
+{
+	struct buf q;
+
+	(void)state;
+	buf_init(&q, 16);
+	assert_int_equal(http_query_add(&q, "a b", "x&y"), POKY_OK);
+	assert_int_equal(http_query_add(&q, "flag", NULL), POKY_OK);
+	assert_string_equal(q.data, "a%20b=x%26y&flag");
+	assert_int_not_equal(http_query_add(&q, "more", "1"), POKY_OK);
+	buf_free(&q);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_smuggling_shapes_are_refused),
+		cmocka_unit_test(test_nul_in_a_header_is_refused),
+		cmocka_unit_test(test_header_count_and_body_limits),
+		cmocka_unit_test(test_request_id_kept_only_when_tame),
+		cmocka_unit_test(test_query_rebuilt_encoded_and_bounded),
+	};
+
+	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
+}
