@@ -8,12 +8,21 @@
  *   LF
  *   body                         everything after the empty line
  *
- * What http.c's on_request does around MHD is done here the way MHD hands
- * it over: the path percent-decoded (cut at a NUL, as a C string is), the
- * query split into decoded arguments and re-encoded like add_arg, header
- * values trimmed, then the same limits (URL length 414, header count 431,
- * body size 413), api_match (404/405), the bearer token looked up (but not
- * required: the fuzzer can't find a token's hash), and the handler.
+ * What http.c's on_request does goes through the functions it calls
+ * (http.h): http_conn_header for each header, http_conn_head_done (request
+ * id, framing checks, declared Content-Length), http_conn_upload for the
+ * body, http_query_add for each query argument, http_answer (limits 414,
+ * 400, 431, 413, api_match 404/405, the token, the handler, the access
+ * log) and http_resp_body.  Only MHD's own share is done here, the way
+ * MHD hands a request over: the request line and header lines split, the
+ * path percent-decoded (cut at a NUL, as a C string is), the query split
+ * into decoded arguments, header values trimmed; and the MHD response
+ * (headers, Connection: close, HEAD without a body) is left out.
+ *
+ * The app has no tokens, so every route's handler is reached anonymously;
+ * an Authorization header still goes through http_token_name against a
+ * token file (the fuzzer can't find a token's hash).  A client's untame
+ * X-Request-Id is replaced by a random UUID, as in pokyd.
  *
  * Every route's handler runs on a static app with its store in a temporary
  * directory.  Nothing can launch: each template has a required s3=bucket
@@ -21,12 +30,12 @@
  * POST that passes validation stops at "does not exist" (400) before a
  * record is written; the store stays empty, so GET/DELETE /tasks/{id} and
  * the logs answer 404.  Beyond "no crash": every answer has a status of
- * 200..599 and a body that serialises as send_resp does it, and no POST
- * is ever accepted.  The access log line is formatted too (JSON, thrown
- * away), with the client's method and X-Request-Id in it.
+ * 200..599 and a body (the handlers always give one), no handler leaves
+ * the answer to http_answer's "no answer" 500, and no POST is ever
+ * accepted.  The access log line is formatted too (JSON, thrown away),
+ * with the client's method and X-Request-Id in it.
  *
  * POKY_FUZZ_DEBUG=1 prints each answer. */
-#include <ctype.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +53,7 @@
 #include "poky/auth.h"
 #include "poky/buf.h"
 #include "poky/config.h"
+#include "poky/http.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
 #include "poky/store.h"
@@ -59,10 +69,6 @@ static void remove_dir(void);
 #define CHECK(cond) do { if (!(cond)) { \
 	fprintf(stderr, "fuzz_http_api: check failed: %s (line %d)\n", #cond, \
 	    __LINE__); remove_dir(); abort(); } } while (0)
-
-/* As in http.c. */
-#define MAX_URL 2048
-#define MAX_HEADERS 64
 
 static const char config_text[] =
 	"[server]\n"
@@ -213,8 +219,9 @@ decode(const char *s, size_t n, bool plus)
 	return buf_take(&b);
 }
 
-/* The query rebuilt from decoded arguments, as add_arg does. */
-static void
+/* The query split into arguments and decoded, as MHD does, and rebuilt by
+ * http_query_add, as add_arg does; false when it does not fit. */
+static bool
 rebuild_query(const char *q, size_t n, struct buf *out)
 {
 	size_t i = 0;
@@ -226,46 +233,45 @@ rebuild_query(const char *q, size_t n, struct buf *out)
 			j++;
 		if (j > i) {
 			char *k, *v = NULL;
+			enum poky_err rc;
 
 			for (eq = i; eq < j && q[eq] != '='; eq++)
 				;
 			k = decode(q + i, eq - i, true);
 			if (eq < j)
 				v = decode(q + eq + 1, j - eq - 1, true);
-			if ((out->len > 0 && buf_append_byte(out, '&') != POKY_OK) ||
-			    str_uri_encode(out, k, strlen(k), false) != POKY_OK ||
-			    (v != NULL && (buf_append_byte(out, '=') != POKY_OK ||
-			     str_uri_encode(out, v, strlen(v), false) != POKY_OK))) {
-				free(k);
-				free(v);
-				return;
-			}
+			rc = http_query_add(out, k, v);
 			free(k);
 			free(v);
+			if (rc != POKY_OK)
+				return false;
 		}
 		i = j + 1;
 	}
+	return true;
 }
 
 struct request {
 	char *method;
 	char *path;
 	struct buf query;
-	char *names[MAX_HEADERS + 1], *values[MAX_HEADERS + 1];
-	struct hdr headers[MAX_HEADERS + 1];
-	size_t n_headers;
-	bool too_many_headers;
-	const char *body;
-	size_t body_len;
+	bool query_too_long;
+	/* One more than fits: MHD hands that one over too, and is stopped. */
+	char *names[HTTP_MAX_HEADERS + 1], *values[HTTP_MAX_HEADERS + 1];
+	size_t n_strings;
+	struct http_conn c;
 };
 
+/* The head and the body into rq->c; false when MHD would not get as far
+ * as calling pokyd. */
 static bool
-frame(struct request *rq, const char *d, size_t n)
+frame(struct request *rq, const char *d, size_t n, size_t max_body)
 {
 	struct line_reader lr = { d, d + n };
 	const char *s, *sp, *t, *qm;
 	size_t len, tlen;
 
+	http_conn_init(&rq->c, max_body);
 	if (!next_line(&lr, &s, &len) || (sp = memchr(s, ' ', len)) == NULL || sp == s)
 		return false;
 	rq->method = strndup(s, (size_t)(sp - s));
@@ -273,31 +279,34 @@ frame(struct request *rq, const char *d, size_t n)
 	tlen = len - (size_t)(t - s);
 	qm = memchr(t, '?', tlen);
 	rq->path = decode(t, qm ? (size_t)(qm - t) : tlen, false);
-	buf_init(&rq->query, 2 * MAX_URL);
+	buf_init(&rq->query, HTTP_MAX_QUERY);
 	if (qm != NULL)
-		rebuild_query(qm + 1, (size_t)(t + tlen - qm - 1), &rq->query);
+		rq->query_too_long = !rebuild_query(qm + 1,
+		    (size_t)(t + tlen - qm - 1), &rq->query);
 	while (next_line(&lr, &s, &len) && len > 0) {
 		const char *colon = memchr(s, ':', len), *v, *ve;
+		size_t i = rq->n_strings;
 
 		if (colon == NULL || colon == s)
 			continue;               /* MHD refuses the request */
-		if (rq->n_headers == MAX_HEADERS) {
-			rq->too_many_headers = true;
-			continue;
-		}
+		if (rq->c.too_many_headers)
+			continue;               /* MHD was told to stop */
 		for (v = colon + 1; v < s + len && (*v == ' ' || *v == '\t'); v++)
 			;
 		for (ve = s + len; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
 			;
-		rq->names[rq->n_headers] = strndup(s, (size_t)(colon - s));
-		rq->values[rq->n_headers] = strndup(v, (size_t)(ve - v));
-		rq->headers[rq->n_headers] = (struct hdr){
-			rq->names[rq->n_headers], strlen(rq->names[rq->n_headers]),
-			rq->values[rq->n_headers], strlen(rq->values[rq->n_headers]) };
-		rq->n_headers++;
+		rq->names[i] = strndup(s, (size_t)(colon - s));
+		rq->values[i] = strndup(v, (size_t)(ve - v));
+		rq->n_strings++;
+		CHECK(rq->names[i] != NULL && rq->values[i] != NULL);
+		/* The lengths as received: a NUL inside shows. */
+		http_conn_header(&rq->c, rq->names[i], (size_t)(colon - s),
+		    rq->values[i], (size_t)(ve - v));
 	}
-	rq->body = lr.p;
-	rq->body_len = (size_t)(d + n - lr.p);
+	http_conn_head_done(&rq->c);
+	/* pokyd answers a framing error before it reads a body. */
+	if (rq->c.bad_framing == NULL && lr.p < d + n)
+		http_conn_upload(&rq->c, lr.p, (size_t)(d + n - lr.p));
 	return rq->method != NULL && rq->method[0] != '\0';
 }
 
@@ -307,113 +316,39 @@ request_free(struct request *rq)
 	free(rq->method);
 	free(rq->path);
 	buf_free(&rq->query);
-	for (size_t i = 0; i < rq->n_headers; i++) {
+	http_conn_cleanup(&rq->c);
+	for (size_t i = 0; i < rq->n_strings; i++) {
 		free(rq->names[i]);
 		free(rq->values[i]);
 	}
 }
 
-static const char *
-find_header(const struct request *rq, const char *name)
-{
-	for (size_t i = 0; i < rq->n_headers; i++)
-		if (str_ieq(rq->headers[i].name, rq->headers[i].name_len, name))
-			return rq->headers[i].value;
-	return NULL;
-}
-
 /* ---- the request ------------------------------------------------------- */
-
-/* As http.c's request_id: a tame X-Request-Id is kept. */
-static const char *
-request_id(const struct request *rq, char *out)
-{
-	const char *given = find_header(rq, "x-request-id");
-	bool ok = given != NULL && *given && strlen(given) <= 64;
-
-	for (const char *p = given; ok && *p; p++)
-		ok = isalnum((unsigned char)*p) || strchr("-_.:", *p);
-	str_copy(out, 65, ok ? given : "fuzz-request");
-	return out;
-}
-
-/* The access log line http.c writes after every request. */
-static void
-access_log(const struct request *rq, const struct api_req *req, int status)
-{
-	log_set_request_id(req->request_id);
-	log_info("%s %s %d %.1fms %s", rq->method, req->route, status, 0.0,
-	    req->token_name ? req->token_name : "-");
-	log_set_request_id(NULL);
-}
 
 static void
 answer(struct request *rq, struct api_resp *r)
 {
 	struct api_req req;
-	const struct api_route *rt;
-	const char *cl, *auth;
-	char allow[128], reqid[65];
-	bool known;
+	const char *detail;
 
-	memset(&req, 0, sizeof(req));
-	req.method = rq->method;
-	req.request_id = request_id(rq, reqid);
-	req.route = "unmatched";
-	if (strlen(rq->path) > MAX_URL) {
-		api_problem(r, 414, NULL, "URI too long", "at most %d bytes", MAX_URL);
-		goto out;
-	}
-	if (rq->too_many_headers) {
-		api_problem(r, 431, NULL, "Too many headers", "at most %d", MAX_HEADERS);
-		goto out;
-	}
-	cl = find_header(rq, "content-length");
-	if (rq->body_len > 4096 || (cl != NULL && strtoull(cl, NULL, 10) > 4096)) {
-		api_problem(r, 413, NULL, "Body too large",
-		    "the body exceeds max_body_bytes (%d)", 4096);
-		goto out;
-	}
-	rt = api_match(rq->method, rq->path, req.arg, sizeof(req.arg), &known,
-	    allow, sizeof(allow));
-	if (rt == NULL) {
-		if (known) {
-			api_problem(r, 405, NULL, "Method not allowed",
-			    "%s is not allowed here", rq->method);
-			api_resp_header(r, "Allow", "%s", allow);
-		} else {
-			api_problem(r, 404, NULL, "Not found", "no route for %.200s",
-			    rq->path);
-		}
-		goto out;
-	}
+	http_answer(&app, &rq->c, rq->method, rq->path, rq->query.data,
+	    rq->query_too_long, &req, r);
 	CHECK(strlen(req.arg) < sizeof(req.arg));
-	req.route = rt->pattern;
-	auth = find_header(rq, "authorization");
-	if (auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0)
-		req.token_name = auth_check(tokens, auth + 7, strlen(auth + 7));
-	req.path = rq->path;
-	req.headers = rq->headers;
-	req.n_headers = rq->n_headers;
-	req.body = rq->body;
-	req.body_len = rq->body_len;
-	req.query = rq->query.data;
-	log_set_request_id(req.request_id);
-	rt->handler(&app, &req, r);
-	log_set_request_id(NULL);
-	CHECK(r->status != 0);
+	detail = json_string_value(json_object_get(r->json, "detail"));
+	CHECK(r->status != 500 || detail == NULL ||
+	    strcmp(detail, "handler gave no answer") != 0);
 	CHECK(strcmp(rq->method, "POST") != 0 || r->status >= 400);
-out:
-	access_log(rq, &req, r->status);
 }
 
-/* The pure helpers the handlers use, on the raw query and the body. */
+/* The pure helpers the handlers use, on the raw query and the body, and
+ * the token lookup the app's anonymous mode skips. */
 static void
 helpers(const struct request *rq)
 {
 	static const char *const names[] = { "status", "template", "cursor",
 		"limit", "source_bucket", "", NULL };
 	struct api_req req = { .query = rq->query.data };
+	const char *who;
 	char out[16];
 
 	for (int i = 0; names[i] != NULL; i++) {
@@ -421,7 +356,19 @@ helpers(const struct request *rq)
 
 		CHECK(v == NULL || (v == out && strlen(out) < sizeof(out)));
 	}
-	CHECK(api_json_depth(rq->body, rq->body_len) >= 0);
+	CHECK(api_json_depth(rq->c.body.data, rq->c.body.len) >= 0);
+	who = http_token_name(tokens, http_conn_find(&rq->c, "authorization"));
+	CHECK(who == NULL || strcmp(who, "alice") == 0);
+}
+
+static size_t
+conf_max_body(void)
+{
+	struct app_conf *conf = app_config_get(&app);
+	size_t max = conf->cfg->server.max_body_bytes;
+
+	app_config_put(&app, conf);
+	return max;
 }
 
 int
@@ -430,13 +377,14 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	struct request rq;
 	struct api_resp r;
 	char *body;
+	size_t len;
 
 	if (app.store == NULL) {
 		setup();
 		debug = getenv("POKY_FUZZ_DEBUG") != NULL;
 	}
 	memset(&rq, 0, sizeof(rq));
-	if (!frame(&rq, (const char *)d, n)) {
+	if (!frame(&rq, (const char *)d, n, conf_max_body())) {
 		request_free(&rq);
 		return 0;
 	}
@@ -446,15 +394,12 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	/* As send_resp sends it. */
 	CHECK(r.status >= 200 && r.status <= 599);
 	CHECK(r.n_headers <= API_MAX_RESP_HEADERS);
-	if (r.text == NULL) {
-		CHECK(r.json != NULL);
-		body = json_dumps(r.json, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_ENCODE_ANY);
-		CHECK(body != NULL);
-		if (debug)
-			fprintf(stderr, "%s %s -> %d %.300s\n", rq.method, rq.path,
-			    r.status, body);
-		free(body);
-	}
+	body = http_resp_body(&r, &len);
+	CHECK(body != NULL);
+	if (debug)
+		fprintf(stderr, "%s %s -> %d %.*s\n", rq.method, rq.path, r.status,
+		    (int)(len < 300 ? len : 300), body);
+	free(body);
 	api_resp_cleanup(&r);
 	request_free(&rq);
 	return 0;
