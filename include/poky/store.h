@@ -1,8 +1,11 @@
 /* store.h - durable task records in SQLite (WAL, synchronous=FULL).
  *
  * Every write is committed (and fsync'd) before the call returns, so an
- * answer sent after it can't be lost in a crash.  Each thread gets its own
- * connection on first use; SQLite serialises the writers. */
+ * answer sent after it can't be lost in a crash - except a deferred update
+ * (store_update_deferred), which is only queued, for a change something
+ * else recovers after a crash.  Reads see every deferred update queued
+ * before they began.  Each thread gets its own connection for reads, on
+ * first use; one writer thread commits every write, in queue order. */
 #ifndef POKY_STORE_H
 #define POKY_STORE_H
 
@@ -87,6 +90,25 @@ enum poky_err store_get_by_idem(struct store *s, const char *owner,
  * re-reads. */
 enum poky_err store_update(struct store *s, struct task *t,
 			   const char *expect_status, struct poky_error *e);
+
+/* store_update without waiting for the commit: t is copied and queued, and
+ * t->updated_at set to the version the row will have.  For a change that
+ * may be lost in a crash because a restart recovers it (the ids of a
+ * launch: the tracker relaunches with the same clientToken).  Every read
+ * (get, list, oldest, unfinished, callbacks, counts) that begins after this
+ * returns waits until the write is committed or has failed, so an answer
+ * made from t is what any later reader sees; reads wait for nothing when no
+ * deferred update is pending.  Writes keep queue order.  expect_status is
+ * required.  A failure (the row changed: POKY_ERR_CONFLICT; or the commit
+ * failed) can't be returned: it is logged as an error with the task's id
+ * (and ECS task ARN) and counted (store_deferred_failures), and the row
+ * keeps what it had.  POKY_ERR_NOMEM: nothing was queued. */
+enum poky_err store_update_deferred(struct store *s, struct task *t,
+				    const char *expect_status,
+				    struct poky_error *e);
+
+/* How many deferred updates failed since store_open. */
+unsigned long long store_deferred_failures(struct store *s);
 
 enum poky_err store_delete(struct store *s, const char *id,
 			   struct poky_error *e);

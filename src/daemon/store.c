@@ -1,6 +1,8 @@
 /* store.c - task records in SQLite (see store.h). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -36,13 +38,27 @@ struct store {
 	pthread_cond_t wwake;   /* the writer: work arrived */
 	struct wop *whead, *wtail;
 	bool wstop;
+	/* Deferred updates (store_update_deferred): numbered as they are
+	 * queued (under wlock); the writer sets def_done to the highest
+	 * number of each batch it has finished, committed or not.  A read
+	 * waits until def_done reaches the def_queued it saw when it began:
+	 * the writer takes the queue in order, so every deferred write queued
+	 * before the read is then in the database (or has failed, and was
+	 * logged).  With none pending the two are equal and a read waits for
+	 * nothing, not even the lock. */
+	_Atomic uint64_t def_queued, def_done;
+	_Atomic uint64_t def_failed;
+	pthread_cond_t wdone;   /* readers: def_done moved */
 };
 
 enum wop_kind { WOP_INSERT, WOP_UPDATE, WOP_DELETE };
 
 static void *writer_main(void *p);
+static void await_deferred(struct store *s);
 
-/* One write, waiting in the queue; lives on the caller's stack. */
+/* One write, waiting in the queue; lives on the caller's stack, or (a
+ * deferred update) on the heap with its own copy of the task and status,
+ * freed by the writer. */
 struct wop {
 	enum wop_kind kind;
 	const struct task *ti;          /* insert */
@@ -52,6 +68,9 @@ struct wop {
 	double read_at;                 /* update: t->updated_at before */
 	enum poky_err rc;
 	struct poky_error err;
+	uint64_t def_seq;               /* deferred: its number; 0 otherwise */
+	struct task def_task;           /* deferred: tu points here */
+	char def_expect[16];            /* deferred: expect points here */
 	/* Posted once its batch is committed (or failed): each caller is
 	 * woken alone, not every waiter on one condition, who would then all
 	 * queue for the queue's mutex again. */
@@ -324,6 +343,7 @@ store_open(const char *dir, struct poky_error *e)
 	}
 	pthread_mutex_init(&s->wlock, NULL);
 	pthread_cond_init(&s->wwake, NULL);
+	pthread_cond_init(&s->wdone, NULL);
 	db = conn(s, e);
 	if (db == NULL || migrate(db, e) != POKY_OK) {
 		store_close(s);
@@ -362,6 +382,7 @@ store_close(struct store *s)
 	sqlite3_close(s->wdb);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wwake);
+	pthread_cond_destroy(&s->wdone);
 	for (size_t i = 0; i < s->n_all; i++)
 		sqlite3_close(s->all[i]);
 	free(s->all);
@@ -564,6 +585,7 @@ get_one(struct store *s, const char *where, const char *a, const char *b,
 
 	if (db == NULL)
 		return e ? e->code : POKY_ERR_IO;
+	await_deferred(s);
 	snprintf(sql, sizeof(sql), "SELECT " COLUMNS " FROM tasks WHERE %s", where);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return db_error(db, e, "read");
@@ -604,31 +626,38 @@ store_oldest(struct store *s, const char *status, const char *template_name,
 	    status, template_name, t, e);
 }
 
+/* The version a row read at read_at gets when it is written now: updated_at
+ * is also the record's version, strictly increasing, so two writes in one
+ * millisecond still differ. */
+static double
+next_version(double read_at)
+{
+	double now = now_real();
+
+	return now > read_at ? now : read_at + 0.001;
+}
+
+/* t->updated_at is already the new version; read_at the one t was read
+ * with. */
 static enum poky_err
-do_update(sqlite3 *db, sqlite3_stmt **cache, struct task *t,
-	  const char *expect_status, struct poky_error *e)
+do_update(sqlite3 *db, sqlite3_stmt **cache, const struct task *t,
+	  const char *expect_status, double read_at, struct poky_error *e)
 {
 	sqlite3_stmt *st;
 	enum poky_err rc = POKY_OK;
-	double read_at = t->updated_at, now = now_real();
 
-	/* updated_at is also the record's version: every row is rewritten
-	 * whole, so with an expected status the row must also be the one t
-	 * was read as; otherwise a writer holding an older copy (the tracker
-	 * moving starting -> running) would undo another's change that kept
-	 * the status (a cancel request).  Strictly increasing, so two writes
-	 * in one millisecond still differ. */
-	t->updated_at = now > read_at ? now : read_at + 0.001;
-	/* Rewrites every column by position; ?33 is the expected status, ?34
-	 * the updated_at it was read with. */
+	/* Every row is rewritten whole, so with an expected status the row
+	 * must also be the one t was read as; otherwise a writer holding an
+	 * older copy (the tracker moving starting -> running) would undo
+	 * another's change that kept the status (a cancel request).  Every
+	 * column by position; ?33 is the expected status, ?34 the updated_at
+	 * it was read with. */
 	st = cached_stmt(db, cache, "UPDATE tasks SET (" COLUMNS ") = "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
 	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32) "
 	    "WHERE id = ?1 AND (?33 IS NULL OR (status = ?33 AND updated_at = ?34))");
-	if (st == NULL) {
-		t->updated_at = read_at;
+	if (st == NULL)
 		return db_error(db, e, "update");
-	}
 	bind_task(st, t);
 	bind_text(st, N_COLUMNS + 1, expect_status);
 	sqlite3_bind_double(st, N_COLUMNS + 2, read_at);
@@ -638,8 +667,6 @@ do_update(sqlite3 *db, sqlite3_stmt **cache, struct task *t,
 		rc = poky_error_set(e, POKY_ERR_CONFLICT,
 		    "task changed underneath the update");
 	release_stmt(st);
-	if (rc != POKY_OK)
-		t->updated_at = read_at;
 	return rc;
 }
 
@@ -672,8 +699,16 @@ run_op(struct store *s, struct wop *op)
 		op->rc = do_insert(db, &s->w_insert, op->ti, &op->err);
 		break;
 	case WOP_UPDATE:
-		op->read_at = op->tu->updated_at;
-		op->rc = do_update(db, &s->w_update, op->tu, op->expect, &op->err);
+		/* A deferred update got its version when it was queued (the
+		 * caller answered with it). */
+		if (op->def_seq == 0) {
+			op->read_at = op->tu->updated_at;
+			op->tu->updated_at = next_version(op->read_at);
+		}
+		op->rc = do_update(db, &s->w_update, op->tu, op->expect,
+		    op->read_at, &op->err);
+		if (op->rc != POKY_OK && op->def_seq == 0)
+			op->tu->updated_at = op->read_at;
 		break;
 	case WOP_DELETE:
 		op->rc = do_delete(db, &s->w_delete, op->id, &op->err);
@@ -686,11 +721,28 @@ static void
 fail_batch(struct wop *batch, sqlite3 *db, const char *what)
 {
 	for (struct wop *op = batch; op != NULL; op = op->next) {
-		if (op->rc == POKY_OK && op->kind == WOP_UPDATE)
+		if (op->rc == POKY_OK && op->kind == WOP_UPDATE && op->def_seq == 0)
 			op->tu->updated_at = op->read_at;
 		if (op->rc == POKY_OK || op->rc == POKY_ERR_CONFLICT)
 			op->rc = db_error(db, &op->err, what);
 	}
+}
+
+/* A deferred update is done: nobody waits for its result, so a failure is
+ * told here, loudly - the caller has already answered as if it had been
+ * stored.  The row keeps what it had before (see store.h). */
+static void
+finish_deferred(struct store *s, struct wop *op)
+{
+	if (op->rc != POKY_OK) {
+		atomic_fetch_add(&s->def_failed, 1);
+		log_errorx("task %s: deferred update not stored (%s)%s%s; the "
+		    "record keeps its previous state", op->def_task.id,
+		    op->err.message, op->def_task.ecs_task_arn ? "; ECS task " : "",
+		    op->def_task.ecs_task_arn ? op->def_task.ecs_task_arn : "");
+	}
+	task_cleanup(&op->def_task);
+	free(op);
 }
 
 static void *
@@ -701,6 +753,7 @@ writer_main(void *p)
 	pthread_mutex_lock(&s->wlock);
 	for (;;) {
 		struct wop *batch;
+		uint64_t last_def = 0;
 
 		while (s->whead == NULL && !s->wstop)
 			pthread_cond_wait(&s->wwake, &s->wlock);
@@ -725,12 +778,49 @@ writer_main(void *p)
 
 		for (struct wop *op = batch, *next; op != NULL; op = next) {
 			next = op->next;
-			sem_post(&op->done);    /* op may be gone after this */
+			if (op->def_seq != 0) {
+				last_def = op->def_seq;
+				finish_deferred(s, op);
+			} else {
+				sem_post(&op->done);    /* op may be gone after this */
+			}
 		}
 		pthread_mutex_lock(&s->wlock);
+		if (last_def != 0) {
+			atomic_store(&s->def_done, last_def);
+			pthread_cond_broadcast(&s->wdone);
+		}
 	}
 	pthread_mutex_unlock(&s->wlock);
 	return NULL;
+}
+
+/* Put op at the tail of the queue and wake the writer (wlock held). */
+static void
+enqueue(struct store *s, struct wop *op)
+{
+	op->next = NULL;
+	if (s->wtail != NULL)
+		s->wtail->next = op;
+	else
+		s->whead = op;
+	s->wtail = op;
+	pthread_cond_signal(&s->wwake);
+}
+
+/* Before a read: wait for every deferred update queued before it began
+ * (read-your-writes for those whose callers answered without waiting). */
+static void
+await_deferred(struct store *s)
+{
+	uint64_t want = atomic_load(&s->def_queued);
+
+	if (atomic_load(&s->def_done) >= want)
+		return;
+	pthread_mutex_lock(&s->wlock);
+	while (atomic_load(&s->def_done) < want)
+		pthread_cond_wait(&s->wdone, &s->wlock);
+	pthread_mutex_unlock(&s->wlock);
 }
 
 /* Queue op and wait until its batch is committed (or failed). */
@@ -739,14 +829,8 @@ submit_op(struct store *s, struct wop *op, struct poky_error *e)
 {
 	memset(&op->err, 0, sizeof(op->err));
 	sem_init(&op->done, 0, 0);
-	op->next = NULL;
 	pthread_mutex_lock(&s->wlock);
-	if (s->wtail != NULL)
-		s->wtail->next = op;
-	else
-		s->whead = op;
-	s->wtail = op;
-	pthread_cond_signal(&s->wwake);
+	enqueue(s, op);
 	pthread_mutex_unlock(&s->wlock);
 	while (sem_wait(&op->done) != 0 && errno == EINTR)
 		continue;
@@ -773,6 +857,88 @@ store_update(struct store *s, struct task *t, const char *expect_status,
 	return submit_op(s, &op, e);
 }
 
+static char *
+dup_or_null(const char *v, bool *ok)
+{
+	char *d;
+
+	if (v == NULL)
+		return NULL;
+	if ((d = strdup(v)) == NULL)
+		*ok = false;
+	return d;
+}
+
+/* A deep copy of src into dst (initialised); false when out of memory. */
+static bool
+task_copy(struct task *dst, const struct task *src)
+{
+	bool ok = true;
+
+	*dst = *src;
+	dst->parameters = dup_or_null(src->parameters, &ok);
+	dst->idem_key = dup_or_null(src->idem_key, &ok);
+	dst->idem_owner = dup_or_null(src->idem_owner, &ok);
+	dst->request_hash = dup_or_null(src->request_hash, &ok);
+	dst->client_token = dup_or_null(src->client_token, &ok);
+	dst->stop_code = dup_or_null(src->stop_code, &ok);
+	dst->reason = dup_or_null(src->reason, &ok);
+	dst->ecs_task_arn = dup_or_null(src->ecs_task_arn, &ok);
+	dst->ecs_cluster = dup_or_null(src->ecs_cluster, &ok);
+	dst->ecs_last_status = dup_or_null(src->ecs_last_status, &ok);
+	dst->ecs_stopped_reason = dup_or_null(src->ecs_stopped_reason, &ok);
+	dst->capacity_provider = dup_or_null(src->capacity_provider, &ok);
+	dst->callback_url = dup_or_null(src->callback_url, &ok);
+	dst->callback_state = dup_or_null(src->callback_state, &ok);
+	dst->created_by = dup_or_null(src->created_by, &ok);
+	dst->cancel_requested_by = dup_or_null(src->cancel_requested_by, &ok);
+	dst->container_id = dup_or_null(src->container_id, &ok);
+	dst->container_image = dup_or_null(src->container_image, &ok);
+	if (!ok)
+		task_cleanup(dst);
+	return ok;
+}
+
+enum poky_err
+store_update_deferred(struct store *s, struct task *t,
+		      const char *expect_status, struct poky_error *e)
+{
+	struct wop *op;
+	double read_at = t->updated_at;
+
+	if (expect_status == NULL || strlen(expect_status) >= sizeof(op->def_expect))
+		return poky_error_set(e, POKY_ERR_INVALID,
+		    "a deferred update needs the status it expects");
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+	t->updated_at = next_version(read_at);
+	if (!task_copy(&op->def_task, t)) {
+		t->updated_at = read_at;
+		free(op);
+		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+	}
+	op->kind = WOP_UPDATE;
+	op->tu = &op->def_task;
+	str_copy(op->def_expect, sizeof(op->def_expect), expect_status);
+	op->expect = op->def_expect;
+	op->read_at = read_at;
+	pthread_mutex_lock(&s->wlock);
+	/* Numbered and queued at once, so the queue's order is the numbers'
+	 * and def_queued never names a write that is not queued yet. */
+	op->def_seq = atomic_load(&s->def_queued) + 1;
+	enqueue(s, op);
+	atomic_store(&s->def_queued, op->def_seq);
+	pthread_mutex_unlock(&s->wlock);
+	return POKY_OK;
+}
+
+unsigned long long
+store_deferred_failures(struct store *s)
+{
+	return (unsigned long long)atomic_load(&s->def_failed);
+}
+
 enum poky_err
 store_delete(struct store *s, const char *id, struct poky_error *e)
 {
@@ -795,6 +961,7 @@ query_each(struct store *s, const char *sql, const char *const *args,
 
 	if (db == NULL)
 		return e ? e->code : POKY_ERR_IO;
+	await_deferred(s);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return db_error(db, e, "query");
 	for (size_t i = 0; i < n_args; i++)
@@ -861,6 +1028,8 @@ store_counts(struct store *s)
 	sqlite3_stmt *st = NULL;
 	json_t *o = json_object();
 
+	if (db != NULL)
+		await_deferred(s);
 	if (db == NULL || o == NULL || sqlite3_prepare_v2(db,
 	    "SELECT status, count(*) FROM tasks GROUP BY status", -1, &st,
 	    NULL) != SQLITE_OK)
