@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,10 +362,10 @@ request_hash(const struct submit *s, char out[65])
 	return rc;
 }
 
-/* Store what RunTask answered.  Only a DELETE changes a record while its
- * launch is on the way; when one came, ECS has the task all the same: stop
- * it, and keep its ids on the (cancelled) record, which becomes the
- * answer. */
+/* Store what RunTask answered, waiting for the commit.  Only a DELETE
+ * changes a record while its launch is on the way; when one came, ECS has
+ * the task all the same: stop it, and keep its ids on the (cancelled)
+ * record, which becomes the answer. */
 static enum poky_err
 store_launch(struct app *app, struct task *task, struct poky_error *e)
 {
@@ -401,6 +402,100 @@ store_launch(struct app *app, struct task *task, struct poky_error *e)
 	return rc;
 }
 
+/* ---- launches in flight ----------------------------------------------------
+ *
+ * The ids RunTask answers need not be durable before the 202: a record
+ * without them is what a crash mid-launch leaves too, and the tracker
+ * finishes such launches after a restart with the same clientToken (ECS
+ * answers with the task it already started).  So the update after RunTask
+ * is deferred (store_update_deferred): queued, not awaited, and every read
+ * that begins after it is queued waits for its commit (read-your-writes).
+ *
+ * What the writer can't do is the one thing a conflict needs: a DELETE that
+ * finalised the record while RunTask was in flight must be followed by a
+ * StopTask, and network I/O has no place on the store's writer thread.  So
+ * a conflict is never left for the writer to find: each ECS launch is
+ * registered here from before its insert until its update is queued, and
+ * tasks_cancel marks the entry of its id (touched) before it reads the
+ * record.  The submitting thread, under the same lock, either finds its
+ * entry touched - and stores synchronously with store_launch, which stops
+ * the task exactly once as before - or queues the deferred update while
+ * still holding the lock.  A DELETE that comes later marks nothing, but its
+ * first read begins after the update was queued, so it waits for it and
+ * sees the ARN: it stops the task itself (cancel_once), or finds it
+ * already final.  A DELETE learns an id only from a read of the record
+ * (after its insert, so after its registration) or from the 202.  DELETEs
+ * are rare; a touched launch just takes the old, synchronous path. */
+
+struct launching {
+	const char *id;
+	bool touched;
+	struct launching *next;
+};
+
+static pthread_mutex_t launching_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct launching *launching_head;
+
+static void
+launching_add(struct launching *l, const char *id)
+{
+	l->id = id;
+	l->touched = false;
+	pthread_mutex_lock(&launching_lock);
+	l->next = launching_head;
+	launching_head = l;
+	pthread_mutex_unlock(&launching_lock);
+}
+
+/* Take l off the list (launching_lock held); whether a DELETE touched it. */
+static bool
+launching_unlink(struct launching *l)
+{
+	for (struct launching **p = &launching_head; *p != NULL; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
+	return l->touched;
+}
+
+static void
+launching_remove(struct launching *l)
+{
+	pthread_mutex_lock(&launching_lock);
+	launching_unlink(l);
+	pthread_mutex_unlock(&launching_lock);
+}
+
+/* A DELETE of id is about to read the record. */
+static void
+launching_touch(const char *id)
+{
+	pthread_mutex_lock(&launching_lock);
+	for (struct launching *l = launching_head; l != NULL; l = l->next)
+		if (strcmp(l->id, id) == 0)
+			l->touched = true;
+	pthread_mutex_unlock(&launching_lock);
+}
+
+/* Store what RunTask answered and unregister l: deferred when no DELETE
+ * came meanwhile (see above), else synchronously. */
+static enum poky_err
+launch_done(struct app *app, struct launching *l, struct task *task,
+	    struct poky_error *e)
+{
+	enum poky_err rc = POKY_ERR_CONFLICT;
+
+	pthread_mutex_lock(&launching_lock);
+	if (!launching_unlink(l))
+		rc = store_update_deferred(app->store, task, TS_STARTING, e);
+	pthread_mutex_unlock(&launching_lock);
+	if (rc == POKY_OK)
+		return rc;
+	/* Touched, or no memory to queue it: the synchronous way. */
+	return store_launch(app, task, e);
+}
+
 enum poky_err
 tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	     struct submit_result *r, struct poky_error *e)
@@ -414,6 +509,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	const char *why;
 	char whybuf[256];
 	long timeout;
+	struct launching launch = { 0 };
 	enum poky_err rc;
 
 	if (t == NULL) {
@@ -497,7 +593,11 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 
 	/* Durable before anything starts: after a crash, the record is what
 	 * lets the launch be finished (ECS: same clientToken) or judged. */
+	if (t->launcher == LAUNCHER_ECS)
+		launching_add(&launch, task->id);
 	rc = store_insert(app->store, task, e);
+	if (rc != POKY_OK && t->launcher == LAUNCHER_ECS)
+		launching_remove(&launch);
 	if (rc == POKY_ERR_CONFLICT && s->idem_key != NULL) {
 		/* A concurrent request with the same key won the race. */
 		json_decref(checked);
@@ -527,6 +627,8 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		break;
 	}
 	json_decref(checked);
+	if (rc != POKY_OK && t->launcher == LAUNCHER_ECS)
+		launching_remove(&launch);
 	if (rc != POKY_OK && launch_outcome_unknown(t, rc, e)) {
 		/* ECS may have started it (no answer, or a 5xx after every
 		 * retry): keep the record, so neither a retried POST nor a
@@ -580,7 +682,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		return rc;
 	}
 	if (t->launcher == LAUNCHER_ECS &&
-	    (rc = store_launch(app, task, e)) != POKY_OK)
+	    (rc = launch_done(app, &launch, task, e)) != POKY_OK)
 		/* The task runs but its ids are not stored; resume will
 		 * find it again through the same clientToken. */
 		return fail(r, e, rc, 503, "Task store unavailable", "%s",
@@ -644,6 +746,9 @@ tasks_cancel(struct app *app, const char *id, const char *by, struct task *out,
 	if (by == NULL)
 		by = "anonymous";
 	snprintf(reason, sizeof(reason), "cancelled through the Poky API by %s", by);
+	/* Before the first read: a launch in flight then stores its ids
+	 * synchronously, and stops the task if this cancel wins. */
+	launching_touch(id);
 	/* Each try works on a fresh copy of the record, so a change made
 	 * meanwhile (starting -> running, queued -> running) is neither lost
 	 * nor mistaken for the task having finished. */

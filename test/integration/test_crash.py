@@ -126,3 +126,93 @@ def test_kill_9_under_load_loses_nothing_and_launches_once(pokyd_factory, fake_e
 
     d.stop()
     assert integrity(db) == ["ok"]
+
+
+# --------------------------------------------------------------------------- launch ids stored after the 202
+
+def hold_write_lock(db):
+    """Take the database's write lock from this process: pokyd's writer then waits (its busy
+    timeout is 10 s) while its readers go on.  ROLLBACK (or close) releases it."""
+    con = sqlite3.connect(str(db), timeout=10, isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")
+    return con
+
+
+def post_in_thread(api, result):
+    def post():
+        result["r"] = api.post("/tasks", {"template": "job", "parameters": PARAMS}, timeout=30)
+    t = threading.Thread(target=post)
+    t.start()
+    return t
+
+
+def test_202_does_not_wait_for_the_launch_ids_but_reads_do(pokyd_factory, fake_ecs):
+    """The record is durable before RunTask; the ids RunTask answers are queued for the store
+    and the 202 (which carries them) does not wait for that commit.  A GET after the 202 waits
+    for it: it never shows the record without the ARN the client was given."""
+    d = pokyd_factory.new({"job": ecs_template()})
+    api = d.client()
+    fake_ecs.faults("RunTask", [{"delay": 0.5}])
+    result = {}
+    t = post_in_thread(api, result)
+    wait_for(lambda: fake_ecs.calls("RunTask"), what="RunTask in flight (record inserted)")
+    con = hold_write_lock(d.state_dir / "poky.db")
+    try:
+        t.join(5)
+        assert "r" in result, "the 202 waited for a commit the write lock holds back"
+        rec = result["r"]
+        assert rec.status == 202, rec
+        arn = rec.json["ecs"]["task_arn"]
+        assert arn == fake_ecs.tasks()[0]["taskArn"]
+        got = {}
+        g = threading.Thread(target=lambda: got.update(r=api.get("/tasks/" + rec.json["id"])))
+        g.start()
+        time.sleep(0.5)
+        assert "r" not in got, "a read after the 202 did not wait for its ids: %r" % got
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    g.join(15)
+    assert got["r"].status == 200 and got["r"].json["ecs"]["task_arn"] == arn, got
+    wait_for(lambda: api.get("/tasks/" + rec.json["id"]).json["status"] == "succeeded",
+             what="the task tracked to its end")
+
+
+def test_kill_9_after_the_202_before_the_ids_are_stored(pokyd_factory, fake_ecs):
+    """SIGKILL after the 202 but before the launch ids were committed: the record is there
+    without them, and after the restart the tracker finishes the launch with the same
+    clientToken - ECS answers with the task it started, nothing starts twice - and the record
+    ends with the ARN the client was given."""
+    d = pokyd_factory.new({"job": ecs_template()})
+    api = d.client()
+    fake_ecs.faults("RunTask", [{"delay": 0.5}])
+    result = {}
+    t = post_in_thread(api, result)
+    wait_for(lambda: fake_ecs.calls("RunTask"), what="RunTask in flight (record inserted)")
+    db = d.state_dir / "poky.db"
+    con = hold_write_lock(db)
+    try:
+        t.join(5)
+        assert "r" in result and result["r"].status == 202, result
+        d.kill()
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    rec = result["r"].json
+    ro = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=10)
+    try:
+        row = ro.execute("SELECT status, ecs_task_arn FROM tasks WHERE id = ?",
+                         (rec["id"],)).fetchone()
+    finally:
+        ro.close()
+    assert row == ("starting", None), row      # the kill came before the commit
+    assert integrity(db) == ["ok"]
+
+    d.start()
+    api = d.client()
+    done = wait_for(lambda: (lambda r: r if r["status"] in FINAL else None)(
+        api.get("/tasks/" + rec["id"]).json), timeout=30, what="the task final")
+    assert done["status"] == "succeeded", done
+    assert done["ecs"]["task_arn"] == rec["ecs"]["task_arn"]
+    assert fake_ecs.launches()["by_client_token"] == {rec["id"]: 1}
+    assert fake_ecs.launches()["total_tasks_created"] == 1

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 pytest.register_assert_rewrite("pokyd")
-from pokyd import ecs_template, module_factory, wait_task  # noqa: E402
+from pokyd import ecs_template, module_factory, wait_for, wait_task  # noqa: E402
 
 pytest_plugins = ["pokyd"]      # fixtures: fake_ecs, fake_s3, pokyd_factory, openapi ...
 
@@ -164,6 +164,102 @@ def test_delete_racing_the_tracker_always_cancels(api, fake_ecs):
             "cancelled through the Poky API by alice"
     stops = collections.Counter(s["taskArn"] for s in fake_ecs.stops())
     assert len(stops) == 8 and set(stops.values()) == {1}
+
+
+def test_delete_during_runtask_stops_the_task_exactly_once(api, fake_ecs):
+    """A DELETE lands while RunTask is in flight, so it cancels a record that has no ARN yet:
+    the launch then stops the task ECS started - once - and keeps its ids on the cancelled
+    record, which is what its 202 shows."""
+    fake_ecs.set_config(progression=FOREVER)
+    fake_ecs.faults("RunTask", [{"delay": 1.0}])
+    key = "race-" + uuid.uuid4().hex
+    result = {}
+
+    def post():
+        result["r"] = api.post("/tasks", {"template": "job",
+                                          "parameters": dict(PARAMS, source_key=key)},
+                               timeout=30)
+
+    t = threading.Thread(target=post)
+    t.start()
+    # Read only once RunTask is on its way: a connection accepted together with the POST's
+    # may wait in the same server thread until the POST is answered.
+    wait_for(lambda: fake_ecs.calls("RunTask"), what="RunTask in flight")
+
+    def stored():
+        for rec in api.get("/tasks?status=starting&limit=100").json["tasks"]:
+            if rec["parameters"]["source_key"] == key:
+                return rec
+        return None
+    rec = wait_for(stored, what="the record stored before RunTask")
+    assert rec["ecs"]["task_arn"] is None
+    r = api.delete("/tasks/" + rec["id"])
+    assert r.status == 202, r
+    t.join(30)
+    assert not t.is_alive()
+    posted = result["r"]
+    assert posted.status == 202, posted
+    arn = fake_ecs.tasks()[0]["taskArn"]
+    assert posted.json["id"] == rec["id"]
+    assert posted.json["status"] == "cancelled"
+    assert posted.json["ecs"]["task_arn"] == arn
+    time.sleep(0.6)                             # tracker rounds: nothing stops it again
+    assert [(s["taskArn"], s["reason"]) for s in fake_ecs.stops()] == [
+        (arn, "cancelled through the Poky API by alice")]
+    got = api.get("/tasks/" + rec["id"]).json
+    assert got["status"] == "cancelled" and got["ecs"]["task_arn"] == arn
+    assert fake_ecs.launches()["total_tasks_created"] == 1
+
+
+def test_reads_and_deletes_right_after_the_202_see_the_launch(daemon, fake_ecs):
+    """The ids RunTask answered are stored after the 202 without waiting for the commit; a
+    GET, a list or a DELETE sent after the 202 must still see them (read-your-writes), from
+    16 clients at once.  Every DELETEd task is stopped exactly once."""
+    # STOPPING for a while before STOPPED: a tracker round that sees STOPPED between a
+    # DELETE's StopTask and its write of the cancel request ends the task "failed" (a race of
+    # its own, not this test's subject).
+    fake_ecs.set_config(progression=FOREVER, stop_delay=3)
+    clients, rounds = 16, 6
+    problems, deleted = [], []
+    barrier = threading.Barrier(clients)
+
+    def one(i):
+        c = daemon.client(token=ALICE)
+        barrier.wait()
+        for k in range(rounds):
+            r = c.post("/tasks", {"template": "job",
+                                  "parameters": dict(PARAMS, source_key="ryw-%d-%d" % (i, k))})
+            if r.status != 202:
+                problems.append(("post", r))
+                continue
+            rec = r.json
+            arn = rec["ecs"]["task_arn"]
+            if not arn:
+                problems.append(("202 without an ARN", rec))
+            got = c.get("/tasks/" + rec["id"]).json
+            if got["ecs"]["task_arn"] != arn:
+                problems.append(("get", arn, got))
+            if k % 3 == 1:
+                listed = c.get("/tasks?limit=5").json["tasks"]
+                mine = [t for t in listed if t["id"] == rec["id"]]
+                if mine and mine[0]["ecs"]["task_arn"] != arn:
+                    problems.append(("list", arn, mine[0]))
+            if k % 2:
+                d = c.delete("/tasks/" + rec["id"])
+                if d.status != 202 or d.json["ecs"]["task_arn"] != arn:
+                    problems.append(("delete", d))
+                deleted.append(arn)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not problems, problems[:5]
+    assert len(deleted) == clients * (rounds // 2)
+    time.sleep(0.6)
+    stops = collections.Counter(s["taskArn"] for s in fake_ecs.stops())
+    assert set(stops) == set(deleted) and set(stops.values()) == {1}, stops
 
 
 def test_stoptask_failure_is_an_upstream_error(api, fake_ecs):
