@@ -14,6 +14,12 @@ briefly (a CI check that the benchmarks still run, not a measurement).
    canned RunTask answer; pokyd (build/pokyd) has its ECS endpoint there.
    wrk POSTs /tasks for a fixed time at 1, 16 and 64 connections; the same
    wrk straight at nginx is the ceiling. GET /tasks/{id} and /healthz too.
+   Beside them, the floor under a submit: one durable SQLite commit (WAL,
+   synchronous=FULL, as pokyd's insert before RunTask) and one 4 KiB
+   fdatasync, timed in the directory that holds pokyd's state, each rep just
+   before the POST runs. A submit waits for at least that commit, so 16
+   connections can't beat 16 / commit latency ("commit ceiling c=16", held
+   against 25% of nginx: whether the target is reachable at all here).
 3. Worker (radosgw via test/rgw.sh; skipped with --smoke or --no-rgw): cold
    start to done for 1 KiB (hyperfine) vs one curl process doing GET+PUT;
    256 MiB server-side copy, multipart copy and streaming vs curl GET | curl
@@ -374,6 +380,49 @@ def wrk(url, conns, seconds, lua, method="GET", max_per_thread=0):
     return w
 
 
+def durable_commit(d: pathlib.Path, n: int) -> dict:
+    """p50 latency (ms) of one durable SQLite commit in d, made as pokyd makes its insert
+    (WAL, synchronous=FULL, one row of about a task's size per transaction), and of a 4 KiB
+    pwrite + fdatasync of a file beside it."""
+    import sqlite3
+
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / "commit.db"
+    for f in (path, d / "commit.db-wal", d / "commit.db-shm", d / "sync.bin"):
+        if f.exists():
+            f.unlink()
+    con = sqlite3.connect(str(path), isolation_level=None)
+    out = {}
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        row = "x" * 700
+        times = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("INSERT INTO t VALUES (?, ?)", ("%036d" % i, row))
+            con.execute("COMMIT")
+            times.append(time.perf_counter() - t0)
+        out["commit_ms"] = sorted(times)[n // 2] * 1e3
+    finally:
+        con.close()
+    fd = os.open(str(d / "sync.bin"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        block = os.urandom(4096)
+        times = []
+        for i in range(n):
+            t0 = time.perf_counter()
+            os.pwrite(fd, block, (i % 64) * 4096)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - t0)
+        out["fdatasync_ms"] = sorted(times)[n // 2] * 1e3
+    finally:
+        os.close(fd)
+    return out
+
+
 def best(runs):
     return {"rate": max(r["rate"] for r in runs), "p50_ms": min(r["p50_us"] for r in runs) / 1e3,
             "p99_ms": min(r["p99_us"] for r in runs) / 1e3,
@@ -398,7 +447,13 @@ def bench_daemon(build, tmp, smoke, reps, secs, tasks_total, threads, log):
         conns_list = [16] if smoke else [1, 16, 64]
         post = {c: ([], []) for c in conns_list}
         gets = {"task": ([], []), "healthz": ([], [])}
+        commits = []
         for rep in range(reps):
+            # Same file system as pokyd's state_dir (tmp / "pokyd" / "state").
+            cm = durable_commit(tmp / "commit", 50 if smoke else 300)
+            commits.append(cm)
+            log(f"rep {rep + 1}: durable commit {cm['commit_ms']:.3f} ms, "
+                f"fdatasync {cm['fdatasync_ms']:.3f} ms")
             for c in conns_list:
                 n = wrk(ngx.url + "/tasks", c, secs, lua, "POST")
                 c0, t0 = proc_cpu_s(pk.pid), time.monotonic()
@@ -419,6 +474,7 @@ def bench_daemon(build, tmp, smoke, reps, secs, tasks_total, threads, log):
                 log(f"rep {rep + 1}: GET {path} c=16: pokyd {p['rate']:.0f}/s; "
                     f"nginx {n['rate']:.0f}/s")
         raw["post"] = {str(c): {"nginx": v[0], "pokyd": v[1]} for c, v in post.items()}
+        raw["durable_commit"] = commits
         raw["get"] = {k: {"nginx": v[0], "pokyd": v[1]} for k, v in gets.items()}
 
         for c in conns_list:
@@ -433,6 +489,22 @@ def bench_daemon(build, tmp, smoke, reps, secs, tasks_total, threads, log):
             out.append(fig(f"POST /tasks c={c} errors", "n", p["errors"], "nginx", n["errors"],
                            "value<=" if tgt else None, 0 if tgt else None,
                            requests=p["requests"]))
+            if tgt:
+                # The floor: a submit waits for at least one durable commit, so c
+                # connections can't beat c / commit latency however fast the rest is.
+                commit_ms = min(x["commit_ms"] for x in commits)
+                sync_ms = min(x["fdatasync_ms"] for x in commits)
+                ceiling = c / (commit_ms / 1e3)
+                out.append(fig("durable commit (SQLite FULL)", "ms", commit_ms,
+                               "fdatasync 4K", sync_ms))
+                out.append(fig(f"commit ceiling c={c}", "req/s", ceiling, "nginx", n["rate"],
+                               "ratio>=", 0.25, commit_ms=commit_ms))
+                out.append(fig(f"POST /tasks c={c} vs ceiling", "req/s", p["rate"],
+                               f"{c}/commit", ceiling))
+                log(f"c={c}: one durable commit takes {commit_ms:.3f} ms, so at most "
+                    f"{ceiling:.0f}/s ({ceiling / n['rate']:.0%} of nginx); pokyd "
+                    f"{p['rate']:.0f}/s is {p['rate'] / ceiling:.0%} of that; 25% of nginx "
+                    f"needs commits under {c / (0.25 * n['rate']) * 1e3:.3f} ms")
         if not smoke:
             for what, label in (("task", "GET /tasks/{id} c=16"), ("healthz",
                                                                    "GET /healthz c=16")):
