@@ -147,8 +147,6 @@ ring_read(void *ud, char *out, size_t n)
 	pthread_mutex_lock(&r->mu);
 	if ((int64_t)need > r->want - r->consumed)
 		need = (size_t)(r->want - r->consumed);
-	if (need > r->cap)
-		need = r->cap;
 	if (need == 0)
 		need = 1;
 	while (r->len < need && !r->writer_done && !wk_stopping()) {
