@@ -696,9 +696,29 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 
 /* One try at cancelling out (not final).  POKY_ERR_CONFLICT when the record
  * changed underneath (the tracker or the local runner moved it on). */
+/* StopTask failed: the task goes on, and ends however it ends - not as
+ * "cancelled" because of a request that did not reach ECS. */
+static void
+withdraw_cancel(struct app *app, const char *id)
+{
+	enum poky_err rc = POKY_ERR_CONFLICT;
+	struct task t;
+
+	task_init(&t);
+	for (int i = 0; i < 8 && rc == POKY_ERR_CONFLICT; i++) {
+		if (store_get(app->store, id, &t, NULL) != POKY_OK ||
+		    task_status_final(t.status) || t.cancel_requested_by == NULL)
+			break;
+		free(t.cancel_requested_by);
+		t.cancel_requested_by = NULL;
+		rc = store_update(app->store, &t, t.status, NULL);
+	}
+	task_cleanup(&t);
+}
+
 static enum poky_err
 cancel_once(struct app *app, struct task *out, const char *by,
-	    const char *reason, bool *stopped, struct poky_error *e)
+	    const char *reason, struct poky_error *e)
 {
 	enum poky_err rc;
 
@@ -709,12 +729,17 @@ cancel_once(struct app *app, struct task *out, const char *by,
 	if (strcmp(out->launcher, "ecs") == 0) {
 		if (out->ecs_task_arn == NULL)
 			return tasks_finish(app, out, TS_CANCELLED, reason, e);
-		if (!*stopped && (rc = launch_ecs_stop(app, out, reason, e)) != POKY_OK)
+		/* The request is stored before StopTask: ECS may stop the task
+		 * at once, and a tracker round that saw STOPPED before the
+		 * request was stored would call the task failed.  The tracker
+		 * turns STOPPED into "cancelled" because of it. */
+		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
 			return rc;
-		*stopped = true;
-		/* ECS takes a while to stop; the tracker sees STOPPED, and the
-		 * requested cancel makes that "cancelled". */
-		return store_update(app->store, out, out->status, e);
+		if ((rc = launch_ecs_stop(app, out, reason, e)) != POKY_OK) {
+			withdraw_cancel(app, out->id);
+			return rc;
+		}
+		return POKY_OK;
 	}
 	if (strcmp(out->launcher, "local") == 0) {
 		if (strcmp(out->status, TS_QUEUED) == 0)
@@ -740,7 +765,6 @@ tasks_cancel(struct app *app, const char *id, const char *by, struct task *out,
 	     struct poky_error *e)
 {
 	char reason[160];
-	bool stopped = false;
 	enum poky_err rc = POKY_ERR_CONFLICT;
 
 	if (by == NULL)
@@ -758,7 +782,7 @@ tasks_cancel(struct app *app, const char *id, const char *by, struct task *out,
 		if (task_status_final(out->status))
 			return poky_error_set(e, POKY_ERR_CONFLICT, "task already %s",
 			    out->status);
-		rc = cancel_once(app, out, by, reason, &stopped, e);
+		rc = cancel_once(app, out, by, reason, e);
 	}
 	return rc;
 }

@@ -48,6 +48,8 @@ A fault is a dict combining any of:
     {"after_processing": true, ...}         first process the request for real (tasks ARE
                                             created), then replace the answer by the fault —
                                             "the launch happened but the response was lost"
+    {"delay_after": 1.5}                    process the request, then wait that long before
+                                            answering ("done at once, the answer is slow")
   fake_ecs also accepts {"failures": [{"reason": "..."}]}: RunTask answers 200 with those failures.
 
 Signature checking (signed operations): the fake parses Authorization, looks the access key up,
@@ -106,7 +108,7 @@ ISO8601 = "%Y-%m-%dT%H:%M:%SZ"
 MAX_SKEW_SECONDS = 300
 REDACTED = "<redacted>"
 FAULT_KEYS = {"status", "type", "message", "delay", "reset", "body", "content_type",
-              "headers", "partial", "after_processing", "failures"}
+              "headers", "partial", "after_processing", "failures", "delay_after"}
 
 
 # --------------------------------------------------------------------------- time helpers
@@ -648,6 +650,8 @@ class FakeApp:
                 resp = self.fault_response(fault, req, op)
         if fault and fault.get("headers"):
             resp.headers.extend((str(k), str(v)) for k, v in fault["headers"].items())
+        if fault and fault.get("delay_after"):
+            time.sleep(float(fault["delay_after"]))
         call["status"] = resp.status if resp.reset is None else "reset"
         return resp
 

@@ -166,6 +166,38 @@ def test_delete_racing_the_tracker_always_cancels(api, fake_ecs):
     assert len(stops) == 8 and set(stops.values()) == {1}
 
 
+def test_delete_of_a_task_ecs_stops_at_once_is_cancelled_not_failed(api, fake_ecs):
+    """ECS stops the task at once but StopTask's answer is slow: the tracker sees STOPPED
+    before the DELETE has its answer.  The cancel was stored before StopTask went out, so
+    the task ends cancelled (not failed) and the DELETE is accepted (not 409)."""
+    fake_ecs.set_config(progression=FOREVER, stop_delay=0)
+    rec = api.submit("job", PARAMS)
+    wait_task(api, rec["id"], "running")
+    fake_ecs.faults("StopTask", [{"delay_after": 1.5}])
+    r = api.delete("/tasks/" + rec["id"])
+    assert r.status == 202, r
+    done = wait_task(api, rec["id"], "cancelled")
+    assert done["reason"] == "cancelled through the Poky API by alice"
+    assert len(fake_ecs.stops()) == 1
+
+
+def test_delete_whose_stoptask_fails_leaves_the_task_uncancelled(api, fake_ecs):
+    """StopTask refused: the DELETE fails, and the task, which goes on, ends as what it
+    is (succeeded), not "cancelled" because of a request ECS never took."""
+    fake_ecs.set_config(progression=[["PENDING", 0.05], ["RUNNING", 0.1], ["STOPPED", 2.5]],
+                        exit_code=0)
+    rec = api.submit("job", PARAMS)
+    wait_task(api, rec["id"], "running")
+    fake_ecs.faults("StopTask", [{"status": 400, "type": "AccessDeniedException",
+                                  "message": "not allowed"}])
+    r = api.delete("/tasks/" + rec["id"])
+    assert r.status >= 400, r
+    got = api.get("/tasks/" + rec["id"]).json
+    assert got["status"] == "running", got
+    done = wait_task(api, rec["id"], "succeeded")
+    assert done["reason"] is None, done
+
+
 def test_delete_during_runtask_stops_the_task_exactly_once(api, fake_ecs):
     """A DELETE lands while RunTask is in flight, so it cancels a record that has no ARN yet:
     the launch then stops the task ECS started - once - and keeps its ids on the cancelled
