@@ -33,6 +33,7 @@ times: lowest; errors: the sum over all repetitions). Every repetition is
 in the JSON under "runs". wrk, nginx and pokyd share the machine's cores.
 """
 import argparse
+import hashlib
 import json
 import os
 import pathlib
@@ -653,7 +654,7 @@ def bench_worker(build, tmp, reps, log):
             "multipart-copy": {"POKY_MULTIPART_THRESHOLD": str(64 * MIB)},
             "stream": {"POKY_SOURCE_ENDPOINT_URL_S3": f"http://localhost:{port}"},
         }
-        big = {k: [] for k in list(strategies) + ["curl"]}
+        big = {k: [] for k in list(strategies) + ["curl", "curl+md5"]}
         get_big = presign(build, "GET", host, "/src/big.bin", ak, sk)
         for rep in range(reps):
             for name, extra in strategies.items():
@@ -679,6 +680,15 @@ def bench_worker(build, tmp, reps, log):
             assert size == 256 * MIB, size
             big["curl"].append({"s": secs, "rss_kib": rss})
             s3.delete_object(Bucket="dst", Key=f"curl-{rep}.bin")
+            # The same with the check the worker makes: every byte through MD5 on the way.
+            put_md5 = presign(build, "PUT", host, f"/dst/curlmd5-{rep}.bin", ak, sk)
+            pipeline = (f"curl -sSf '{get_big}' | tee >(md5sum > '{tmp}/md5.txt') | "
+                        f"curl -sSf -o /dev/null -T - -H 'Content-Length: {256 * MIB}' "
+                        f"-H 'Transfer-Encoding:' -H 'Expect:' '{put_md5}'")
+            t0 = time.monotonic()
+            subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], check=True)
+            big["curl+md5"].append({"s": time.monotonic() - t0, "rss_kib": 0})
+            s3.delete_object(Bucket="dst", Key=f"curlmd5-{rep}.bin")
             log(f"rep {rep + 1}: 256 MiB " + ", ".join(
                 f"{k} {v[-1]['s']:.2f} s" for k, v in big.items()))
         raw["big_256mib"] = big
@@ -688,6 +698,22 @@ def bench_worker(build, tmp, reps, log):
             stream = name == "stream"
             out.append(fig(f"worker 256 MiB {name}", "MiB/s", rate, "curl GET|PUT", curl_rate,
                            "ratio>=" if stream else None, 0.9 if stream else None))
+        # The streaming worker checks each part's MD5 against the store's ETag; curl checks
+        # nothing.  Beside it: curl doing the same hashing, and what MD5 alone costs here.
+        md5_rate = 256 / min(r["s"] for r in big["curl+md5"])
+        stream_rate = 256 / min(r["s"] for r in big["stream"])
+        out.append(fig("worker 256 MiB stream (same check)", "MiB/s", stream_rate,
+                       "curl GET|md5|PUT", md5_rate))
+        block = os.urandom(MIB)
+        t0 = time.process_time()
+        h = hashlib.md5()
+        for _ in range(256):
+            h.update(block)
+        md5_cpu = time.process_time() - t0
+        out.append(fig("MD5 of 256 MiB (OpenSSL)", "s CPU", md5_cpu, "curl GET|PUT wall",
+                       256 / curl_rate))
+        log(f"MD5 over 256 MiB costs {md5_cpu:.2f} s of CPU here; curl's whole copy takes "
+            f"{256 / curl_rate:.2f} s")
         peak = max(r["rss_kib"] for k in strategies for r in big[k]) / 1024
         curl_peak = max(r["rss_kib"] for r in big["curl"]) / 1024
         out.append(fig("worker peak RSS (256 MiB)", "MiB", peak, "curl PUT", curl_peak,
