@@ -312,6 +312,9 @@ main(int argc, char **argv)
 	    "attempt scheduled) or failed (given up or refused).");
 	metrics_describe(app.metrics, "poky_uptime_seconds", "gauge",
 	    "Seconds since pokyd started.");
+	metrics_describe(app.metrics, "poky_store_deferred_failures_total", "counter",
+	    "Launch ids RunTask answered that could not be stored after the 202 "
+	    "(a restart finishes those launches with the same clientToken).");
 	metrics_set(app.metrics, "poky_build_info", 1, "version", POKY_VERSION, METRICS_END);
 
 	/* Webhooks first: the launchers may finish tasks as they start. */

@@ -453,6 +453,7 @@ def test_metrics_are_prometheus_text(api):
     assert launched >= 1
     assert samples[("poky_tasks", (("status", "succeeded"),))] >= 1
     assert samples[("poky_uptime_seconds", ())] >= 0
+    assert samples[("poky_store_deferred_failures_total", ())] == 0
     # Histogram buckets are cumulative and end with +Inf == _count.
     route = (("route", "/tasks"),)
     count = samples[("poky_http_request_duration_seconds_count", route)]
