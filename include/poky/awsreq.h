@@ -38,6 +38,7 @@ struct aws_config {
 	int max_attempts;               /* 0: AWS_MAX_ATTEMPTS, else 3 */
 	long connect_timeout_ms;        /* 0: 3000 */
 	long timeout_ms;                /* per attempt; 0: 30000 */
+	long stall_seconds;             /* streamed bodies: see httpc_config */
 	const char *ca_file;            /* NULL: AWS_CA_BUNDLE, else the system's */
 	long retry_base_ms;             /* 0: POKY_RETRY_BASE_MS, else 1000 */
 	int s3_addressing;              /* AWS_S3_ADDR_*; AUTO: POKY_S3_ADDRESSING_STYLE */

@@ -20,6 +20,9 @@
 struct httpc_config {
 	long connect_timeout_ms;        /* 0: 3000 */
 	long timeout_ms;                /* whole exchange; 0: 30000 */
+	long stall_seconds;             /* a streamed body (read or write
+					 * callback) moving no byte this long
+					 * fails as a timeout; 0: never */
 	const char *ca_file;            /* NULL: the system bundle */
 	const char *unix_socket;        /* talk HTTP over this socket (Docker) */
 };

@@ -245,6 +245,7 @@ aws_client_new(const struct aws_config *cfg, struct poky_error *e)
 	}
 	c->http.connect_timeout_ms = cfg->connect_timeout_ms;
 	c->http.timeout_ms = cfg->timeout_ms;
+	c->http.stall_seconds = cfg->stall_seconds;
 	ca = nonempty(cfg->ca_file) ? cfg->ca_file : nonempty(getenv("AWS_CA_BUNDLE"));
 	if (ca != NULL && (c->ca_file = strdup(ca)) == NULL) {
 		poky_error_set(e, POKY_ERR_NOMEM, "out of memory");

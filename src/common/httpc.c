@@ -326,6 +326,12 @@ httpc_perform(struct httpc *h, const struct httpc_request *req,
 		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, HTTPC_STREAM_BUFFER);
 	if (req->read != NULL)
 		curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, HTTPC_STREAM_BUFFER);
+	/* A long transfer may need the whole timeout, but a stalled one
+	 * (a frozen peer) should not hold it: bytes must keep moving. */
+	if ((req->write != NULL || req->read != NULL) && h->cfg.stall_seconds > 0) {
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->cfg.stall_seconds);
+	}
 
 	if (strcmp(req->method, "HEAD") == 0) {
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

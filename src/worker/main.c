@@ -73,6 +73,8 @@ usage(FILE *f)
 "                        keep the multipart uploads to the destination key\n"
 "                        that earlier (killed) runs began; by default a\n"
 "                        multipart run aborts those begun before its own\n"
+"  POKY_STALL_SECONDS    a streamed GET or PUT that moves no byte for this\n"
+"                        long is cut and its part retried (default 120)\n"
 "  POKY_LOCAL_ROOT=DIR   local mode: buckets are directories DIR/<bucket>/\n"
 "  POKY_LOG_LEVEL=debug  log each step on stderr (POKY_LOG_FORMAT=json)\n"
 "\n"

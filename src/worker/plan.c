@@ -3,6 +3,7 @@
  * Nothing here does I/O besides getenv, so the unit tests include this file
  * directly (test/unit/test_worker_plan.c). */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -405,6 +406,19 @@ wk_params_from_env(struct wk_params *p, const char *uuid, struct wk_error *err)
 	    WK_MAX_CONCURRENCY, &conc, err)))
 		return rc;
 	p->concurrency = (int)conc;
+	if ((v = env_nonempty("POKY_STALL_SECONDS")) == NULL) {
+		p->stall_seconds = WK_DEFAULT_STALL_SECONDS;
+	} else {
+		char *end;
+
+		errno = 0;
+		p->stall_seconds = strtol(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0' || p->stall_seconds < 1 ||
+		    p->stall_seconds > WK_MAX_STALL_SECONDS)
+			return wk_fail(err, WK_EXIT_USAGE,
+			    "POKY_STALL_SECONDS=%.40s: want whole seconds from 1 to %d", v,
+			    WK_MAX_STALL_SECONDS);
+	}
 	if (p->local_root != NULL) {
 		if ((rc = local_checks(p, err)) != WK_EXIT_OK)
 			return rc;

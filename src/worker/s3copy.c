@@ -28,11 +28,12 @@
  * resolution).  max_attempts 0 keeps the standard retries. */
 static struct aws_client *
 client_new(const char *endpoint, int max_attempts, long timeout_ms,
-	   struct poky_error *e)
+	   long stall_seconds, struct poky_error *e)
 {
 	/* A client for an explicit endpoint (the source on another store)
 	 * must not be redirected by AWS_ENDPOINT_URL_S3. */
 	struct aws_config cfg = { .timeout_ms = timeout_ms,
+		.stall_seconds = stall_seconds,
 		.max_attempts = max_attempts, .s3_endpoint_url = endpoint,
 		.endpoints_over_env = endpoint != NULL };
 
@@ -191,7 +192,8 @@ wk_abort_upload(struct aws_client *fallback, const struct wk_params *p,
 
 	pthread_mutex_lock(&abort_lock);
 	if (abort_cl == NULL)
-		abort_cl = client_new(NULL, WK_ABORT_ATTEMPTS, WK_ABORT_TIMEOUT_MS, NULL);
+		abort_cl = client_new(NULL, WK_ABORT_ATTEMPTS, WK_ABORT_TIMEOUT_MS, 0,
+		    NULL);
 	c = abort_cl ? abort_cl : fallback;
 	/* Aborts are serialised: a second one waits for the first. */
 	if (s3_abort_multipart(c, p->dst_bucket, p->dst_key, id, &e) != POKY_OK &&
@@ -590,7 +592,7 @@ wk_run_s3(const struct wk_params *p, struct wk_result *res, struct wk_error *err
 	int rc, sig;
 
 	s3_object_init(&so);
-	if ((dst = client_new(NULL, 0, WK_REQUEST_TIMEOUT_MS, &e)) == NULL) {
+	if ((dst = client_new(NULL, 0, WK_REQUEST_TIMEOUT_MS, p->stall_seconds, &e)) == NULL) {
 		rc = wk_fail_aws(err, &e, "S3 client");
 		goto out;
 	}
@@ -598,7 +600,8 @@ wk_run_s3(const struct wk_params *p, struct wk_result *res, struct wk_error *err
 		/* The source client makes no retries of its own: a GET retried
 		 * after some bytes went to the writer would send them twice
 		 * (stream.c retries whole parts instead). */
-		if ((src = client_new(p->src_endpoint, 1, WK_REQUEST_TIMEOUT_MS, &e)) == NULL) {
+		if ((src = client_new(p->src_endpoint, 1, WK_REQUEST_TIMEOUT_MS,
+		    p->stall_seconds, &e)) == NULL) {
 			rc = wk_fail_aws(err, &e, "S3 client (POKY_SOURCE_ENDPOINT_URL_S3)");
 			goto out;
 		}

@@ -32,6 +32,8 @@ enum wk_exit {
 #define WK_DEFAULT_CONCURRENCY 4
 #define WK_MAX_CONCURRENCY 16
 #define WK_UUID_LEN 36
+#define WK_DEFAULT_STALL_SECONDS 120
+#define WK_MAX_STALL_SECONDS 3600
 
 struct wk_params {
 	const char *src_bucket;
@@ -46,6 +48,8 @@ struct wk_params {
 	int64_t part_size;
 	int concurrency;
 	bool sweep_uploads;             /* POKY_ABORT_STALE_UPLOADS (default true) */
+	long stall_seconds;             /* POKY_STALL_SECONDS: a streamed GET or
+					 * PUT moving no byte this long is retried */
 };
 
 /* Why the run failed: the exit status, a message without secrets, and the

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import botocore.session
 import pytest
@@ -264,6 +265,34 @@ def test_killed_after_copy_before_delete(worker, rgw, body, sig):
     assert rgw.uploads(dst) == []
     if rgw.exists(src, "big.bin"):
         check_rerun_moves(worker, rgw, env, src, dst, body)
+    assert rgw.uploads(dst) == []
+
+
+# --------------------------------------------------------------------------- a stalled store
+
+def test_stalled_stream_is_cut_and_retried(worker, rgw, body):
+    """radosgw freezes mid-stream for 3 s: with POKY_STALL_SECONDS=1 the part's GET and PUT,
+    moving no byte, are cut and the part retried (not held for the 15-minute request
+    timeout); once radosgw thaws the move completes, byte for byte."""
+    src, dst, env = setup_move(rgw, body, "stream")
+    env = dict(env, POKY_STALL_SECONDS="1", AWS_MAX_ATTEMPTS="6", POKY_RETRY_BASE_MS="100",
+               POKY_LOG_LEVEL="debug")
+    proc = subprocess.Popen([str(worker)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    seen = b""
+    for line in proc.stderr:
+        seen += line
+        if b"part 1/13 streamed" in line:
+            with frozen(rgw_pids(rgw)):
+                time.sleep(3)
+            break
+    out, err = proc.communicate(timeout=180)
+    text = (seen + err).decode(errors="replace")
+    assert proc.returncode == 0, text[-3000:]
+    assert "attempt 1/6 failed" in text, text[-3000:]
+    assert json.loads(out)["strategy"] == "stream"
+    assert rgw.keys(src) == [] and rgw.keys(dst) == ["out/big.bin"]
+    assert md5(rgw.get(dst, "out/big.bin")) == md5(body)
     assert rgw.uploads(dst) == []
 
 

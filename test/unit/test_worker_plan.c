@@ -350,6 +350,7 @@ test_exit_codes_for_aws_errors(void **state)
 
 static const char *const env_names[] = { "SOURCE_BUCKET", "SOURCE_KEY",
 	"OUTPUT_BUCKET", "OUTPUT_KEY", "DELETE_SOURCE", "POKY_ABORT_STALE_UPLOADS",
+	"POKY_STALL_SECONDS",
 	"POKY_LOCAL_ROOT",
 	"POKY_SOURCE_ENDPOINT_URL_S3", "POKY_MULTIPART_THRESHOLD",
 	"POKY_PART_SIZE", "POKY_CONCURRENCY", NULL };
@@ -551,6 +552,32 @@ test_env_abort_stale_uploads_switch(void **state)
 	assert_non_null(strstr(err.message, "POKY_ABORT_STALE_UPLOADS"));
 }
 
+static void
+test_env_stall_seconds(void **state)
+{
+	static const char *const bad[] = { "0", "-1", "3601", "2s", "", NULL };
+	struct wk_params p;
+	struct wk_error err;
+
+	(void)state;
+	assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_OK);
+	assert_int_equal(p.stall_seconds, WK_DEFAULT_STALL_SECONDS);
+	setenv("POKY_STALL_SECONDS", "7", 1);
+	assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_OK);
+	assert_int_equal(p.stall_seconds, 7);
+	for (int i = 0; bad[i] != NULL; i++) {
+		setenv("POKY_STALL_SECONDS", bad[i], 1);
+		/* "" is unset: the default. */
+		if (bad[i][0] == '\0') {
+			assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_OK);
+			assert_int_equal(p.stall_seconds, WK_DEFAULT_STALL_SECONDS);
+			continue;
+		}
+		assert_int_equal(wk_params_from_env(&p, UUID, &err), WK_EXIT_USAGE);
+		assert_non_null(strstr(err.message, "POKY_STALL_SECONDS"));
+	}
+}
+
 int
 main(void)
 {
@@ -581,6 +608,7 @@ main(void)
 		cmocka_unit_test(test_time_ms_keeps_the_milliseconds),
 		cmocka_unit_test(test_upload_stale_only_when_strictly_earlier),
 		cmocka_unit_test_setup(test_env_abort_stale_uploads_switch, env_reset),
+		cmocka_unit_test_setup(test_env_stall_seconds, env_reset),
 		cmocka_unit_test_setup(test_env_defaults, env_reset),
 		cmocka_unit_test_setup(test_env_output_key_and_move, env_reset),
 		cmocka_unit_test_setup(test_env_missing_names_every_missing_variable, env_reset),
