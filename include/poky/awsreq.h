@@ -45,6 +45,9 @@ struct aws_config {
 	int endpoints_over_env;         /* the endpoints above beat AWS_ENDPOINT_URL* */
 };
 
+/* No wait between two attempts of one call is longer than this. */
+#define AWS_MAX_BACKOFF_MS 20000L
+
 enum aws_s3_addressing { AWS_S3_ADDR_AUTO, AWS_S3_ADDR_PATH, AWS_S3_ADDR_VIRTUAL };
 
 struct aws_client;

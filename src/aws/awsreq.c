@@ -18,7 +18,7 @@
 #include "poky/str.h"
 #include "poky/xml.h"
 
-#define MAX_BACKOFF_MS 20000L
+#define MAX_BACKOFF_MS AWS_MAX_BACKOFF_MS
 #define QUOTA_MAX 500
 #define QUOTA_RETRY_COST 5
 #define QUOTA_TIMEOUT_COST 10

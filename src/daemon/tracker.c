@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "poky/app.h"
+#include "poky/awsreq.h"
 #include "poky/bgthread.h"
 #include "poky/ecs.h"
 #include "poky/launch.h"
@@ -119,6 +120,24 @@ launch_pending(const struct task *t)
 	    strlen(LAUNCH_PENDING_PREFIX)) == 0;
 }
 
+/* An ECS record still without an ARN after any launch of it must have
+ * ended: every attempt, every wait between them, and one attempt more to
+ * spare.  Its ids were lost (a store update after the 202 that failed):
+ * finish the launch as a restart would, with the same clientToken, so
+ * ECS answers with the task it started. */
+static bool
+launch_overdue(struct app *app, const struct task *t)
+{
+	struct app_conf *conf = app_config_get(app);
+	const struct config *cfg = conf->cfg;
+	double attempt = (double)(cfg->aws.connect_timeout + cfg->aws.request_timeout);
+	double bound = (cfg->aws.max_attempts + 1) * attempt +
+	    (cfg->aws.max_attempts - 1) * (AWS_MAX_BACKOFF_MS / 1000.0) + 5.0;
+
+	app_config_put(app, conf);
+	return t->created_at > 0 && now_real() - t->created_at > bound;
+}
+
 struct orphans {
 	char (*ids)[TASK_ID_LEN + 1];
 	size_t n, cap;
@@ -176,7 +195,7 @@ collect_one(void *ud, const struct task *t)
 	if (strcmp(t->launcher, "ecs") != 0)
 		return 0;
 	if (t->ecs_task_arn == NULL) {
-		if (launch_pending(t)) {
+		if (launch_pending(t) || launch_overdue(c->app, t)) {
 			relaunch(c->app, t);
 			c->relaunched++;
 		}

@@ -12,7 +12,7 @@ import time
 import pytest
 
 pytest.register_assert_rewrite("pokyd")
-from pokyd import FINAL, ecs_template, wait_for  # noqa: E402
+from pokyd import FINAL, ecs_template, parse_metrics, wait_for  # noqa: E402
 
 pytest_plugins = ["pokyd"]
 
@@ -212,6 +212,37 @@ def test_kill_9_after_the_202_before_the_ids_are_stored(pokyd_factory, fake_ecs)
     api = d.client()
     done = wait_for(lambda: (lambda r: r if r["status"] in FINAL else None)(
         api.get("/tasks/" + rec["id"]).json), timeout=30, what="the task final")
+    assert done["status"] == "succeeded", done
+    assert done["ecs"]["task_arn"] == rec["ecs"]["task_arn"]
+    assert fake_ecs.launches()["by_client_token"] == {rec["id"]: 1}
+    assert fake_ecs.launches()["total_tasks_created"] == 1
+
+
+def test_ids_lost_by_a_failed_store_are_recovered_without_a_restart(pokyd_factory, fake_ecs):
+    """The ids RunTask answered cannot be stored after the 202 (the database stays locked past
+    the writer's 10 s busy timeout): the failure is logged and counted, and once no launch of
+    the record can still be under way, the tracker finishes it with the same clientToken - the
+    record gets the ARN the client was given and is tracked to its end, without a restart."""
+    d = pokyd_factory.new({"job": ecs_template()},
+                          aws={"max_attempts": 1, "request_timeout": 1, "connect_timeout": 1})
+    api = d.client()
+    fake_ecs.faults("RunTask", [{"delay": 0.5}])
+    result = {}
+    t = post_in_thread(api, result)
+    wait_for(lambda: fake_ecs.calls("RunTask"), what="RunTask in flight (record inserted)")
+    con = hold_write_lock(d.state_dir / "poky.db")
+    try:
+        t.join(5)
+        assert "r" in result and result["r"].status == 202, result
+        d.wait_log("deferred update not stored", timeout=20)
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    rec = result["r"].json
+    samples, _ = parse_metrics(api.get("/metrics").text)
+    assert samples[("poky_store_deferred_failures_total", ())] == 1
+    done = wait_for(lambda: (lambda r: r if r["status"] in FINAL else None)(
+        api.get("/tasks/" + rec["id"]).json), timeout=40, what="the task final")
     assert done["status"] == "succeeded", done
     assert done["ecs"]["task_arn"] == rec["ecs"]["task_arn"]
     assert fake_ecs.launches()["by_client_token"] == {rec["id"]: 1}
