@@ -470,23 +470,27 @@ class S3App(common.FakeApp):
         return common.Response(200, b"", "application/xml", self._headers(req, [
             ("x-amz-bucket-region", self.config.get("region", "us-east-1"))]))
 
-    def op_HeadObject(self, req):
+    def _read_object(self, req):
+        """HEAD and GET alike: (object, answer headers, a 304 answer or None)."""
         with self.lock:
             obj = self._get_object(req.bucket, req.key)
             fresh = self._conditions(req, obj)
         headers = self._object_answer_headers(req, obj)
-        if not fresh:
-            return common.Response(304, b"", obj.headers["content-type"], headers)
+        not_modified = None if fresh else common.Response(
+            304, b"", obj.headers["content-type"], headers)
+        return obj, headers, not_modified
+
+    def op_HeadObject(self, req):
+        obj, headers, not_modified = self._read_object(req)
+        if not_modified is not None:
+            return not_modified
         # HEAD: the server sends Content-Length of this body and never the body itself.
         return common.Response(200, obj.data, obj.headers["content-type"], headers)
 
     def op_GetObject(self, req):
-        with self.lock:
-            obj = self._get_object(req.bucket, req.key)
-            fresh = self._conditions(req, obj)
-        headers = self._object_answer_headers(req, obj)
-        if not fresh:
-            return common.Response(304, b"", obj.headers["content-type"], headers)
+        obj, headers, not_modified = self._read_object(req)
+        if not_modified is not None:
+            return not_modified
         size = len(obj.data)
         try:
             rng = self._range(req.header("range"), size)
