@@ -135,41 +135,53 @@ struct mp_job {
 	int64_t size, part_size;
 	int n_parts;
 	struct s3_part *parts;
-	pthread_mutex_t lock;
-	int next;                       /* next part to start, 0-based */
-	bool failed;
-	struct poky_error first_err;
-	int failed_part;
+	struct wk_part_queue q;
 };
+
+int
+wk_part_take(struct wk_part_queue *q, int n)
+{
+	int i;
+
+	pthread_mutex_lock(&q->lock);
+	i = q->failed || wk_stopping() || q->next >= n ? -1 : q->next++;
+	pthread_mutex_unlock(&q->lock);
+	return i;
+}
+
+bool
+wk_part_fail(struct wk_part_queue *q, int i, const struct poky_error *e)
+{
+	bool first;
+
+	pthread_mutex_lock(&q->lock);
+	first = !q->failed;
+	if (first) {
+		q->failed = true;
+		q->first_err = *e;
+		q->failed_part = i + 1;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return first;
+}
 
 static void *
 mp_thread(void *arg)
 {
 	struct mp_job *j = arg;
 	struct poky_error e;
+	int i;
 
-	for (;;) {
+	while ((i = wk_part_take(&j->q, j->n_parts)) >= 0) {
 		int64_t first, last;
-		int i;
 
-		pthread_mutex_lock(&j->lock);
-		i = j->failed || wk_stopping() ? j->n_parts : j->next++;
-		pthread_mutex_unlock(&j->lock);
-		if (i >= j->n_parts)
-			break;
 		wk_part_range(j->size, j->part_size, i, &first, &last);
 		j->parts[i].number = i + 1;
 		if (s3_upload_part_copy(j->c, j->p->src_bucket, j->p->src_key,
 		    j->so->version_id, j->so->etag[0] ? j->so->etag : NULL, first,
 		    last, j->p->dst_bucket, j->p->dst_key, j->upload_id, i + 1,
 		    j->parts[i].etag, &e) != POKY_OK) {
-			pthread_mutex_lock(&j->lock);
-			if (!j->failed) {
-				j->failed = true;
-				j->first_err = e;
-				j->failed_part = i + 1;
-			}
-			pthread_mutex_unlock(&j->lock);
+			wk_part_fail(&j->q, i, &e);
 			break;
 		}
 		log_debug("part %d/%d copied (bytes %lld-%lld)", i + 1, j->n_parts,
@@ -432,21 +444,21 @@ multipart_copy(struct aws_client *c, const struct wk_params *p,
 	    j.n_parts, (long long)j.part_size, p->concurrency);
 	wk_sweep_uploads(c, p, upload_id);
 	j.upload_id = upload_id;
-	pthread_mutex_init(&j.lock, NULL);
+	pthread_mutex_init(&j.q.lock, NULL);
 	wk_run_threads(p->concurrency < j.n_parts ? p->concurrency : j.n_parts,
 	    mp_thread, &j, mp_stop);
-	pthread_mutex_destroy(&j.lock);
+	pthread_mutex_destroy(&j.q.lock);
 	if ((sig = wk_stopping()) != 0) {
 		wk_abort_upload(c, p, upload_id);
 		rc = interrupted(err, sig, "multipart upload aborted");
 		goto out;
 	}
-	if (j.failed) {
+	if (j.q.failed) {
 		char what[64];
 
 		wk_abort_upload(c, p, upload_id);
-		snprintf(what, sizeof(what), "UploadPartCopy part %d", j.failed_part);
-		rc = wk_fail_aws(err, &j.first_err, what);
+		snprintf(what, sizeof(what), "UploadPartCopy part %d", j.q.failed_part);
+		rc = wk_fail_aws(err, &j.q.first_err, what);
 		goto out;
 	}
 	if (s3_complete_multipart(c, p->dst_bucket, p->dst_key, upload_id,

@@ -185,12 +185,8 @@ struct stream_job {
 	int n_parts;
 	struct s3_part *parts;
 	char (*md5)[S3_ETAG_MAX];               /* per part: of the bytes sent */
-	pthread_mutex_t lock;
-	int next;
-	bool failed;
-	bool mismatch;                  /* the failure was an ETag/MD5 mismatch */
-	struct poky_error first_err;
-	int failed_part;
+	struct wk_part_queue q;
+	bool mismatch;                  /* the first failure was an ETag/MD5 mismatch */
 };
 
 struct xfer {
@@ -310,28 +306,18 @@ part_thread(void *arg)
 	struct stream_job *j = arg;
 	struct poky_error e;
 	bool mismatch;
+	int i;
 
-	for (;;) {
+	while ((i = wk_part_take(&j->q, j->n_parts)) >= 0) {
 		int64_t first, last;
-		int i;
 
-		pthread_mutex_lock(&j->lock);
-		i = j->failed || wk_stopping() ? j->n_parts : j->next++;
-		pthread_mutex_unlock(&j->lock);
-		if (i >= j->n_parts)
-			break;
 		wk_part_range(j->size, j->part_size, i, &first, &last);
 		j->parts[i].number = i + 1;
 		if (xfer(j, i + 1, first, last, j->parts[i].etag, j->md5[i], &mismatch,
 		    &e) != POKY_OK) {
-			pthread_mutex_lock(&j->lock);
-			if (!j->failed) {
-				j->failed = true;
+			/* Read only after the threads are joined. */
+			if (wk_part_fail(&j->q, i, &e))
 				j->mismatch = mismatch;
-				j->first_err = e;
-				j->failed_part = i + 1;
-			}
-			pthread_mutex_unlock(&j->lock);
 			break;
 		}
 		log_debug("part %d/%d streamed", i + 1, j->n_parts);
@@ -412,11 +398,11 @@ stream_multipart(struct stream_job *j, struct wk_result *res,
 	log_debug("multipart upload started: %d parts of %lld bytes streamed, %d at a time",
 	    j->n_parts, (long long)j->part_size, j->p->concurrency);
 	wk_sweep_uploads(j->dst, j->p, j->upload_id);
-	pthread_mutex_init(&j->lock, NULL);
+	pthread_mutex_init(&j->q.lock, NULL);
 	wk_run_threads(j->p->concurrency < j->n_parts ? j->p->concurrency : j->n_parts,
 	    part_thread, j, stream_stop);
-	pthread_mutex_destroy(&j->lock);
-	if ((sig = wk_stopping()) != 0 || j->failed) {
+	pthread_mutex_destroy(&j->q.lock);
+	if ((sig = wk_stopping()) != 0 || j->q.failed) {
 		wk_abort_upload(j->dst, j->p, j->upload_id);
 		wk_cleanup_leave();
 		if (sig != 0) {
@@ -425,10 +411,10 @@ stream_multipart(struct stream_job *j, struct wk_result *res,
 		} else {
 			char what[64];
 
-			snprintf(what, sizeof(what), "streaming part %d", j->failed_part);
+			snprintf(what, sizeof(what), "streaming part %d", j->q.failed_part);
 			rc = j->mismatch ?
-			    wk_fail(err, WK_EXIT_VERIFY, "%s", j->first_err.message) :
-			    wk_fail_aws(err, &j->first_err, what);
+			    wk_fail(err, WK_EXIT_VERIFY, "%s", j->q.first_err.message) :
+			    wk_fail_aws(err, &j->q.first_err, what);
 		}
 		goto out;
 	}

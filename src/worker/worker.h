@@ -7,6 +7,7 @@
 #ifndef POKY_WORKER_H
 #define POKY_WORKER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -168,6 +169,23 @@ int wk_stream_copy(struct aws_client *src, struct aws_client *dst,
  * retries are off).  Standard-mode backoff; AWS_MAX_ATTEMPTS attempts. */
 enum poky_err wk_retry(enum poky_err (*fn)(void *ud, struct poky_error *e),
 		       void *ud, struct poky_error *e);
+
+/* The parts of a multipart job, handed out to its threads one by one. */
+struct wk_part_queue {
+	pthread_mutex_t lock;
+	int next;                       /* next part to hand out, 0-based */
+	bool failed;                    /* a part failed: hand out no more */
+	struct poky_error first_err;
+	int failed_part;                /* 1-based */
+};
+
+/* The next part (0-based) of n to work on, or -1 when every part is handed
+ * out, one has failed, or a stop was asked for. */
+int wk_part_take(struct wk_part_queue *q, int n);
+
+/* Part i (0-based) failed with e: keep e if it is the first failure
+ * (returns true then). */
+bool wk_part_fail(struct wk_part_queue *q, int i, const struct poky_error *e);
 
 /* Run fn(arg) on n threads (at most WK_MAX_CONCURRENCY; on the calling
  * thread if none can start) and wait for all.  When a stop is requested,
