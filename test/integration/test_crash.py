@@ -138,12 +138,26 @@ def hold_write_lock(db):
     return con
 
 
-def post_in_thread(api, result):
+def post_during_a_slow_runtask(api, fake_ecs, result):
+    """POST /tasks in a thread (its answer into result["r"]) with RunTask answering after
+    0.5 s; returns the thread once RunTask is in flight, i.e. once the record is inserted."""
     def post():
         result["r"] = api.post("/tasks", {"template": "job", "parameters": PARAMS}, timeout=30)
+    fake_ecs.faults("RunTask", [{"delay": 0.5}])
     t = threading.Thread(target=post)
     t.start()
+    wait_for(lambda: fake_ecs.calls("RunTask"), what="RunTask in flight (record inserted)")
     return t
+
+
+def assert_tracked_once(api, fake_ecs, rec, timeout):
+    """The task ends succeeded with the ARN the 202 gave, launched exactly once."""
+    done = wait_for(lambda: (lambda r: r if r["status"] in FINAL else None)(
+        api.get("/tasks/" + rec["id"]).json), timeout=timeout, what="the task final")
+    assert done["status"] == "succeeded", done
+    assert done["ecs"]["task_arn"] == rec["ecs"]["task_arn"]
+    assert fake_ecs.launches()["by_client_token"] == {rec["id"]: 1}
+    assert fake_ecs.launches()["total_tasks_created"] == 1
 
 
 def test_202_does_not_wait_for_the_launch_ids_but_reads_do(pokyd_factory, fake_ecs):
@@ -152,10 +166,8 @@ def test_202_does_not_wait_for_the_launch_ids_but_reads_do(pokyd_factory, fake_e
     for it: it never shows the record without the ARN the client was given."""
     d = pokyd_factory.new({"job": ecs_template()})
     api = d.client()
-    fake_ecs.faults("RunTask", [{"delay": 0.5}])
     result = {}
-    t = post_in_thread(api, result)
-    wait_for(lambda: fake_ecs.calls("RunTask"), what="RunTask in flight (record inserted)")
+    t = post_during_a_slow_runtask(api, fake_ecs, result)
     con = hold_write_lock(d.state_dir / "poky.db")
     try:
         t.join(5)
@@ -185,10 +197,8 @@ def test_kill_9_after_the_202_before_the_ids_are_stored(pokyd_factory, fake_ecs)
     ends with the ARN the client was given."""
     d = pokyd_factory.new({"job": ecs_template()})
     api = d.client()
-    fake_ecs.faults("RunTask", [{"delay": 0.5}])
     result = {}
-    t = post_in_thread(api, result)
-    wait_for(lambda: fake_ecs.calls("RunTask"), what="RunTask in flight (record inserted)")
+    t = post_during_a_slow_runtask(api, fake_ecs, result)
     db = d.state_dir / "poky.db"
     con = hold_write_lock(db)
     try:
@@ -210,12 +220,7 @@ def test_kill_9_after_the_202_before_the_ids_are_stored(pokyd_factory, fake_ecs)
 
     d.start()
     api = d.client()
-    done = wait_for(lambda: (lambda r: r if r["status"] in FINAL else None)(
-        api.get("/tasks/" + rec["id"]).json), timeout=30, what="the task final")
-    assert done["status"] == "succeeded", done
-    assert done["ecs"]["task_arn"] == rec["ecs"]["task_arn"]
-    assert fake_ecs.launches()["by_client_token"] == {rec["id"]: 1}
-    assert fake_ecs.launches()["total_tasks_created"] == 1
+    assert_tracked_once(api, fake_ecs, rec, timeout=30)
 
 
 def test_ids_lost_by_a_failed_store_are_recovered_without_a_restart(pokyd_factory, fake_ecs):
@@ -226,10 +231,8 @@ def test_ids_lost_by_a_failed_store_are_recovered_without_a_restart(pokyd_factor
     d = pokyd_factory.new({"job": ecs_template()},
                           aws={"max_attempts": 1, "request_timeout": 1, "connect_timeout": 1})
     api = d.client()
-    fake_ecs.faults("RunTask", [{"delay": 0.5}])
     result = {}
-    t = post_in_thread(api, result)
-    wait_for(lambda: fake_ecs.calls("RunTask"), what="RunTask in flight (record inserted)")
+    t = post_during_a_slow_runtask(api, fake_ecs, result)
     con = hold_write_lock(d.state_dir / "poky.db")
     try:
         t.join(5)
@@ -241,9 +244,4 @@ def test_ids_lost_by_a_failed_store_are_recovered_without_a_restart(pokyd_factor
     rec = result["r"].json
     samples, _ = parse_metrics(api.get("/metrics").text)
     assert samples[("poky_store_deferred_failures_total", ())] == 1
-    done = wait_for(lambda: (lambda r: r if r["status"] in FINAL else None)(
-        api.get("/tasks/" + rec["id"]).json), timeout=40, what="the task final")
-    assert done["status"] == "succeeded", done
-    assert done["ecs"]["task_arn"] == rec["ecs"]["task_arn"]
-    assert fake_ecs.launches()["by_client_token"] == {rec["id"]: 1}
-    assert fake_ecs.launches()["total_tasks_created"] == 1
+    assert_tracked_once(api, fake_ecs, rec, timeout=40)
