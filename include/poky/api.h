@@ -30,6 +30,12 @@ struct api_req {
 	const char *token_name;         /* authenticated caller, NULL if anonymous */
 	char arg[API_MAX_PATH_ARG];     /* the {id} or {name} of the route */
 	const char *route;              /* the matched pattern, for logs/metrics */
+	/* On a thread that serves HTTP: a handler that would wait on the
+	 * network (S3 checks, a launch, the Docker engine) sets resp->defer
+	 * instead, changing nothing, and is called again, with may_defer
+	 * false, off the request threads.  Direct callers (tests) leave it
+	 * false and get the answer at once. */
+	bool may_defer;
 };
 
 #define API_MAX_RESP_HEADERS 8
@@ -45,6 +51,7 @@ struct api_resp {
 		char value[256];
 	} headers[API_MAX_RESP_HEADERS];
 	size_t n_headers;
+	bool defer;                     /* see api_req.may_defer */
 };
 
 typedef void (*api_handler)(struct app *app, struct api_req *req,

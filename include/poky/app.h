@@ -16,6 +16,7 @@
 
 #include "poky/config.h"
 #include "poky/err.h"
+#include "poky/launchq.h"
 #include "poky/store.h"
 
 struct auth_tokens;
@@ -23,6 +24,7 @@ struct aws_client;
 struct local_runner;
 struct docker_runner;
 struct tracker;
+struct launchq;
 struct webhook;
 struct metrics;
 
@@ -41,6 +43,7 @@ struct app {
 	struct local_runner *local;
 	struct docker_runner *docker;
 	struct tracker *tracker;
+	struct launchq *launchq;
 	struct webhook *webhook;
 	struct metrics *metrics;
 	time_t started;
@@ -75,6 +78,7 @@ struct submit {
 	const char *idem_key;           /* NULL: none */
 	const char *owner;              /* token name or "anonymous" */
 	bool compat;                    /* POST /process_file wording */
+	double wait_seconds;            /* > 0: wait this long for the launch */
 };
 
 struct submit_result {
@@ -82,6 +86,9 @@ struct submit_result {
 	bool replayed;                  /* the idempotent original came back */
 	json_t *field_errors;           /* 400: [{field, message}] */
 	json_t *run_response;           /* ECS RunTask answer, for /process_file */
+	enum launch_result launch;      /* what became of the launch: STARTED
+					 * for local and docker; for ECS only
+					 * when the submit waited for it */
 	int http_status;                /* what the API should answer on error */
 	char title[64];
 };
@@ -89,7 +96,8 @@ struct submit_result {
 void submit_result_init(struct submit_result *r);
 void submit_result_cleanup(struct submit_result *r);
 
-/* Validate, record durably, launch.  POKY_OK: r->task holds the record.
+/* Validate, record durably, launch (ECS: queue for launching, and wait
+ * for it when s->wait_seconds asks).  POKY_OK: r->task holds the record.
  * Otherwise r->http_status/title and e say what to answer. */
 enum poky_err tasks_submit(struct app *app, const struct config *cfg,
 			   const struct submit *s, struct submit_result *r,
@@ -110,7 +118,34 @@ enum poky_err tasks_finish(struct app *app, struct task *t, const char *status,
 enum poky_err tasks_set_status(struct app *app, struct task *t,
 			       const char *status, struct poky_error *e);
 
-/* After a restart: pick up every unfinished task. */
-void tasks_resume(struct app *app);
+/* Whether a submit may wait on the network (S3 existence checks, the
+ * Docker engine, or a wait for the launch): the HTTP layer then runs it
+ * off its request threads. */
+bool tasks_submit_blocks(const struct config *cfg, const struct submit *s);
+
+/* What one ECS launch attempt of the launch queue came to. */
+enum tasks_launch {
+	TL_LAUNCHED,            /* RunTask answered with the task; ids stored */
+	TL_PENDING,             /* outcome unknown: the tracker finishes it */
+	TL_GONE,                /* not queued any more (cancelled, finished) */
+	TL_THROTTLED,           /* nothing started: ECS throttled every try */
+	TL_RETRY,               /* nothing started: try again later */
+	TL_REFUSED,             /* nothing started, and a retry won't start it */
+};
+
+/* Launch the stored record id (queued, or starting without a task ARN
+ * after an interrupted launch) with its own clientToken.  After
+ * THROTTLED, RETRY and REFUSED the record is left in starting for the
+ * caller to requeue (tasks_requeue), fail or delete.  raw (may be NULL)
+ * receives RunTask's answer. */
+enum tasks_launch tasks_launch_ecs(struct app *app, const char *id,
+				   json_t **raw, struct poky_error *e);
+
+/* A launch that started nothing goes back to queued.  POKY_ERR_CONFLICT
+ * when it was cancelled meanwhile. */
+enum poky_err tasks_requeue(struct app *app, const char *id);
+
+/* A launch that started nothing and won't: the task failed. */
+void tasks_launch_failed(struct app *app, const char *id, const char *why);
 
 #endif

@@ -99,6 +99,10 @@ struct config {
 		int max_attempts;
 		long connect_timeout;   /* seconds, per connection */
 		long request_timeout;   /* seconds, per attempt */
+		int max_in_flight;      /* AWS calls at once (launch queue, offloads) */
+		double runtask_rate;    /* RunTask calls per second (token bucket) */
+		int runtask_burst;      /* and its burst */
+		long max_queued;        /* tasks waiting to launch, at most */
 	} aws;
 	struct {
 		double poll_interval;

@@ -39,6 +39,8 @@ void http_stop(struct http_server *srv);
 #define HTTP_MAX_HEADERS 64             /* more: 431 */
 #define HTTP_REQID_MAX 64               /* a longer X-Request-Id is replaced */
 
+struct http_job;
+
 /* A request from its first header on.  The header names and values are
  * NUL-terminated and owned by whoever parsed them (MHD, the fuzz target). */
 struct http_conn {
@@ -50,6 +52,7 @@ struct http_conn {
 	bool too_many_headers;
 	const char *bad_framing;        /* why the request is refused (400) */
 	char reqid[HTTP_REQID_MAX + 1];
+	struct http_job *job;           /* handler running off the MHD threads */
 };
 
 /* Start c (all zero) for a body of at most max_body bytes. */
@@ -84,10 +87,14 @@ const char *http_token_name(const struct auth_tokens *tokens,
  * route (404, 405), the token (401), the query (414 when query_too_long),
  * the handler; then the access log line and metrics.  url is the decoded
  * path, query the re-encoded one (NULL: none).  r was api_resp_init'ed;
- * *req is what the handler got (pointing into c, url and query). */
+ * *req is what the handler got (pointing into c, url and query).  With
+ * may_defer, a handler that would wait on the network sets r->defer and
+ * nothing is logged: call again without may_defer, off the request
+ * threads. */
 void http_answer(struct app *app, const struct http_conn *c,
 		 const char *method, const char *url, const char *query,
-		 bool query_too_long, struct api_req *req, struct api_resp *r);
+		 bool query_too_long, bool may_defer, struct api_req *req,
+		 struct api_resp *r);
 
 /* The body to send for r (malloc'd; r->text is taken over), *len its
  * length; NULL when there is none or JSON could not be made. */

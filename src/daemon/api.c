@@ -27,6 +27,11 @@
 #define IDEM_KEY_MAX 255
 #define LOG_MAX_BYTES (8u << 20)
 #define MAX_TIMEOUT_SECONDS (30L * 86400)
+#define PREFER_WAIT_MAX 60              /* Prefer: wait=N is capped here */
+/* /process_file answers with RunTask's answer, as the original did, so it
+ * waits for the launch - this long at most, then it answers 202 with the
+ * queued record. */
+#define COMPAT_WAIT_SECONDS 60
 
 extern const char poky_openapi_json[];
 
@@ -247,6 +252,38 @@ answer_submit_error(struct api_resp *r, struct submit_result *res,
 
 /* ---- /tasks --------------------------------------------------------------- */
 
+/* The wait=N of a Prefer header (RFC 7240: preferences separated by
+ * commas, their parameters by semicolons), capped; 0 when absent or not a
+ * number (an unusable preference is ignored). */
+static double
+prefer_wait(const struct api_req *req)
+{
+	const char *p = api_header(req, "prefer");
+
+	while (p != NULL && *p != '\0') {
+		p += strspn(p, " \t,");
+		if (strncasecmp(p, "wait", 4) == 0) {
+			const char *v = p + 4;
+			long n = 0;
+			int digits = 0;
+
+			v += strspn(v, " \t");
+			if (*v == '=') {
+				v++;
+				v += strspn(v, " \t");
+				if (*v == '"')
+					v++;
+				for (; isdigit((unsigned char)*v) && digits < 9; v++, digits++)
+					n = n * 10 + (*v - '0');
+				if (digits > 0 && !isdigit((unsigned char)*v))
+					return n > PREFER_WAIT_MAX ? PREFER_WAIT_MAX : (double)n;
+			}
+		}
+		p = strchr(p, ',');
+	}
+	return 0;
+}
+
 static const char *const task_fields[] = { "template", "parameters",
 	"callback_url", "timeout_seconds", NULL };
 
@@ -314,9 +351,16 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 		return;
 	}
 	json_decref(errors);
+	s.wait_seconds = prefer_wait(req);
 
-	submit_result_init(&res);
 	conf = app_config_get(app);
+	if (req->may_defer && tasks_submit_blocks(conf->cfg, &s)) {
+		r->defer = true;
+		app_config_put(app, conf);
+		json_decref(body);
+		return;
+	}
+	submit_result_init(&res);
 	if (tasks_submit(app, conf->cfg, &s, &res, &e) != POKY_OK) {
 		answer_submit_error(r, &res, &e);
 	} else {
@@ -462,6 +506,11 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 	struct task t;
 	struct poky_error e;
 
+	/* A cancel may call StopTask or the Docker engine. */
+	if (req->may_defer && uuid_valid(req->arg)) {
+		r->defer = true;
+		return;
+	}
 	task_init(&t);
 	if (!uuid_valid(req->arg)) {
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
@@ -501,6 +550,10 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		goto out;
 	}
 	if (strcmp(t.launcher, "docker") == 0) {
+		if (req->may_defer) {
+			r->defer = true;        /* the engine's log API */
+			goto out;
+		}
 		if (docker_logs(app, &t, LOG_MAX_BYTES, &r->text, &r->text_len,
 		    &e) == POKY_OK) {
 			r->status = 200;
@@ -721,6 +774,12 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 		goto out;
 	}
 	s.parameters = params;
+	if (tp->launcher == LAUNCHER_ECS)
+		s.wait_seconds = COMPAT_WAIT_SECONDS;
+	if (req->may_defer && tasks_submit_blocks(conf->cfg, &s)) {
+		r->defer = true;
+		goto out;
+	}
 	if (tasks_submit(app, conf->cfg, &s, &res, &e) != POKY_OK) {
 		if (res.http_status == 400)
 			compat_error(r, 400, e.message);
@@ -730,7 +789,11 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 	}
 	metrics_add(app->metrics, "poky_tasks_launched_total", 1, "template",
 	    res.task.template_name, "launcher", res.task.launcher, METRICS_END);
-	if (res.run_response != NULL) {
+	if (res.launch == LAUNCH_WAITING || res.launch == LAUNCH_GONE) {
+		/* Not launched within the wait (a long queue), or cancelled
+		 * before it launched: the record says what happens next. */
+		set_json(r, 202, task_to_json(&res.task));
+	} else if (res.run_response != NULL) {
 		set_json(r, 200, res.run_response);
 		res.run_response = NULL;
 	} else {

@@ -190,6 +190,28 @@ check_keys(struct loader *l, const char *sec, const char *const *known,
 	return rc;
 }
 
+/* A number of unit (fractions allowed) in lo..hi; *out is kept when the
+ * key is absent. */
+static enum poky_err
+get_number(struct loader *l, const char *sec, const char *key, double lo,
+	   double hi, const char *unit, double *out)
+{
+	const char *v = get(l, sec, key);
+	char *end;
+	double x;
+
+	if (v == NULL)
+		return POKY_OK;
+	errno = 0;
+	x = strtod(v, &end);
+	if (*v == '\0' || *end != '\0' || errno != 0 || !isfinite(x) ||
+	    x < lo || x > hi)
+		return bad(l, sec, key, "'%s' is not a number of %s in %g..%g",
+		    v, unit, lo, hi);
+	*out = x;
+	return POKY_OK;
+}
+
 /* ---- sections ------------------------------------------------------------- */
 
 static const char *const server_keys[] = { "listen", "threads",
@@ -244,7 +266,8 @@ load_server(struct loader *l)
 
 static const char *const aws_keys[] = { "region", "profile", "endpoint_url",
 	"ecs_endpoint_url", "s3_endpoint_url", "sts_endpoint_url",
-	"max_attempts", "connect_timeout", "request_timeout", NULL };
+	"max_attempts", "connect_timeout", "request_timeout", "max_in_flight",
+	"runtask_rate", "runtask_burst", "max_queued", NULL };
 
 static enum poky_err
 check_url(struct loader *l, const char *sec, const char *key, const char *v)
@@ -272,6 +295,11 @@ load_aws(struct loader *l)
 	    (rc = get_int(l, "aws", "max_attempts", 1, 10, &c->aws.max_attempts)) ||
 	    (rc = get_long(l, "aws", "connect_timeout", 1, 60, &c->aws.connect_timeout)) ||
 	    (rc = get_long(l, "aws", "request_timeout", 1, 600, &c->aws.request_timeout)) ||
+	    (rc = get_int(l, "aws", "max_in_flight", 1, 4096, &c->aws.max_in_flight)) ||
+	    (rc = get_int(l, "aws", "runtask_burst", 1, 100000, &c->aws.runtask_burst)) ||
+	    (rc = get_long(l, "aws", "max_queued", 1, 10000000L, &c->aws.max_queued)) ||
+	    (rc = get_number(l, "aws", "runtask_rate", 0.01, 10000,
+	     "calls per second", &c->aws.runtask_rate)) ||
 	    (rc = check_url(l, "aws", "endpoint_url", c->aws.endpoint_url)) ||
 	    (rc = check_url(l, "aws", "ecs_endpoint_url", c->aws.ecs_endpoint_url)) ||
 	    (rc = check_url(l, "aws", "s3_endpoint_url", c->aws.s3_endpoint_url)) ||
@@ -287,7 +315,6 @@ static enum poky_err
 load_tracker(struct loader *l)
 {
 	struct config *c = l->c;
-	const char *v;
 	enum poky_err rc;
 
 	if ((rc = check_keys(l, "tracker", tracker_keys, false)) ||
@@ -297,19 +324,8 @@ load_tracker(struct loader *l)
 	    (rc = get_long(l, "tracker", "webhook_max_seconds", 1, 7 * 86400,
 	     &c->tracker.webhook_max_seconds)))
 		return rc;
-	if ((v = get(l, "tracker", "poll_interval")) != NULL) {
-		char *end;
-		double x;
-
-		errno = 0;
-		x = strtod(v, &end);
-		if (*v == '\0' || *end != '\0' || errno != 0 || !isfinite(x) ||
-		    x < 0.05 || x > 3600)
-			return bad(l, "tracker", "poll_interval",
-			    "'%s' is not a number of seconds in 0.05..3600", v);
-		c->tracker.poll_interval = x;
-	}
-	return POKY_OK;
+	return get_number(l, "tracker", "poll_interval", 0.05, 3600, "seconds",
+	    &c->tracker.poll_interval);
 }
 
 /* ---- templates ---------------------------------------------------------- */
@@ -542,7 +558,9 @@ load_template_lists(struct loader *l, const char *sec, struct tmpl *t)
 			return bad(l, sec, "assign_public_ip",
 			    "'%s' is not ENABLED or DISABLED", v);
 	}
-	x = t->max_running;
+	/* ECS has no slots of its own: without max_running, any number of
+	 * tasks run (Fargate's quotas are the limit). */
+	x = t->launcher == LAUNCHER_ECS ? 0 : t->max_running;
 	if ((rc = get_long(l, sec, "max_running", 1, 1024, &x)))
 		return rc;
 	t->max_running = (int)x;
@@ -780,6 +798,12 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 	c->aws.max_attempts = 3;
 	c->aws.connect_timeout = 3;
 	c->aws.request_timeout = 30;
+	/* AWS's documented Fargate RunTask allowance: about 20 calls/s per
+	 * account and Region, with a burst of about 100. */
+	c->aws.runtask_rate = 20;
+	c->aws.runtask_burst = 100;
+	c->aws.max_in_flight = 256;
+	c->aws.max_queued = 100000;
 	c->tracker.poll_interval = 5;
 	c->tracker.webhook_max_seconds = 3600;
 	if ((rc = dup_str(&l, &c->path, path)) ||

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +37,35 @@
  * fits; a client that never finishes its request does not hold us. */
 #define DRAIN_MAX_MS 60000
 
+/* Handlers that wait on the network run on offload threads, started on
+ * demand up to [aws] max_in_flight (and this), while MHD keeps their
+ * connection suspended: a request thread never waits on AWS, so status
+ * reads stay fast while launches and S3 checks are slow. */
+#define OFFLOAD_MAX_THREADS 512
+#define OFFLOAD_STACK (1u << 20)
+
+struct http_job {
+	struct MHD_Connection *mc;
+	struct http_conn *c;
+	char *method, *url, *query;
+	bool query_too_long;
+	bool done;
+	struct api_resp r;
+	struct http_job *next;
+};
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct app *app;
 	unsigned port;
 	atomic_int in_flight;           /* requests begun and not yet answered */
 	MHD_socket quiesced;            /* the listen socket after http_quiesce */
+	pthread_mutex_t lock;           /* the offload pool */
+	pthread_cond_t work;
+	struct http_job *jobs, *jobs_tail;
+	pthread_t threads[OFFLOAD_MAX_THREADS];
+	int n_threads, idle, max_threads;
+	bool stop;
 };
 
 static double
@@ -306,7 +330,7 @@ http_query_add(struct buf *q, const char *k, const char *v)
 void
 http_answer(struct app *app, const struct http_conn *c, const char *method,
 	    const char *url, const char *query, bool query_too_long,
-	    struct api_req *req, struct api_resp *r)
+	    bool may_defer, struct api_req *req, struct api_resp *r)
 {
 	const struct api_route *rt;
 	char allow[128];
@@ -366,9 +390,13 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 		goto log;
 	}
 	req->query = query;
+	req->may_defer = may_defer;
 	log_set_request_id(c->reqid);
 	rt->handler(app, req, r);
 	log_set_request_id(NULL);
+	if (r->defer && may_defer)
+		return;
+	r->defer = false;
 	if (r->status == 0)
 		api_problem(r, 500, NULL, "Internal error", "handler gave no answer");
 log:
@@ -393,6 +421,101 @@ add_arg(void *cls, enum MHD_ValueKind kind, const char *k, const char *v)
 		return MHD_NO;
 	}
 	return MHD_YES;
+}
+
+static void
+job_free(struct http_job *j)
+{
+	if (j == NULL)
+		return;
+	api_resp_cleanup(&j->r);
+	free(j->method);
+	free(j->url);
+	free(j->query);
+	free(j);
+}
+
+static void *
+offload_thread(void *ud)
+{
+	struct http_server *srv = ud;
+
+	pthread_mutex_lock(&srv->lock);
+	for (;;) {
+		struct http_job *j;
+		struct api_req req;
+
+		while (srv->jobs == NULL && !srv->stop) {
+			srv->idle++;
+			pthread_cond_wait(&srv->work, &srv->lock);
+			srv->idle--;
+		}
+		if ((j = srv->jobs) == NULL)
+			break;          /* stopping, and nothing left to answer */
+		srv->jobs = j->next;
+		if (srv->jobs == NULL)
+			srv->jobs_tail = NULL;
+		pthread_mutex_unlock(&srv->lock);
+		http_answer(srv->app, j->c, j->method, j->url, j->query,
+		    j->query_too_long, false, &req, &j->r);
+		j->done = true;
+		/* MHD calls on_request again, which sends j->r. */
+		MHD_resume_connection(j->mc);
+		pthread_mutex_lock(&srv->lock);
+	}
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+/* Suspend the connection and hand its request to an offload thread.
+ * False when it can't be (no memory, no thread): answer 503 then. */
+static bool
+offload(struct http_server *srv, struct MHD_Connection *mc,
+	struct http_conn *c, const char *method, const char *url,
+	const char *query, bool query_too_long)
+{
+	struct http_job *j = calloc(1, sizeof(*j));
+	bool ok = false;
+
+	if (j == NULL)
+		return false;
+	j->mc = mc;
+	j->c = c;
+	j->method = strdup(method);
+	j->url = strdup(url);
+	j->query = query ? strdup(query) : NULL;
+	j->query_too_long = query_too_long;
+	api_resp_init(&j->r);
+	if (j->method == NULL || j->url == NULL || (query && j->query == NULL)) {
+		job_free(j);
+		return false;
+	}
+	pthread_mutex_lock(&srv->lock);
+	if (srv->idle == 0 && srv->n_threads < srv->max_threads && !srv->stop) {
+		pthread_attr_t attr;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, OFFLOAD_STACK);
+		if (pthread_create(&srv->threads[srv->n_threads], &attr,
+		    offload_thread, srv) == 0)
+			srv->n_threads++;
+		pthread_attr_destroy(&attr);
+	}
+	if (srv->n_threads > 0 && !srv->stop) {
+		c->job = j;
+		MHD_suspend_connection(mc);
+		if (srv->jobs_tail != NULL)
+			srv->jobs_tail->next = j;
+		else
+			srv->jobs = j;
+		srv->jobs_tail = j;
+		pthread_cond_signal(&srv->work);
+		ok = true;
+	}
+	pthread_mutex_unlock(&srv->lock);
+	if (!ok)
+		job_free(j);
+	return ok;
 }
 
 static enum MHD_Result
@@ -429,6 +552,13 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 			return MHD_YES;
 		/* else answer 400 now, before any body is read */
 	}
+	if (c->job != NULL) {
+		/* Resumed: the offload thread has answered. */
+		ret = c->job->done ? send_resp(mc, c, &c->job->r, method) : MHD_NO;
+		job_free(c->job);
+		c->job = NULL;
+		return ret;
+	}
 	if (*upload_size > 0) {
 		http_conn_upload(c, upload, *upload_size);
 		*upload_size = 0;
@@ -439,7 +569,19 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 	buf_init(&query, HTTP_MAX_QUERY);
 	/* MHD gives the path decoded and without its query. */
 	MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, add_arg, &a);
-	http_answer(app, c, method, url, query.data, a.overflow, &req, &r);
+	http_answer(app, c, method, url, query.data, a.overflow, true, &req, &r);
+	if (r.defer) {
+		if (offload(srv, mc, c, method, url, query.data, a.overflow)) {
+			api_resp_cleanup(&r);
+			buf_free(&query);
+			return MHD_YES;
+		}
+		api_resp_cleanup(&r);
+		api_resp_init(&r);
+		api_problem(&r, 503, NULL, "Service unavailable",
+		    "no thread to serve this request");
+		api_resp_header(&r, "Retry-After", "1");
+	}
 	ret = send_resp(mc, c, &r, method);
 	api_resp_cleanup(&r);
 	buf_free(&query);
@@ -457,6 +599,7 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	(void)toe;
 	if (c == NULL)
 		return;
+	job_free(c->job);
 	http_conn_cleanup(c);
 	free(c);
 	*con_cls = NULL;
@@ -492,6 +635,16 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	srv->app = app;
 	srv->quiesced = MHD_INVALID_SOCKET;
 	atomic_init(&srv->in_flight, 0);
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->work, NULL);
+	{
+		struct app_conf *conf = app_config_get(app);
+
+		srv->max_threads = conf->cfg->aws.max_in_flight;
+		app_config_put(app, conf);
+	}
+	if (srv->max_threads > OFFLOAD_MAX_THREADS)
+		srv->max_threads = OFFLOAD_MAX_THREADS;
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
 		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
@@ -524,9 +677,13 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_END);
 	if (srv->d == NULL) {
+		int err = errno;
+
+		pthread_cond_destroy(&srv->work);
+		pthread_mutex_destroy(&srv->lock);
 		free(srv);
 		poky_error_set(e, POKY_ERR_IO, "cannot listen on %s:%u: %s", host, port,
-		    strerror(errno));
+		    strerror(err));
 		return NULL;
 	}
 	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -563,8 +720,18 @@ http_stop(struct http_server *srv)
 	if (atomic_load(&srv->in_flight) > 0)
 		log_warnx("http: stopping with %d request(s) still in flight",
 		    atomic_load(&srv->in_flight));
+	/* Offloaded requests end (and resume their connections) before MHD
+	 * goes: it must not stop with a connection suspended. */
+	pthread_mutex_lock(&srv->lock);
+	srv->stop = true;
+	pthread_cond_broadcast(&srv->work);
+	pthread_mutex_unlock(&srv->lock);
+	for (int i = 0; i < srv->n_threads; i++)
+		pthread_join(srv->threads[i], NULL);
 	if (srv->d != NULL)
 		MHD_stop_daemon(srv->d);
+	pthread_cond_destroy(&srv->work);
+	pthread_mutex_destroy(&srv->lock);
 	/* MHD hands the quiesced socket to us, to close after the stop. */
 	if (srv->quiesced != MHD_INVALID_SOCKET)
 		close(srv->quiesced);

@@ -19,6 +19,7 @@
 #include "poky/http.h"
 #include "poky/httpc.h"
 #include "poky/launch.h"
+#include "poky/launchq.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
 #include "poky/sigv4.h"
@@ -315,15 +316,26 @@ main(int argc, char **argv)
 	metrics_describe(app.metrics, "poky_store_deferred_failures_total", "counter",
 	    "Launch ids RunTask answered that could not be stored after the 202 "
 	    "(a restart finishes those launches with the same clientToken).");
+	metrics_describe(app.metrics, "poky_launch_queue_depth", "gauge",
+	    "ECS tasks waiting in the launch queue, by template.");
+	metrics_describe(app.metrics, "poky_launch_queue_wait_seconds", "histogram",
+	    "Time from a task's 202 to the start of its launch, by template.");
+	metrics_describe(app.metrics, "poky_launch_duration_seconds", "histogram",
+	    "Time one launch (RunTask, retries included) took, by template.");
+	metrics_describe(app.metrics, "poky_launch_throttled_total", "counter",
+	    "Launches ECS throttled past the retries (re-queued, paced), by "
+	    "template.");
 	metrics_set(app.metrics, "poky_build_info", 1, "version", POKY_VERSION, METRICS_END);
 
 	/* Webhooks first: the launchers may finish tasks as they start. */
 	app.webhook = webhook_new(&app);
 	app.local = local_new(&app);
 	app.docker = docker_new(&app);
-	app.tracker = tracker_new(&app);
+	/* The queue before the tracker, which hands it interrupted launches. */
+	app.launchq = launchq_new(&app);
+	app.tracker = app.launchq ? tracker_new(&app) : NULL;
 	if (app.webhook == NULL || app.local == NULL || app.docker == NULL ||
-	    app.tracker == NULL) {
+	    app.launchq == NULL || app.tracker == NULL) {
 		log_errorx("cannot start background threads");
 		goto out;
 	}
@@ -384,9 +396,13 @@ main(int argc, char **argv)
 	notify("STOPPING=1");
 	status = 0;
 out:
+	/* Requests waiting for a launch give up their wait and answer. */
+	atomic_store(&app.stopping, true);
 	http_quiesce(srv);
 	http_stop(srv);
 	tracker_free(app.tracker);
+	launchq_free(app.launchq);
+	app.launchq = NULL;
 	local_free(app.local);
 	docker_free(app.docker);
 	webhook_free(app.webhook);

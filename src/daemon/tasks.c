@@ -13,6 +13,7 @@
 #include "poky/app.h"
 #include "poky/awsreq.h"
 #include "poky/launch.h"
+#include "poky/launchq.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
 #include "poky/s3.h"
@@ -192,6 +193,9 @@ tasks_finish(struct app *app, struct task *t, const char *status,
 		t->callback_next_at = t->finished_at;
 	}
 	rc = store_update(app->store, t, old, e);
+	if (rc == POKY_OK && strcmp(t->launcher, "ecs") == 0 &&
+	    strcmp(old, TS_QUEUED) != 0)
+		launchq_ended(app->launchq, t->template_name);
 	if (rc == POKY_OK) {
 		if (t->has_exit_code)
 			log_info("task %s: %s -> %s (exit %d%s%s)", t->id, old, status,
@@ -496,6 +500,245 @@ launch_done(struct app *app, struct launching *l, struct task *task,
 	return store_launch(app, task, e);
 }
 
+enum tasks_launch
+tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
+		 struct poky_error *e)
+{
+	struct app_conf *conf = app_config_get(app);
+	const struct tmpl *t;
+	struct launching launch = { 0 };
+	struct ecs_kv env[TMPL_MAX_ENV];
+	json_t *params = NULL;
+	struct task task;
+	enum tasks_launch res = TL_GONE;
+	enum poky_err rc;
+	size_t n_env;
+
+	task_init(&task);
+	/* Registered before the record is read: a DELETE from here on
+	 * touches it, and the ids after RunTask are then stored the
+	 * synchronous way (see above). */
+	launching_add(&launch, id);
+	rc = store_get(app->store, id, &task, e);
+	if (rc != POKY_OK) {
+		res = rc == POKY_ERR_NOTFOUND ? TL_GONE : TL_RETRY;
+		goto out;
+	}
+	if (task_status_final(task.status) || task.ecs_task_arn != NULL ||
+	    strcmp(task.launcher, "ecs") != 0)
+		goto out;
+	if (strcmp(task.status, TS_QUEUED) == 0) {
+		/* Stored before RunTask: a crash from here on leaves a record
+		 * in starting without an ARN, which is finished with the same
+		 * clientToken - never a second task. */
+		str_copy(task.status, sizeof(task.status), TS_STARTING);
+		if ((rc = store_update(app->store, &task, TS_QUEUED, e)) != POKY_OK) {
+			res = rc == POKY_ERR_CONFLICT ? TL_GONE : TL_RETRY;
+			goto out;
+		}
+	}
+	t = config_template(conf->cfg, task.template_name);
+	if (t == NULL || t->launcher != LAUNCHER_ECS) {
+		poky_error_set(e, POKY_ERR_INVALID, "template '%s' is no longer "
+		    "configured for ECS", task.template_name);
+		res = TL_REFUSED;
+		goto out;
+	}
+	params = json_loads(task.parameters ? task.parameters : "{}", 0, NULL);
+	n_env = tmpl_env(t, params, env, TMPL_MAX_ENV);
+	rc = launch_ecs_start(app, t, &task, env, n_env, raw, e);
+	if (rc != POKY_OK && launch_outcome_unknown(t, rc, e)) {
+		/* ECS may have started it (no answer, or a 5xx after every
+		 * retry): the tracker finishes the launch with the same
+		 * clientToken and body. */
+		char pending[POKY_ERR_MSG_MAX + 32];
+
+		snprintf(pending, sizeof(pending), LAUNCH_PENDING_PREFIX "%s",
+		    e->message);
+		free(task.reason);
+		task.reason = strdup(pending);
+		if (task.reason != NULL)
+			store_update(app->store, &task, TS_STARTING, NULL);
+		log_warnx("task %s: %s; the tracker will finish the launch",
+		    task.id, pending);
+		res = TL_PENDING;
+		goto out;
+	}
+	if (rc != POKY_OK) {
+		if (e != NULL && aws_error_is_throttling(e->aws_code))
+			res = TL_THROTTLED;
+		else if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH ||
+		    rc == POKY_ERR_NOMEM)
+			res = TL_RETRY;
+		else
+			res = TL_REFUSED;
+		goto out;
+	}
+	if (task.reason != NULL && strncmp(task.reason, LAUNCH_PENDING_PREFIX,
+	    strlen(LAUNCH_PENDING_PREFIX)) == 0) {
+		free(task.reason);
+		task.reason = NULL;
+	}
+	if (launch_done(app, &launch, &task, e) != POKY_OK)
+		/* The task runs but its ids are not stored: the tracker
+		 * finds it again through the same clientToken. */
+		log_warnx("task %s: launched as %s, but its ids were not stored",
+		    task.id, task.ecs_task_arn);
+	else
+		log_info("task %s: launched (%s)", task.id, task.ecs_task_arn);
+	json_decref(params);
+	task_cleanup(&task);
+	app_config_put(app, conf);
+	return TL_LAUNCHED;
+out:
+	launching_remove(&launch);
+	json_decref(params);
+	task_cleanup(&task);
+	app_config_put(app, conf);
+	return res;
+}
+
+enum poky_err
+tasks_requeue(struct app *app, const char *id)
+{
+	struct task t;
+	enum poky_err rc;
+
+	task_init(&t);
+	rc = store_get(app->store, id, &t, NULL);
+	if (rc == POKY_OK && strcmp(t.status, TS_QUEUED) == 0) {
+		/* The launch failed before it moved the record on. */
+	} else if (rc == POKY_OK && strcmp(t.status, TS_STARTING) == 0 &&
+	    t.ecs_task_arn == NULL) {
+		str_copy(t.status, sizeof(t.status), TS_QUEUED);
+		rc = store_update(app->store, &t, TS_STARTING, NULL);
+	} else if (rc == POKY_OK) {
+		rc = POKY_ERR_CONFLICT;
+	}
+	task_cleanup(&t);
+	return rc;
+}
+
+void
+tasks_launch_failed(struct app *app, const char *id, const char *why)
+{
+	char reason[POKY_ERR_MSG_MAX + 32];
+	struct task t;
+
+	task_init(&t);
+	snprintf(reason, sizeof(reason), "not started: %s", why);
+	for (int i = 0; i < 8; i++) {
+		if (store_get(app->store, id, &t, NULL) != POKY_OK ||
+		    tasks_finish(app, &t, TS_FAILED, reason, NULL) !=
+		    POKY_ERR_CONFLICT)
+			break;
+		task_cleanup(&t);
+		task_init(&t);
+	}
+	task_cleanup(&t);
+}
+
+bool
+tasks_submit_blocks(const struct config *cfg, const struct submit *s)
+{
+	const struct tmpl *t = config_template(cfg, s->template_name);
+
+	if (t == NULL)
+		return false;
+	if (t->launcher == LAUNCHER_DOCKER || s->wait_seconds > 0)
+		return true;
+	/* Local checks look at folders; ECS templates ask S3. */
+	for (size_t i = 0; t->launcher == LAUNCHER_ECS && i < t->n_params; i++)
+		if (t->params[i].s3 != PARAM_S3_NONE)
+			return true;
+	return false;
+}
+
+/* A launch that started nothing: what the API answers (fail() resets e, so
+ * the AWS detail the answer is made of - error code, Retry-After - is put
+ * back after it). */
+static enum poky_err
+launch_refused(struct submit_result *r, struct poky_error *e,
+	       enum launcher_kind kind, enum poky_err rc)
+{
+	struct poky_error keep = { 0 };
+
+	if (e != NULL)
+		keep = *e;
+	if (e != NULL && strcmp(keep.aws_code, "RunTaskFailure") == 0)
+		rc = fail(r, e, rc, 502, "Task not started", "%s", keep.message);
+	else if (kind == LAUNCHER_DOCKER && rc == POKY_ERR_TRANSIENT)
+		rc = fail(r, e, rc, 503, "Docker engine unavailable", "%s",
+		    e ? keep.message : "no answer");
+	else if (kind == LAUNCHER_DOCKER)
+		rc = fail(r, e, rc, 502, "Task not started", "%s",
+		    e ? keep.message : "the Docker engine refused");
+	else if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH)
+		rc = fail(r, e, rc, 503, rc == POKY_ERR_AUTH ?
+		    "AWS credentials unavailable" : "Launcher unavailable",
+		    "%s", e ? keep.message : "launch failed");
+	else
+		rc = fail(r, e, rc, 502, "Task not started", "%s",
+		    e ? keep.message : "launch failed");
+	if (e != NULL) {
+		e->http_status = keep.http_status;
+		e->retryable = keep.retryable;
+		e->retry_after_ms = keep.retry_after_ms;
+		str_copy(e->aws_code, sizeof(e->aws_code), keep.aws_code);
+		str_copy(e->request_id, sizeof(e->request_id), keep.request_id);
+	}
+	return rc;
+}
+
+/* The stored (queued) ECS record goes to the launch queue; a submit that
+ * asked to wait gets the launch's outcome, or the queued record when the
+ * wait runs out first. */
+static enum poky_err
+submit_ecs(struct app *app, const struct submit *s, struct submit_result *r,
+	   struct poky_error *e)
+{
+	struct task *task = &r->task;
+	struct launch_outcome out = { 0 };
+	char id[TASK_ID_LEN + 1];
+	enum poky_err rc;
+
+	str_copy(id, sizeof(id), task->id);
+	if (s->wait_seconds > 0)
+		launchq_watch(app->launchq, task->id, s->compat);
+	if ((rc = launchq_push(app->launchq, task->id, task->template_name,
+	    e)) != POKY_OK) {
+		if (s->wait_seconds > 0)
+			launchq_forget(app->launchq, task->id);
+		store_delete(app->store, task->id, NULL);
+		return fail(r, e, rc, 503, "Launch queue full", "%s",
+		    e ? e->message : "the launch queue is full");
+	}
+	log_info("task %s: created (queued, template %s, by %s)", task->id,
+	    task->template_name, task->created_by);
+	if (s->wait_seconds <= 0)
+		return POKY_OK;
+	launchq_wait(app->launchq, task->id, s->wait_seconds, &out);
+	if (out.result == LAUNCH_REFUSED) {
+		if (e != NULL)
+			*e = out.e;
+		rc = launch_refused(r, e, LAUNCHER_ECS, out.e.code ? out.e.code :
+		    POKY_ERR_REMOTE);
+		launch_outcome_cleanup(&out);
+		return rc;
+	}
+	r->run_response = out.raw;
+	out.raw = NULL;
+	r->launch = out.result;
+	launch_outcome_cleanup(&out);
+	/* The record as it is now (a read waits for the launch's deferred
+	 * update, so it carries the task ARN). */
+	task_cleanup(task);
+	task_init(task);
+	return store_get(app->store, id, task, e) == POKY_OK ? POKY_OK :
+	    fail(r, e, POKY_ERR_TRANSIENT, 503, "Task store unavailable", "%s",
+	    e ? e->message : "store error");
+}
+
 enum poky_err
 tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	     struct submit_result *r, struct poky_error *e)
@@ -503,13 +746,10 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	const struct tmpl *t = config_template(cfg, s->template_name);
 	struct task *task = &r->task;
 	json_t *checked = NULL, *errors = NULL;
-	struct ecs_kv env[TMPL_MAX_ENV];
-	size_t n_env;
 	char hash[65], id[UUID_STR_LEN + 1];
 	const char *why;
 	char whybuf[256];
 	long timeout;
-	struct launching launch = { 0 };
 	enum poky_err rc;
 
 	if (t == NULL) {
@@ -567,8 +807,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	str_copy(task->id, sizeof(task->id), id);
 	str_copy(task->template_name, sizeof(task->template_name), t->name);
 	str_copy(task->launcher, sizeof(task->launcher), launcher_names[t->launcher]);
-	str_copy(task->status, sizeof(task->status),
-	    t->launcher == LAUNCHER_ECS ? TS_STARTING : TS_QUEUED);
+	str_copy(task->status, sizeof(task->status), TS_QUEUED);
 	task->parameters = json_dumps(checked, JSON_COMPACT);
 	task->idem_key = xstrdup(s->idem_key);
 	task->idem_owner = s->idem_key ? xstrdup(s->owner) : NULL;
@@ -592,12 +831,8 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	}
 
 	/* Durable before anything starts: after a crash, the record is what
-	 * lets the launch be finished (ECS: same clientToken) or judged. */
-	if (t->launcher == LAUNCHER_ECS)
-		launching_add(&launch, task->id);
+	 * lets the launch be made (ECS: queued, or same clientToken) or judged. */
 	rc = store_insert(app->store, task, e);
-	if (rc != POKY_OK && t->launcher == LAUNCHER_ECS)
-		launching_remove(&launch);
 	if (rc == POKY_ERR_CONFLICT && s->idem_key != NULL) {
 		/* A concurrent request with the same key won the race. */
 		json_decref(checked);
@@ -609,12 +844,11 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		return fail(r, e, rc, rc == POKY_ERR_TRANSIENT ? 503 : 500,
 		    "Task store unavailable", "%s", e ? e->message : "store error");
 	}
+	json_decref(checked);
 
 	switch (t->launcher) {
 	case LAUNCHER_ECS:
-		n_env = tmpl_env(t, checked, env, TMPL_MAX_ENV);
-		rc = launch_ecs_start(app, t, task, env, n_env, &r->run_response, e);
-		break;
+		return submit_ecs(app, s, r, e);
 	case LAUNCHER_LOCAL:
 		rc = local_submit(app->local, task, e);
 		break;
@@ -626,67 +860,13 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		    "launcher %d is not available in this build", (int)t->launcher);
 		break;
 	}
-	json_decref(checked);
-	if (rc != POKY_OK && t->launcher == LAUNCHER_ECS)
-		launching_remove(&launch);
-	if (rc != POKY_OK && launch_outcome_unknown(t, rc, e)) {
-		/* ECS may have started it (no answer, or a 5xx after every
-		 * retry): keep the record, so neither a retried POST nor a
-		 * restart can start a second task.  The tracker finishes the
-		 * launch with the same clientToken and body. */
-		char pending[POKY_ERR_MSG_MAX + 32];
-
-		snprintf(pending, sizeof(pending), LAUNCH_PENDING_PREFIX "%s", e->message);
-		free(task->reason);
-		task->reason = strdup(pending);
-		if (task->reason == NULL ||
-		    store_update(app->store, task, TS_STARTING, e) != POKY_OK)
-			return fail(r, e, POKY_ERR_TRANSIENT, 503,
-			    "Task store unavailable", "%s", e->message);
-		log_warnx("task %s: %s; the tracker will finish the launch",
-		    task->id, task->reason);
-		return POKY_OK;
-	}
 	if (rc != POKY_OK) {
-		struct poky_error keep = { 0 };
-
 		/* Nothing started: forget the record so a retry (same key) can
 		 * try again instead of replaying a failure. */
-		if (e != NULL)
-			keep = *e;
 		store_delete(app->store, task->id, NULL);
-		if (e != NULL && strcmp(keep.aws_code, "RunTaskFailure") == 0)
-			rc = fail(r, e, rc, 502, "Task not started", "%s", keep.message);
-		else if (t->launcher == LAUNCHER_DOCKER && rc == POKY_ERR_TRANSIENT)
-			rc = fail(r, e, rc, 503, "Docker engine unavailable", "%s",
-			    e ? keep.message : "no answer");
-		else if (t->launcher == LAUNCHER_DOCKER)
-			rc = fail(r, e, rc, 502, "Task not started", "%s",
-			    e ? keep.message : "the Docker engine refused");
-		else if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH)
-			rc = fail(r, e, rc, 503, rc == POKY_ERR_AUTH ?
-			    "AWS credentials unavailable" : "Launcher unavailable",
-			    "%s", e ? keep.message : "launch failed");
-		else
-			rc = fail(r, e, rc, 502, "Task not started", "%s",
-			    e ? keep.message : "launch failed");
-		/* fail() reset e: the AWS detail (error code, Retry-After) is
-		 * what the answer is made of. */
-		if (e != NULL) {
-			e->http_status = keep.http_status;
-			e->retryable = keep.retryable;
-			e->retry_after_ms = keep.retry_after_ms;
-			str_copy(e->aws_code, sizeof(e->aws_code), keep.aws_code);
-			str_copy(e->request_id, sizeof(e->request_id), keep.request_id);
-		}
-		return rc;
+		return launch_refused(r, e, t->launcher, rc);
 	}
-	if (t->launcher == LAUNCHER_ECS &&
-	    (rc = launch_done(app, &launch, task, e)) != POKY_OK)
-		/* The task runs but its ids are not stored; resume will
-		 * find it again through the same clientToken. */
-		return fail(r, e, rc, 503, "Task store unavailable", "%s",
-		    e ? e->message : "store error");
+	r->launch = LAUNCH_STARTED;
 	log_info("task %s: created (%s, template %s, by %s)", task->id,
 	    task->status, task->template_name, task->created_by);
 	return POKY_OK;
@@ -727,8 +907,15 @@ cancel_once(struct app *app, struct task *out, const char *by,
 	if (out->cancel_requested_by == NULL)
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
 	if (strcmp(out->launcher, "ecs") == 0) {
-		if (out->ecs_task_arn == NULL)
-			return tasks_finish(app, out, TS_CANCELLED, reason, e);
+		/* Queued: it never launches (a launch thread that took it
+		 * already finds the record final); launching: the launch
+		 * stops what RunTask started (launching_touch). */
+		if (out->ecs_task_arn == NULL) {
+			if ((rc = tasks_finish(app, out, TS_CANCELLED, reason, e)) ==
+			    POKY_OK)
+				launchq_forget(app->launchq, out->id);
+			return rc;
+		}
 		/* The request is stored before StopTask: ECS may stop the task
 		 * at once, and a tracker round that saw STOPPED before the
 		 * request was stored would call the task failed.  The tracker

@@ -10,6 +10,7 @@
 #include "poky/bgthread.h"
 #include "poky/ecs.h"
 #include "poky/launch.h"
+#include "poky/launchq.h"
 #include "poky/log.h"
 #include "poky/str.h"
 #include "poky/templates.h"
@@ -18,10 +19,10 @@
 #define MAX_TRACKED 10000
 #define BACKOFF_MAX 4.0                 /* x poll_interval while idle */
 #define TIMEOUT_PREFIX "timeout after "
-/* An ECS record without a task ARN is either being launched by a request
- * thread right now, or has this reason (same text in tasks.c): its launch
- * was interrupted by a restart or its outcome is unknown, and the tracker
- * finishes it.  Relaunching the others would race the request thread. */
+/* An ECS record without a task ARN is queued, being launched by the launch
+ * queue right now (launchq_has), or has the launch-pending reason: its
+ * launch was interrupted by a restart or its outcome is unknown, and the
+ * tracker hands it back to the launch queue to finish. */
 
 struct tracker {
 	struct app *app;
@@ -59,60 +60,6 @@ set_str(char **dst, const char *v)
 	*dst = v && *v ? strdup(v) : NULL;
 }
 
-/* A launch interrupted before its ARN was stored: run it again with the
- * same clientToken - ECS answers with the task it already started, or
- * starts it now, never twice. */
-static void
-relaunch(struct app *app, const struct task *orig)
-{
-	struct app_conf *conf = app_config_get(app);
-	const struct tmpl *t = config_template(conf->cfg, orig->template_name);
-	struct ecs_kv env[TMPL_MAX_ENV];
-	struct poky_error e;
-	struct task task;
-	json_t *params;
-	size_t n;
-
-	task_init(&task);
-	if (store_get(app->store, orig->id, &task, NULL) != POKY_OK)
-		goto out;
-	if (t == NULL || t->launcher != LAUNCHER_ECS) {
-		tasks_finish(app, &task, TS_FAILED,
-		    "launch interrupted and template no longer configured", NULL);
-		goto out;
-	}
-	params = json_loads(task.parameters ? task.parameters : "{}", 0, NULL);
-	n = tmpl_env(t, params, env, TMPL_MAX_ENV);
-	if (launch_ecs_start(app, t, &task, env, n, NULL, &e) == POKY_OK) {
-		log_info("task %s: launch finished (%s)", task.id, task.ecs_task_arn);
-		free(task.reason);
-		task.reason = NULL;
-		if (store_update(app->store, &task, task.status, NULL) ==
-		    POKY_ERR_CONFLICT) {
-			struct task cur;
-
-			/* Cancelled while we launched: stop what ECS runs.
-			 * Otherwise the next round launches again with the
-			 * same token, and ECS answers with this task. */
-			task_init(&cur);
-			if (store_get(app->store, task.id, &cur, NULL) == POKY_OK &&
-			    task_status_final(cur.status)) {
-				log_info("task %s: cancelled meanwhile, stopping it",
-				    task.id);
-				launch_ecs_stop(app, &task, cur.reason ? cur.reason :
-				    "cancelled", NULL);
-			}
-			task_cleanup(&cur);
-		}
-	} else if (e.code != POKY_ERR_TRANSIENT && e.code != POKY_ERR_AUTH) {
-		tasks_finish(app, &task, TS_FAILED, e.message, NULL);
-	}
-	json_decref(params);
-out:
-	task_cleanup(&task);
-	app_config_put(app, conf);
-}
-
 static bool
 launch_pending(const struct task *t)
 {
@@ -120,11 +67,12 @@ launch_pending(const struct task *t)
 	    strlen(LAUNCH_PENDING_PREFIX)) == 0;
 }
 
-/* An ECS record still without an ARN after any launch of it must have
- * ended: every attempt, every wait between them, and one attempt more to
- * spare.  Its ids were lost (a store update after the 202 that failed):
- * finish the launch as a restart would, with the same clientToken, so
- * ECS answers with the task it started. */
+/* An ECS record in starting, without an ARN and not in the launch queue,
+ * whose last change (queued -> starting, before RunTask) is older than any
+ * launch of it can take - every attempt, every wait between them, and one
+ * attempt more to spare - had its ids lost (a store update after RunTask
+ * that failed): the launch queue finishes it as after a restart, with the
+ * same clientToken, so ECS answers with the task it started. */
 static bool
 launch_overdue(struct app *app, const struct task *t)
 {
@@ -135,7 +83,7 @@ launch_overdue(struct app *app, const struct task *t)
 	    (cfg->aws.max_attempts - 1) * (AWS_MAX_BACKOFF_MS / 1000.0) + 5.0;
 
 	app_config_put(app, conf);
-	return t->created_at > 0 && now_real() - t->created_at > bound;
+	return t->updated_at > 0 && now_real() - t->updated_at > bound;
 }
 
 struct orphans {
@@ -149,7 +97,7 @@ note_orphan(void *ud, const struct task *t)
 	struct orphans *o = ud;
 
 	if (strcmp(t->launcher, "ecs") != 0 || t->ecs_task_arn != NULL ||
-	    launch_pending(t))
+	    strcmp(t->status, TS_QUEUED) == 0 || launch_pending(t))
 		return 0;
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 16;
@@ -192,11 +140,14 @@ collect_one(void *ud, const struct task *t)
 	struct collect *c = ud;
 	struct batch *b = NULL;
 
-	if (strcmp(t->launcher, "ecs") != 0)
+	if (strcmp(t->launcher, "ecs") != 0 || strcmp(t->status, TS_QUEUED) == 0)
 		return 0;
 	if (t->ecs_task_arn == NULL) {
-		if (launch_pending(t) || launch_overdue(c->app, t)) {
-			relaunch(c->app, t);
+		/* Only a queue push here: no network I/O inside the store's
+		 * iteration. */
+		if (!launchq_has(c->app->launchq, t->id) &&
+		    (launch_pending(t) || launch_overdue(c->app, t))) {
+			launchq_resume(c->app->launchq, t->id, t->template_name);
 			c->relaunched++;
 		}
 		return 0;

@@ -332,7 +332,7 @@ answer(struct request *rq, struct api_resp *r)
 	const char *detail;
 
 	http_answer(&app, &rq->c, rq->method, rq->path, rq->query.data,
-	    rq->query_too_long, &req, r);
+	    rq->query_too_long, false, &req, r);
 	CHECK(strlen(req.arg) < sizeof(req.arg));
 	detail = json_string_value(json_object_get(r->json, "detail"));
 	CHECK(r->status != 500 || detail == NULL ||

@@ -282,6 +282,9 @@ class Client:
     def __init__(self, host, port, token=None, openapi=None):
         self.host, self.port, self.token = host, port, token
         self.openapi = openapi
+        # Seconds submit() asks to wait for the launch (Prefer: wait=N); None: answer as
+        # soon as the task is queued.  Tests of what RunTask was sent set it.
+        self.launch_wait = None
 
     def request(self, method, path, *, json_body=None, body=None, headers=None,
                 content_type=None, timeout=30, check=True, token=None):
@@ -313,6 +316,8 @@ class Client:
         return self.request("GET", path, **kw)
 
     def post(self, path, json_body=None, **kw):
+        if self.launch_wait is not None and path == "/tasks":
+            kw["headers"] = {"Prefer": f"wait={self.launch_wait}", **(kw.get("headers") or {})}
         return self.request("POST", path, json_body=json_body, **kw)
 
     def delete(self, path, **kw):
@@ -492,8 +497,10 @@ class Pokyd:
             time.sleep(0.02)
 
     def client(self, token=None, check=True):
-        return Client("127.0.0.1", self.port, token=token,
-                      openapi=self.openapi if check else None)
+        c = Client("127.0.0.1", self.port, token=token,
+                   openapi=self.openapi if check else None)
+        c.launch_wait = getattr(self, "launch_wait", None)
+        return c
 
     def log(self, run=None):
         path = self.workdir / ("pokyd.%d.log" % (run or self.runs))

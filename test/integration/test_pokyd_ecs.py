@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 pytest.register_assert_rewrite("pokyd")
-from pokyd import ecs_template, module_factory, wait_for, wait_task  # noqa: E402
+from pokyd import ecs_template, module_factory, parse_metrics, wait_for, wait_task  # noqa: E402
 
 pytest_plugins = ["pokyd"]      # fixtures: fake_ecs, fake_s3, pokyd_factory, openapi ...
 
@@ -27,6 +27,9 @@ def daemon(bindir, tmp_path_factory, fake_ecs_server, fake_s3_server):
         "job": ecs_template(),
         "spot": ecs_template(launch_type=None, capacity_providers="FARGATE_SPOT, FARGATE"),
     }, tokens={"alice": ALICE, "bob": BOB}, server={"threads": 8})
+    # These tests look at what RunTask was sent and answered: each submit waits for its
+    # launch (test_launchq.py covers answering while the task is still queued).
+    d.launch_wait = 30
     yield d
     f.close()
 
@@ -333,19 +336,24 @@ def test_runtask_failures_are_502_naming_the_reason(api, fake_ecs):
     assert after == before
 
 
-def test_throttling_that_outlasts_retries_is_503_with_retry_after(api, fake_ecs):
+def test_throttling_that_outlasts_retries_keeps_the_task_queued(daemon, api, fake_ecs):
+    """A launch ECS throttles past the retries is not an error any more (it was a 503): the
+    task goes back to the head of its queue, the launch queue slows down, and the task is
+    launched once ECS lets go - with the same clientToken, once."""
     fake_ecs.faults("RunTask", [{"status": 400, "type": "ThrottlingException",
                                  "message": "Rate exceeded"}] * 3)
+    before = parse_metrics(api.get("/metrics").text)[0]
     r = api.post("/tasks", {"template": "job", "parameters": PARAMS})
-    assert r.status == 503, r
-    assert int(r.header("Retry-After")) >= 1
-    assert r.json["aws_error"] == "ThrottlingException"
-    # max_attempts = 3: three tries, no more, none of them started a task.
-    assert len(fake_ecs.calls("RunTask")) == 3
-    assert fake_ecs.launches()["total_tasks_created"] == 0
-    # Once ECS lets go, the same request works.
-    rec = api.submit("job", PARAMS)
-    assert rec["status"] == "starting"
+    assert r.status == 202, r
+    assert r.json["status"] == "starting" and r.json["ecs"]["task_arn"], r.json
+    calls = fake_ecs.calls("RunTask")
+    # max_attempts = 3: three throttled tries, then the queue's own try went through.
+    assert [c["status"] for c in calls] == [400, 400, 400, 200]
+    assert {c["body"]["clientToken"] for c in calls} == {r.json["id"]}
+    assert fake_ecs.launches()["total_tasks_created"] == 1
+    after = parse_metrics(api.get("/metrics").text)[0]
+    key = ("poky_launch_throttled_total", (("template", "job"),))
+    assert after.get(key, 0) - before.get(key, 0) == 1
 
 
 def test_throttling_then_success_is_retried_inside_the_request(api, fake_ecs):
@@ -524,6 +532,7 @@ def test_the_token_name_is_logged_never_the_token(daemon, api):
 def test_credentials_unavailable_is_503(pokyd_factory, fake_ecs):
     d = pokyd_factory.new({"job": ecs_template()},
                           env={"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None})
+    d.launch_wait = 30
     api = d.client()
     r = api.post("/tasks", {"template": "job", "parameters": PARAMS})
     assert r.status == 503, r
