@@ -137,9 +137,11 @@ enum tasks_launch {
  * after an interrupted launch) with its own clientToken.  After
  * THROTTLED, RETRY and REFUSED the record is left in starting for the
  * caller to requeue (tasks_requeue), fail or delete.  raw (may be NULL)
- * receives RunTask's answer. */
+ * receives RunTask's answer; launched (may be NULL; task_init'ed, the
+ * caller's to clean up) the record after TL_LAUNCHED. */
 enum tasks_launch tasks_launch_ecs(struct app *app, const char *id,
-				   json_t **raw, struct poky_error *e);
+				   json_t **raw, struct task *launched,
+				   struct poky_error *e);
 
 /* A launch that started nothing goes back to queued.  POKY_ERR_CONFLICT
  * when it was cancelled meanwhile. */

@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "poky/err.h"
+#include "poky/store.h"
 
 struct app;
 struct launchq;
@@ -63,6 +64,10 @@ struct launch_outcome {
 	enum launch_result result;
 	struct poky_error e;    /* LAUNCH_REFUSED */
 	json_t *raw;            /* RunTask's answer when asked for (owned) */
+	/* LAUNCH_STARTED: the record as the launch left it (its ids may not
+	 * be committed yet: a read of the store would wait for them). */
+	struct task task;
+	bool has_task;
 };
 
 void launch_outcome_cleanup(struct launch_outcome *o);

@@ -140,6 +140,8 @@ void
 launch_outcome_cleanup(struct launch_outcome *o)
 {
 	json_decref(o->raw);
+	if (o->has_task)
+		task_cleanup(&o->task);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -223,7 +225,7 @@ waiter_find(struct launchq *q, const char *id)
  * taken over either way. */
 static bool
 settle_waiter(struct launchq *q, const char *id, enum launch_result res,
-	      const struct poky_error *e, json_t *raw)
+	      const struct poky_error *e, json_t *raw, struct task *launched)
 {
 	struct lq_waiter *w = waiter_find(q, id);
 
@@ -236,6 +238,11 @@ settle_waiter(struct launchq *q, const char *id, enum launch_result res,
 	if (e != NULL)
 		w->out.e = *e;
 	w->out.raw = raw;
+	if (launched != NULL && res == LAUNCH_STARTED) {
+		w->out.task = *launched;
+		w->out.has_task = true;
+		task_init(launched);
+	}
 	pthread_cond_broadcast(&q->settled);
 	return true;
 }
@@ -250,7 +257,8 @@ settle_waiter(struct launchq *q, const char *id, enum launch_result res,
  * launch without a final status gives it back here. */
 static void
 settle(struct launchq *q, struct lq_entry *en, enum tasks_launch res,
-       const struct poky_error *e, json_t *raw, double took)
+       const struct poky_error *e, json_t *raw, struct task *launched,
+       double took)
 {
 	struct app *app = q->app;
 	struct lq_tmpl *t = en->tm;
@@ -308,7 +316,7 @@ settle(struct launchq *q, struct lq_entry *en, enum tasks_launch res,
 	q->in_flight--;
 	kick(q);
 	if (then == KEEP) {
-		settle_waiter(q, en->id, wres, e, raw);
+		settle_waiter(q, en->id, wres, e, raw, launched);
 		free(en);
 		return;
 	}
@@ -340,7 +348,7 @@ settle(struct launchq *q, struct lq_entry *en, enum tasks_launch res,
 		kick(q);
 		json_decref(raw);
 	} else {
-		settle_waiter(q, en->id, wres, e, raw);
+		settle_waiter(q, en->id, wres, e, raw, launched);
 		free(en);
 	}
 }
@@ -356,7 +364,8 @@ launch_thread(void *ud)
 		struct poky_error e = { 0 };
 		enum tasks_launch res;
 		json_t *raw = NULL;
-		bool want_raw;
+		struct task launched;
+		bool want_raw, want_task;
 		double t0;
 
 		while (q->jobs == NULL && !bgthread_stopping(&q->bg)) {
@@ -373,17 +382,20 @@ launch_thread(void *ud)
 			q->jobs_tail = NULL;
 		en->next = q->launching;
 		q->launching = en;
-		want_raw = waiter_find(q, en->id) != NULL &&
-		    waiter_find(q, en->id)->want_raw;
+		want_task = waiter_find(q, en->id) != NULL;
+		want_raw = want_task && waiter_find(q, en->id)->want_raw;
 		metrics_observe(q->app->metrics, "poky_launch_queue_wait_seconds",
 		    mono() - en->enqueued, "template", en->tm->name, METRICS_END);
 		pthread_mutex_unlock(&q->bg.lock);
 
 		t0 = mono();
-		res = tasks_launch_ecs(q->app, en->id, want_raw ? &raw : NULL, &e);
+		task_init(&launched);
+		res = tasks_launch_ecs(q->app, en->id, want_raw ? &raw : NULL,
+		    want_task ? &launched : NULL, &e);
 
 		pthread_mutex_lock(&q->bg.lock);
-		settle(q, en, res, &e, raw, mono() - t0);
+		settle(q, en, res, &e, raw, &launched, mono() - t0);
+		task_cleanup(&launched);
 	}
 	pthread_mutex_unlock(&q->bg.lock);
 	return NULL;
@@ -578,7 +590,7 @@ launchq_forget(struct launchq *q, const char *id)
 		}
 	/* A launch under way tells its waiter itself, when RunTask answers. */
 	if (removed || !has_locked(q, id))
-		settle_waiter(q, id, LAUNCH_GONE, NULL, NULL);
+		settle_waiter(q, id, LAUNCH_GONE, NULL, NULL, NULL);
 	pthread_mutex_unlock(&q->bg.lock);
 }
 

@@ -502,7 +502,7 @@ launch_done(struct app *app, struct launching *l, struct task *task,
 
 enum tasks_launch
 tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
-		 struct poky_error *e)
+		 struct task *launched, struct poky_error *e)
 {
 	struct app_conf *conf = app_config_get(app);
 	const struct tmpl *t;
@@ -587,6 +587,11 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 	else
 		log_info("task %s: launched (%s)", task.id, task.ecs_task_arn);
 	json_decref(params);
+	if (launched != NULL) {
+		task_cleanup(launched);
+		*launched = task;
+		task_init(&task);
+	}
 	task_cleanup(&task);
 	app_config_put(app, conf);
 	return TL_LAUNCHED;
@@ -729,11 +734,18 @@ submit_ecs(struct app *app, const struct submit *s, struct submit_result *r,
 	r->run_response = out.raw;
 	out.raw = NULL;
 	r->launch = out.result;
-	launch_outcome_cleanup(&out);
-	/* The record as it is now (a read waits for the launch's deferred
-	 * update, so it carries the task ARN). */
 	task_cleanup(task);
 	task_init(task);
+	if (out.has_task) {
+		/* As the launch left it: its ids need not be committed for the
+		 * answer (reads after it wait for them). */
+		*task = out.task;
+		out.has_task = false;
+		task_init(&out.task);
+		launch_outcome_cleanup(&out);
+		return POKY_OK;
+	}
+	launch_outcome_cleanup(&out);
 	return store_get(app->store, id, task, e) == POKY_OK ? POKY_OK :
 	    fail(r, e, POKY_ERR_TRANSIENT, 503, "Task store unavailable", "%s",
 	    e ? e->message : "store error");

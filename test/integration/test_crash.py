@@ -70,7 +70,10 @@ def submitter(port, accepted, errors, stop, n):
 def test_kill_9_under_load_loses_nothing_and_launches_once(pokyd_factory, fake_ecs,
                                                            kill_after):
     fake_ecs.set_config(progression=[["PENDING", 0.1], ["RUNNING", 0.3], ["STOPPED", 0.8]])
-    d = pokyd_factory.new({"job": ecs_template()}, server={"threads": 8})
+    # Submits are answered once queued, so thousands are accepted before the kill; the fake
+    # does not throttle, so the launch queue need not pace them at ECS's 20/s.
+    d = pokyd_factory.new({"job": ecs_template()}, server={"threads": 8},
+                          aws={"runtask_rate": 2000, "runtask_burst": 2000})
     accepted, errors, stop = [], [], threading.Event()
     threads = [threading.Thread(target=submitter, args=(d.port, accepted, errors, stop, n))
                for n in range(CLIENTS)]
@@ -142,7 +145,9 @@ def post_during_a_slow_runtask(api, fake_ecs, result):
     """POST /tasks in a thread (its answer into result["r"]) with RunTask answering after
     0.5 s; returns the thread once RunTask is in flight, i.e. once the record is inserted."""
     def post():
-        result["r"] = api.post("/tasks", {"template": "job", "parameters": PARAMS}, timeout=30)
+        # Prefer: wait - the answer is the launch's, and must not wait for its commit.
+        result["r"] = api.post("/tasks", {"template": "job", "parameters": PARAMS}, timeout=30,
+                               headers={"Prefer": "wait=20"})
     fake_ecs.faults("RunTask", [{"delay": 0.5}])
     t = threading.Thread(target=post)
     t.start()
