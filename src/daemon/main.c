@@ -28,6 +28,8 @@
 #include "poky/version.h"
 #include "poky/webhook.h"
 
+#include "iam.h"
+
 #define DEFAULT_CONFIG "/etc/poky/pokyd.ini"
 
 static void
@@ -124,77 +126,33 @@ hash_token(const char *name)
 	return 0;
 }
 
-/* The least-privilege policy for the configured ECS templates. */
+/* --print-iam-policy: the policy iam.c makes from its table of calls;
+ * --print-iam-calls: that table, resolved for the configuration (tests). */
 static int
-print_iam_policy(const struct config *cfg)
+print_iam(const struct config *cfg, bool calls)
 {
-	json_t *stmts = json_array(), *tds = json_array(), *tasks = json_array();
-	json_t *roles = json_array(), *doc;
-	bool s3 = false, any = false;
+	struct poky_error e = { 0 };
+	json_t *doc = calls ? iam_calls(cfg, &e) : iam_policy(cfg, &e);
 	char *text;
 
-	for (size_t i = 0; i < cfg->n_templates; i++) {
-		const struct tmpl *t = cfg->templates[i];
-		const char *td = t->task_definition;
-
-		if (t->launcher != LAUNCHER_ECS)
-			continue;
-		any = true;
-		/* "family:rev" or "family" -> every revision of the family. */
-		if (strncmp(td, "arn:", 4) == 0) {
-			json_array_append_new(tds, json_string(td));
-		} else {
-			size_t fl = strcspn(td, ":");
-
-			json_array_append_new(tds, json_sprintf(
-			    "arn:aws:ecs:*:*:task-definition/%.*s:*", (int)fl, td));
-		}
-		json_array_append_new(tasks, json_sprintf("arn:aws:ecs:*:*:task/%s/*",
-		    t->cluster));
-		if (t->task_role_arn && *t->task_role_arn)
-			json_array_append_new(roles, json_string(t->task_role_arn));
-		if (t->execution_role_arn && *t->execution_role_arn)
-			json_array_append_new(roles, json_string(t->execution_role_arn));
-		for (size_t k = 0; k < t->n_params; k++)
-			s3 = s3 || t->params[k].s3 != PARAM_S3_NONE;
+	if (doc == NULL) {
+		fprintf(stderr, "pokyd: %s\n", e.message);
+		return 1;
 	}
-	if (!any) {
-		fprintf(stderr, "pokyd: no ecs templates: no AWS permissions needed\n");
-		json_decref(stmts);
-		json_decref(tds);
-		json_decref(tasks);
-		json_decref(roles);
+	if (!calls && json_array_size(json_object_get(doc, "Statement")) == 0) {
+		fprintf(stderr, "pokyd: no template calls AWS: no AWS permissions "
+		    "needed\n");
+		json_decref(doc);
 		return 0;
 	}
-	json_array_append_new(stmts, json_pack("{s:s, s:s, s:[s, s], s:o}", "Sid",
-	    "PokyRunTask", "Effect", "Allow", "Action", "ecs:RunTask",
-	    "ecs:TagResource", "Resource", tds));
-	json_array_append_new(stmts, json_pack("{s:s, s:s, s:[s, s], s:o}", "Sid",
-	    "PokyTrackTasks", "Effect", "Allow", "Action", "ecs:DescribeTasks",
-	    "ecs:StopTask", "Resource", tasks));
-	if (json_array_size(roles) > 0)
-		json_array_append_new(stmts, json_pack("{s:s, s:s, s:s, s:o}", "Sid",
-		    "PokyPassTaskRoles", "Effect", "Allow", "Action", "iam:PassRole",
-		    "Resource", roles));
-	else {
-		json_decref(roles);
-		json_array_append_new(stmts, json_pack("{s:s, s:s, s:s, s:s, s:{s:{s:s}}}",
-		    "Sid", "PokyPassTaskRoles", "Effect", "Allow", "Action",
-		    "iam:PassRole", "Resource", "*", "Condition", "StringEquals",
-		    "iam:PassedToService", "ecs-tasks.amazonaws.com"));
-	}
-	if (s3)
-		/* Bucket names are request parameters: they can't be listed
-		 * here.  Narrow the resources to your buckets. */
-		json_array_append_new(stmts, json_pack("{s:s, s:s, s:[s, s], s:[s, s]}",
-		    "Sid", "PokyExistenceChecks", "Effect", "Allow", "Action",
-		    "s3:ListBucket", "s3:GetObject", "Resource", "arn:aws:s3:::*",
-		    "arn:aws:s3:::*/*"));
-	doc = json_pack("{s:s, s:o}", "Version", "2012-10-17", "Statement", stmts);
 	text = json_dumps(doc, JSON_INDENT(2));
+	json_decref(doc);
+	if (text == NULL) {
+		fprintf(stderr, "pokyd: out of memory\n");
+		return 1;
+	}
 	puts(text);
 	free(text);
-	json_decref(doc);
 	return 0;
 }
 
@@ -212,13 +170,14 @@ main(int argc, char **argv)
 		{ "test", no_argument, NULL, 't' },
 		{ "listen", required_argument, NULL, 'L' },
 		{ "print-iam-policy", no_argument, NULL, 'P' },
+		{ "print-iam-calls", no_argument, NULL, 'I' },
 		{ "hash-token", optional_argument, NULL, 'H' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfg_path = DEFAULT_CONFIG, *listen = NULL;
-	bool test = false, iam = false;
+	bool test = false, iam = false, iam_calls_only = false;
 	struct config *cfg = NULL;
 	struct auth_tokens *tokens = NULL;
 	struct poky_error e = { 0 };
@@ -238,6 +197,7 @@ main(int argc, char **argv)
 		case 't': test = true; break;
 		case 'L': listen = optarg; break;
 		case 'P': iam = true; break;
+		case 'I': iam = iam_calls_only = true; break;
 		case 'H':
 			return hash_token(optarg ? optarg : (optind < argc &&
 			    argv[optind][0] != '-' ? argv[optind] : "token"));
@@ -250,6 +210,17 @@ main(int argc, char **argv)
 		fprintf(stderr, "pokyd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (iam && !test) {
+		/* The policy depends on the templates only: no tokens_file or
+		 * listen address needs to be there to print it. */
+		if (config_load(cfg_path, &cfg, &e) != POKY_OK || cfg == NULL) {
+			fprintf(stderr, "pokyd: %s\n", e.message);
+			return 1;
+		}
+		status = print_iam(cfg, iam_calls_only);
+		config_free(cfg);
+		return status;
+	}
 	if (load_all(cfg_path, listen, &cfg, &tokens, &e) != POKY_OK || cfg == NULL) {
 		fprintf(stderr, "pokyd: %s\n", e.message);
 		return 1;
@@ -257,7 +228,7 @@ main(int argc, char **argv)
 	if (test || iam) {
 		if (test)
 			puts("configuration OK");
-		status = iam ? print_iam_policy(cfg) : 0;
+		status = iam ? print_iam(cfg, iam_calls_only) : 0;
 		config_free(cfg);
 		auth_free(tokens);
 		return status;

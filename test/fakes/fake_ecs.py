@@ -51,6 +51,10 @@ Extra control endpoints:
   GET  /_fake/launches                 {"total_tasks_created", "by_client_token": {token: n},
                                         "run_task_calls_creating_tasks"}
   GET  /_fake/stops                    every StopTask: {taskArn, reason, time}
+Call log (/_fake/calls): each RunTask, DescribeTasks and StopTask call also has "authz", what
+IAM authorizes it on: {"cluster_arn", "task_definition_arn" (RunTask: the revision ECS ran),
+"task_arns" (RunTask: the tasks it created; else the tasks named)}, or null when the request
+was refused before that was known.
 """
 
 import base64
@@ -156,6 +160,18 @@ class EcsApp(common.FakeApp):
 
     def fault_error_type(self, status):
         return "ServerException" if status >= 500 else "ClientException"
+
+    def record_extra(self, req, call):
+        # The operation fills call["authz"] with what IAM would see (see _authz).
+        req.call = call
+        call["authz"] = None
+
+    def _authz(self, req, **fields):
+        """Record in the call log what AWS authorizes the call on: the cluster ARN, the task
+        definition ARN ECS resolved, the tasks it named or created."""
+        call = getattr(req, "call", None)
+        if call is not None:
+            call["authz"] = fields
 
     def fault_failures(self, failures, req, op):
         return common.json_response({"tasks": [], "failures": failures}, 200, JSON_CT)
@@ -424,6 +440,7 @@ class EcsApp(common.FakeApp):
                 raise common.ApiError(400, "InvalidParameterException",
                                       "Tag keys may not start with the reserved prefix 'aws:'.")
         family, rev, td_arn, td_containers = self._task_definition(body["taskDefinition"])
+        self._authz(req, cluster_arn=cluster_arn, task_definition_arn=td_arn, task_arns=[])
         override_names = [c.get("name") for c in (overrides or {}).get("containerOverrides", [])
                           if c.get("name")]
         if td_containers is not None:
@@ -473,6 +490,8 @@ class EcsApp(common.FakeApp):
                 raise common.ApiError(400, "ConflictException",
                                       "The specified clientToken %r was already used with a "
                                       "different request." % token)
+            self._authz(req, cluster_arn=cluster_arn, task_definition_arn=td_arn,
+                        task_arns=list(prior["task_arns"]))
             return {"tasks": [self._view(self.tasks[a]) for a in prior["task_arns"]
                               if a in self.tasks],
                     "failures": copy.deepcopy(prior["failures"])}
@@ -529,10 +548,11 @@ class EcsApp(common.FakeApp):
             by = self.launches["by_client_token"]
             by[token] = by.get(token, 0) + 1
             self.tokens[key] = {"request": copy.deepcopy(body), "task_arns": arns, "failures": []}
+        self._authz(req, cluster_arn=cluster_arn, task_definition_arn=td_arn, task_arns=arns)
         return {"tasks": [self._view(self.tasks[a]) for a in arns], "failures": []}
 
     def op_DescribeTasks(self, body, req):
-        cluster_name, _ = self._cluster(body.get("cluster"))
+        cluster_name, cluster_arn = self._cluster(body.get("cluster"))
         refs = body["tasks"]
         if not refs:
             raise common.ApiError(400, "InvalidParameterException", "Tasks cannot be empty.")
@@ -550,15 +570,17 @@ class EcsApp(common.FakeApp):
                 failures.append({"arn": arn, "reason": "MISSING"})
             else:
                 tasks.append(self._view(task, include_tags))
+        self._authz(req, cluster_arn=cluster_arn, task_arns=sorted(seen))
         return {"tasks": tasks, "failures": failures}
 
     def op_StopTask(self, body, req):
-        cluster_name, _ = self._cluster(body.get("cluster"))
+        cluster_name, cluster_arn = self._cluster(body.get("cluster"))
         reason = body.get("reason")
         if reason is not None and len(reason) > 255:
             raise common.ApiError(400, "InvalidParameterException",
                                   "reason can be at most 255 characters.")
         arn, task = self._find_task(cluster_name, body["task"])
+        self._authz(req, cluster_arn=cluster_arn, task_arns=[arn])
         if task is None:
             raise common.ApiError(400, "InvalidParameterException",
                                   "The referenced task was not found.")

@@ -29,6 +29,7 @@ Config (POST /_fake/config; shallow merge):
     credentials, session_tokens, region, clock_skew_seconds   as in common.py
 
 Control API: common.py's (/_fake/calls, /_fake/faults with op HeadBucket or HeadObject, ...).
+Each call in /_fake/calls also has "bucket" and "key" (null for a bucket), decoded.
 """
 
 import hashlib
@@ -143,6 +144,7 @@ class S3HeadApp(common.FakeApp):
         # S3's signing rules differ from the generic ones: check them here so the call log
         # shows the result, and handle_op refuses a bad signature.
         req.s3_auth_failure = None
+        call["bucket"], call["key"] = self._target(req)
         try:
             auth = verify_s3_sigv4(self, req)
             call["signature_ok"] = True

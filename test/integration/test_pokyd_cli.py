@@ -219,9 +219,12 @@ def test_print_iam_policy(run):
     templates = {
         "job": ecs_template(task_role_arn="arn:aws:iam::123456789012:role/poky-task",
                             execution_role_arn="arn:aws:iam::123456789012:role/poky-exec",
-                            **{"param.source_bucket": "required env=SOURCE_BUCKET s3=bucket"}),
+                            **{"param.source_bucket": "required env=SOURCE_BUCKET s3=bucket "
+                                                     "pattern=^(in|my\\.archive|a.b)$"}),
         "other": ecs_template(task_definition="arn:aws:ecs:us-east-1:123456789012:"
-                                              "task-definition/other:7", cluster="batch"),
+                                              "task-definition/other:7", cluster="batch",
+                              task_role_arn="arn:aws:iam::123456789012:role/poky-task",
+                              execution_role_arn="arn:aws:iam::123456789012:role/poky-exec"),
         "here": local_template("/bin/true"),
     }
     p = run(["--print-iam-policy"], config_sections(run.state, templates))
@@ -229,25 +232,67 @@ def test_print_iam_policy(run):
     policy = json.loads(p.stdout)
     assert policy["Version"] == "2012-10-17"
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
-    run_task = by_sid["PokyRunTask"]
-    assert "ecs:RunTask" in run_task["Action"] and run_task["Effect"] == "Allow"
-    assert run_task["Resource"] == [
-        "arn:aws:ecs:*:*:task-definition/poky-task-definition:*",
+    assert all(s["Effect"] == "Allow" for s in policy["Statement"])
+    # One RunTask statement per cluster: a task definition runs only where its template does.
+    assert by_sid["PokyRunTask1"]["Action"] == ["ecs:RunTask"]
+    assert by_sid["PokyRunTask1"]["Resource"] == [
+        "arn:aws:ecs:us-east-1:*:task-definition/poky-task-definition:4"]
+    assert by_sid["PokyRunTask1"]["Condition"] == {
+        "ArnLike": {"ecs:cluster": ["arn:aws:ecs:us-east-1:*:cluster/poky-cluster"]}}
+    assert by_sid["PokyRunTask2"]["Resource"] == [
         "arn:aws:ecs:us-east-1:123456789012:task-definition/other:7"]
+    assert by_sid["PokyRunTask2"]["Condition"] == {
+        "ArnLike": {"ecs:cluster": ["arn:aws:ecs:us-east-1:*:cluster/batch"]}}
+    tag = by_sid["PokyTagNewTasks"]
+    assert tag["Action"] == ["ecs:TagResource"]
+    assert tag["Condition"] == {"StringEquals": {"ecs:CreateAction": ["RunTask"]}}
+    tasks = ["arn:aws:ecs:us-east-1:*:task/poky-cluster/*", "arn:aws:ecs:us-east-1:*:task/batch/*"]
+    assert tag["Resource"] == tasks
     track = by_sid["PokyTrackTasks"]
-    assert set(track["Action"]) == {"ecs:DescribeTasks", "ecs:StopTask"}
-    assert track["Resource"] == ["arn:aws:ecs:*:*:task/poky-cluster/*",
-                                 "arn:aws:ecs:*:*:task/batch/*"]
-    assert by_sid["PokyPassTaskRoles"]["Action"] == "iam:PassRole"
+    assert track["Action"] == ["ecs:DescribeTasks", "ecs:StopTask"]
+    assert track["Resource"] == tasks
+    assert by_sid["PokyPassTaskRoles"]["Action"] == ["iam:PassRole"]
     assert by_sid["PokyPassTaskRoles"]["Resource"] == [
         "arn:aws:iam::123456789012:role/poky-task", "arn:aws:iam::123456789012:role/poky-exec"]
-    assert set(by_sid["PokyExistenceChecks"]["Action"]) == {"s3:ListBucket", "s3:GetObject"}
+    assert by_sid["PokyPassTaskRoles"]["Condition"] == {
+        "StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}}
+    # A bucket pattern that lists names narrows the checks to them ('.' is any one character).
+    assert by_sid["PokyCheckBuckets"] == {
+        "Sid": "PokyCheckBuckets", "Effect": "Allow", "Action": ["s3:ListBucket"],
+        "Resource": ["arn:aws:s3:::in", "arn:aws:s3:::my.archive", "arn:aws:s3:::a?b"]}
+    assert "PokyCheckObjects" not in by_sid
+
+
+def test_print_iam_policy_any_bucket_and_the_task_definitions_roles(run):
+    templates = {"job": ecs_template(task_definition="poky-task-definition", **{
+        "param.source_bucket": "required env=SOURCE_BUCKET s3=bucket pattern=^in|out$",
+        "param.source_key": "required env=SOURCE_KEY s3=object:source_bucket"}),
+        "box": {"launcher": "docker", "image": "poky-worker:latest",
+                "param.b": "required env=B s3=bucket pattern=^(x|y)$"}}
+    p = run(["--print-iam-policy"], config_sections(run.state, templates))
+    assert p.returncode == 0, p.stderr
+    by_sid = {s["Sid"]: s for s in json.loads(p.stdout)["Statement"]}
+    assert by_sid["PokyRunTask"]["Resource"] == [
+        "arn:aws:ecs:us-east-1:*:task-definition/poky-task-definition:*"]
+    # No role in the template: RunTask passes the task definition's, unknown here.
+    assert by_sid["PokyPassTaskRoles"]["Resource"] == ["*"]
+    # ^in|out$ is (^in)|(out$): any bucket.  The docker template's checks ask S3 too.
+    assert by_sid["PokyCheckBuckets"]["Resource"] == ["arn:aws:s3:::*"]
+    assert by_sid["PokyCheckObjects"]["Resource"] == ["arn:aws:s3:::*/*"]
+
+
+def test_print_iam_policy_needs_no_tokens_file(run):
+    sections = config_sections(run.state, {"job": ecs_template()})
+    sections["server"]["tokens_file"] = str(run.state / "missing-tokens")
+    p = run(["--print-iam-policy"], sections)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["Statement"]
 
 
 def test_print_iam_policy_without_ecs_templates(run):
     p = run(["--print-iam-policy"], good(run))
     assert p.returncode == 0 and p.stdout == ""
-    assert "no ecs templates" in p.stderr
+    assert "no template calls AWS" in p.stderr
 
 
 def test_hash_token(run):
