@@ -21,6 +21,7 @@
 #include "poky/launch.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
+#include "poky/retention.h"
 #include "poky/sigv4.h"
 #include "poky/store.h"
 #include "poky/tracker.h"
@@ -37,6 +38,7 @@ usage(FILE *f)
 "       pokyd -c FILE -t                          check a configuration\n"
 "       pokyd -c FILE --print-iam-policy          least-privilege IAM policy\n"
 "       pokyd --hash-token [NAME] < token         a tokens_file line for a token\n"
+"       pokyd -c FILE --backup OUT [--force]      copy the task store (online)\n"
 "       pokyd --version | --help\n"
 "\n"
 "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
@@ -197,6 +199,27 @@ print_iam_policy(const struct config *cfg)
 	return 0;
 }
 
+/* --backup: only state_dir is needed, so the configuration is not checked
+ * further (tokens, listen) than loading it. */
+static int
+store_backup_main(const char *cfg_path, const char *out, bool force)
+{
+	struct config *cfg = NULL;
+	struct store_backup_stats st;
+	struct poky_error e = { 0 };
+
+	if (config_load(cfg_path, &cfg, &e) != POKY_OK ||
+	    store_backup(cfg->server.state_dir, out, force, &st, &e) != POKY_OK) {
+		fprintf(stderr, "pokyd: backup failed: %s\n", e.message);
+		config_free(cfg);
+		return 1;
+	}
+	printf("backup: %s: %d pages in %d steps (%d restarts)\n", out, st.pages,
+	    st.steps, st.restarts);
+	config_free(cfg);
+	return 0;
+}
+
 static void
 notify(const char *state)
 {
@@ -212,12 +235,15 @@ main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'L' },
 		{ "print-iam-policy", no_argument, NULL, 'P' },
 		{ "hash-token", optional_argument, NULL, 'H' },
+		{ "backup", required_argument, NULL, 'B' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfg_path = DEFAULT_CONFIG, *listen = NULL;
-	bool test = false, iam = false;
+	const char *cfg_path = DEFAULT_CONFIG, *listen = NULL, *backup = NULL;
+	bool test = false, iam = false, force = false;
+	struct retention *retention = NULL;
 	struct config *cfg = NULL;
 	struct auth_tokens *tokens = NULL;
 	struct poky_error e = { 0 };
@@ -237,6 +263,8 @@ main(int argc, char **argv)
 		case 't': test = true; break;
 		case 'L': listen = optarg; break;
 		case 'P': iam = true; break;
+		case 'B': backup = optarg; break;
+		case 'F': force = true; break;
 		case 'H':
 			return hash_token(optarg ? optarg : (optind < argc &&
 			    argv[optind][0] != '-' ? argv[optind] : "token"));
@@ -249,6 +277,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "pokyd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (backup != NULL)
+		return store_backup_main(cfg_path, backup, force);
 	if (load_all(cfg_path, listen, &cfg, &tokens, &e) != POKY_OK || cfg == NULL) {
 		fprintf(stderr, "pokyd: %s\n", e.message);
 		return 1;
@@ -322,8 +352,9 @@ main(int argc, char **argv)
 	app.local = local_new(&app);
 	app.docker = docker_new(&app);
 	app.tracker = tracker_new(&app);
+	retention = retention_new(&app);
 	if (app.webhook == NULL || app.local == NULL || app.docker == NULL ||
-	    app.tracker == NULL) {
+	    app.tracker == NULL || retention == NULL) {
 		log_errorx("cannot start background threads");
 		goto out;
 	}
@@ -386,6 +417,7 @@ main(int argc, char **argv)
 out:
 	http_quiesce(srv);
 	http_stop(srv);
+	retention_free(retention);
 	tracker_free(app.tracker);
 	local_free(app.local);
 	docker_free(app.docker);
