@@ -120,7 +120,7 @@ get_bool(struct loader *l, const char *sec, const char *key, bool *dst)
 
 /* A duration: a whole number with an optional unit, s (the default), m, h
  * or d ("30d", "12h", "3600"), into seconds within lo..hi (0 is allowed
- * too when zero_ok). */
+ * too when zero_ok).  Empty keeps the default. */
 static enum poky_err
 get_duration(struct loader *l, const char *sec, const char *key, double lo,
 	     double hi, bool zero_ok, double *dst)
@@ -130,7 +130,7 @@ get_duration(struct loader *l, const char *sec, const char *key, double lo,
 	unsigned long long x;
 	double mult = 1, secs;
 
-	if (v == NULL)
+	if (v == NULL || *v == '\0')         /* "key =": the default */
 		return POKY_OK;
 	errno = 0;
 	/* strtoull takes a sign and blanks; a duration starts with a digit. */
