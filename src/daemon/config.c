@@ -132,10 +132,12 @@ get_duration(struct loader *l, const char *sec, const char *key, double lo,
 
 	if (v == NULL || *v == '\0')         /* "key =": the default */
 		return POKY_OK;
-	errno = 0;
 	/* strtoull takes a sign and blanks; a duration starts with a digit. */
-	x = isdigit((unsigned char)*v) ? strtoull(v, &end, 10) : 0;
-	if (!isdigit((unsigned char)*v) || errno != 0 || (end[0] != '\0' &&
+	if (!isdigit((unsigned char)*v))
+		goto bad;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno != 0 || (end[0] != '\0' &&
 	    (end[1] != '\0' || strchr("smhd", end[0]) == NULL)))
 		goto bad;
 	switch (*end) {
