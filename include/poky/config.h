@@ -111,6 +111,10 @@ struct config {
 		char *webhook_secret;
 		long webhook_max_seconds;
 	} tracker;
+	struct {
+		double keep_finished;   /* seconds; 0 keeps records forever */
+		double prune_interval;  /* seconds; 0: derived (config_prune_interval) */
+	} store;
 	struct tmpl *templates[CONFIG_MAX_TEMPLATES];
 	size_t n_templates;
 };
@@ -121,6 +125,10 @@ enum poky_err config_load(const char *path, struct config **out,
 void config_free(struct config *c);
 
 const struct tmpl *config_template(const struct config *c, const char *name);
+
+/* Seconds between two prune rounds: [store] prune_interval, or by default
+ * a tenth of keep_finished within 1 s..1 h. */
+double config_prune_interval(const struct config *c);
 
 /* "host:port" or "[v6]:port" into host and port. */
 enum poky_err config_split_listen(const char *listen, char *host, size_t cap,

@@ -140,4 +140,46 @@ enum poky_err store_callbacks_due(struct store *s, double now,
 /* Count of tasks per status, into a JSON object {status: n}. */
 json_t *store_counts(struct store *s);
 
+/* ---- retention ([store] keep_finished; retention.c drives these) ----
+ *
+ * A record may be pruned when its status is final, it finished (finished_at,
+ * else updated_at) before a cutoff, and no webhook is pending for it.  Its
+ * idempotency key goes with it: the same key then makes a new task. */
+#define STORE_PRUNE_BATCH_MAX 1000
+
+/* Up to max (<= STORE_PRUNE_BATCH_MAX) ids of prunable records, oldest
+ * first, copied into ids; *n how many.  A read: nothing is held after it
+ * returns, so the caller may then take its time over files. */
+enum poky_err store_prunable(struct store *s, double cutoff,
+			     char (*ids)[TASK_ID_LEN + 1], size_t max,
+			     size_t *n, struct poky_error *e);
+
+/* Delete those of ids that are still prunable at cutoff, in one writer
+ * transaction; *deleted how many went. */
+enum poky_err store_prune(struct store *s, double cutoff,
+			  const char (*ids)[TASK_ID_LEN + 1], size_t n,
+			  size_t *deleted, struct poky_error *e);
+
+/* Give free pages back to the file system (PRAGMA incremental_vacuum, up to
+ * 8 MiB a call; a no-op for a database made with auto_vacuum NONE, i.e.
+ * before pokyd set it) and truncate the WAL (wal_checkpoint(TRUNCATE)).
+ * On the writer thread, between transactions.  POKY_ERR_TRANSIENT when
+ * readers kept the checkpoint from finishing: try again later. */
+enum poky_err store_compact(struct store *s, struct poky_error *e);
+
+struct store_backup_stats {
+	int pages;                      /* in the copy */
+	int steps;                      /* sqlite3_backup_step calls */
+	int restarts;                   /* begun again: the source changed */
+};
+
+/* A consistent copy of dir/poky.db into dest, with the SQLite online
+ * backup API: safe while pokyd runs and writes.  Written to dest.tmp
+ * (fsync'd), then renamed over dest; an existing dest is refused unless
+ * force (and never the store itself).  Needs no struct store: it is its own
+ * process's connection. */
+enum poky_err store_backup(const char *dir, const char *dest, bool force,
+			   struct store_backup_stats *stats,
+			   struct poky_error *e);
+
 #endif

@@ -118,6 +118,45 @@ get_bool(struct loader *l, const char *sec, const char *key, bool *dst)
 	return POKY_OK;
 }
 
+/* A duration: a whole number with an optional unit, s (the default), m, h
+ * or d ("30d", "12h", "3600"), into seconds within lo..hi (0 is allowed
+ * too when zero_ok).  Empty keeps the default. */
+static enum poky_err
+get_duration(struct loader *l, const char *sec, const char *key, double lo,
+	     double hi, bool zero_ok, double *dst)
+{
+	const char *v = get(l, sec, key);
+	char *end;
+	unsigned long long x;
+	double mult = 1, secs;
+
+	if (v == NULL || *v == '\0')         /* "key =": the default */
+		return POKY_OK;
+	/* strtoull takes a sign and blanks; a duration starts with a digit. */
+	if (!isdigit((unsigned char)*v))
+		goto bad;
+	errno = 0;
+	x = strtoull(v, &end, 10);
+	if (errno != 0 || (end[0] != '\0' &&
+	    (end[1] != '\0' || strchr("smhd", end[0]) == NULL)))
+		goto bad;
+	switch (*end) {
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	default: break;
+	}
+	secs = (double)x * mult;
+	if ((secs == 0 && zero_ok) || (secs >= lo && secs <= hi)) {
+		*dst = secs;
+		return POKY_OK;
+	}
+bad:
+	return bad(l, sec, key, "'%s' is not a duration (a whole number with s, "
+	    "m, h or d) in %.0fs..%.0fd%s", v, lo, hi / 86400,
+	    zero_ok ? ", or 0" : "");
+}
+
 /* "a, b ,c" -> {"a","b","c"}; empty items are dropped. */
 static enum poky_err
 get_list(struct loader *l, const char *sec, const char *key, char **items,
@@ -326,6 +365,36 @@ load_tracker(struct loader *l)
 		return rc;
 	return get_number(l, "tracker", "poll_interval", 0.05, 3600, "seconds",
 	    &c->tracker.poll_interval);
+}
+
+static const char *const store_keys[] = { "keep_finished", "prune_interval",
+	NULL };
+
+#define KEEP_FINISHED_MAX (100.0 * 365 * 86400)
+
+static enum poky_err
+load_store(struct loader *l)
+{
+	struct config *c = l->c;
+	enum poky_err rc;
+
+	if ((rc = check_keys(l, "store", store_keys, false)) ||
+	    (rc = get_duration(l, "store", "keep_finished", 1, KEEP_FINISHED_MAX,
+	     true, &c->store.keep_finished)) ||
+	    (rc = get_duration(l, "store", "prune_interval", 1, 86400, false,
+	     &c->store.prune_interval)))
+		return rc;
+	return POKY_OK;
+}
+
+double
+config_prune_interval(const struct config *c)
+{
+	double x = c->store.keep_finished / 10;
+
+	if (c->store.prune_interval > 0)
+		return c->store.prune_interval;
+	return x < 1 ? 1 : x > 3600 ? 3600 : x;
 }
 
 /* ---- templates ---------------------------------------------------------- */
@@ -806,6 +875,7 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 	c->aws.max_queued = 100000;
 	c->tracker.poll_interval = 5;
 	c->tracker.webhook_max_seconds = 3600;
+	c->store.keep_finished = 30 * 86400;
 	if ((rc = dup_str(&l, &c->path, path)) ||
 	    (rc = dup_str(&l, &c->server.listen, "127.0.0.1:8080")) ||
 	    (rc = dup_str(&l, &c->server.state_dir, "/var/lib/poky")) ||
@@ -832,6 +902,8 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 			rc = load_aws(&l);
 		else if (strcmp(sec, "tracker") == 0)
 			rc = load_tracker(&l);
+		else if (strcmp(sec, "store") == 0)
+			rc = load_store(&l);
 		else if (strncmp(sec, "template.", 9) == 0)
 			rc = load_template(&l, sec);
 		else

@@ -22,6 +22,7 @@
 #include "poky/launchq.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
+#include "poky/retention.h"
 #include "poky/sigv4.h"
 #include "poky/store.h"
 #include "poky/tracker.h"
@@ -40,6 +41,7 @@ usage(FILE *f)
 "       pokyd -c FILE -t                          check a configuration\n"
 "       pokyd -c FILE --print-iam-policy          least-privilege IAM policy\n"
 "       pokyd --hash-token [NAME] < token         a tokens_file line for a token\n"
+"       pokyd -c FILE --backup OUT [--force]      copy the task store (online)\n"
 "       pokyd --version | --help\n"
 "\n"
 "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
@@ -156,6 +158,27 @@ print_iam(const struct config *cfg, bool calls)
 	return 0;
 }
 
+/* --backup: only state_dir is needed, so the configuration is not checked
+ * further (tokens, listen) than loading it. */
+static int
+store_backup_main(const char *cfg_path, const char *out, bool force)
+{
+	struct config *cfg = NULL;
+	struct store_backup_stats st;
+	struct poky_error e = { 0 };
+
+	if (config_load(cfg_path, &cfg, &e) != POKY_OK ||
+	    store_backup(cfg->server.state_dir, out, force, &st, &e) != POKY_OK) {
+		fprintf(stderr, "pokyd: backup failed: %s\n", e.message);
+		config_free(cfg);
+		return 1;
+	}
+	printf("backup: %s: %d pages in %d steps (%d restarts)\n", out, st.pages,
+	    st.steps, st.restarts);
+	config_free(cfg);
+	return 0;
+}
+
 static void
 notify(const char *state)
 {
@@ -172,12 +195,15 @@ main(int argc, char **argv)
 		{ "print-iam-policy", no_argument, NULL, 'P' },
 		{ "print-iam-calls", no_argument, NULL, 'I' },
 		{ "hash-token", optional_argument, NULL, 'H' },
+		{ "backup", required_argument, NULL, 'B' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfg_path = DEFAULT_CONFIG, *listen = NULL;
-	bool test = false, iam = false, iam_calls_only = false;
+	const char *cfg_path = DEFAULT_CONFIG, *listen = NULL, *backup = NULL;
+	bool test = false, iam = false, iam_calls_only = false, force = false;
+	struct retention *retention = NULL;
 	struct config *cfg = NULL;
 	struct auth_tokens *tokens = NULL;
 	struct poky_error e = { 0 };
@@ -198,6 +224,8 @@ main(int argc, char **argv)
 		case 'L': listen = optarg; break;
 		case 'P': iam = true; break;
 		case 'I': iam = iam_calls_only = true; break;
+		case 'B': backup = optarg; break;
+		case 'F': force = true; break;
 		case 'H':
 			return hash_token(optarg ? optarg : (optind < argc &&
 			    argv[optind][0] != '-' ? argv[optind] : "token"));
@@ -221,6 +249,8 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return status;
 	}
+	if (backup != NULL)
+		return store_backup_main(cfg_path, backup, force);
 	if (load_all(cfg_path, listen, &cfg, &tokens, &e) != POKY_OK || cfg == NULL) {
 		fprintf(stderr, "pokyd: %s\n", e.message);
 		return 1;
@@ -305,8 +335,9 @@ main(int argc, char **argv)
 	/* The queue before the tracker, which hands it interrupted launches. */
 	app.launchq = launchq_new(&app);
 	app.tracker = app.launchq ? tracker_new(&app) : NULL;
+	retention = retention_new(&app);
 	if (app.webhook == NULL || app.local == NULL || app.docker == NULL ||
-	    app.launchq == NULL || app.tracker == NULL) {
+	    app.launchq == NULL || app.tracker == NULL || retention == NULL) {
 		log_errorx("cannot start background threads");
 		goto out;
 	}
@@ -371,6 +402,7 @@ out:
 	atomic_store(&app.stopping, true);
 	http_quiesce(srv);
 	http_stop(srv);
+	retention_free(retention);
 	tracker_free(app.tracker);
 	launchq_free(app.launchq);
 	app.launchq = NULL;

@@ -1,5 +1,6 @@
 /* store.c - task records in SQLite (see store.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -19,6 +21,16 @@
 
 #define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 10000
+/* The WAL is cut back to this when a checkpoint resets it: a burst (or a
+ * long read holding checkpoints back, such as a backup) may grow it, and
+ * without a limit the file keeps its largest size forever. */
+#define WAL_SIZE_LIMIT "33554432"
+/* Pages store_compact gives back to the file system per call (4 KiB each):
+ * bounded, like the prune batches, so the writer's transaction stays short. */
+#define VACUUM_PAGES_MAX 2048
+/* How long a checkpoint after a prune waits for readers: it runs on the
+ * writer thread, whose queue waits meanwhile; busy means "next time". */
+#define CHECKPOINT_BUSY_MS 200
 
 struct store {
 	char *path;
@@ -33,7 +45,7 @@ struct store {
 	bool writer_ok;
 	sqlite3 *wdb;
 	/* The writer's statements, prepared once (its thread only). */
-	sqlite3_stmt *w_insert, *w_update, *w_delete;
+	sqlite3_stmt *w_insert, *w_update, *w_delete, *w_prune;
 	pthread_mutex_t wlock;
 	pthread_cond_t wwake;   /* the writer: work arrived */
 	struct wop *whead, *wtail;
@@ -51,7 +63,7 @@ struct store {
 	pthread_cond_t wdone;   /* readers: def_done moved */
 };
 
-enum wop_kind { WOP_INSERT, WOP_UPDATE, WOP_DELETE };
+enum wop_kind { WOP_INSERT, WOP_UPDATE, WOP_DELETE, WOP_PRUNE, WOP_COMPACT };
 
 static void *writer_main(void *p);
 static void await_deferred(struct store *s);
@@ -65,6 +77,10 @@ struct wop {
 	struct task *tu;                /* update */
 	const char *expect;
 	const char *id;                 /* delete */
+	const char (*ids)[TASK_ID_LEN + 1];     /* prune: candidates */
+	size_t n_ids;
+	double cutoff;                  /* prune: finished before this */
+	size_t pruned;                  /* prune: rows deleted */
 	double read_at;                 /* update: t->updated_at before */
 	enum poky_err rc;
 	struct poky_error err;
@@ -89,6 +105,17 @@ struct wop {
 	"callback_attempts, callback_next_at, created_by, cancel_requested_by, " \
 	"container_id, container_image"
 #define N_COLUMNS 32
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* What a record must be to be pruned (?1: the cutoff): finished before the
+ * cutoff - updated_at when finished_at is unset, so no final record is kept
+ * forever for lack of it - and no webhook still to deliver. */
+#define PRUNABLE \
+	"status IN ('succeeded','failed','cancelled','lost') AND " \
+	"COALESCE(finished_at, updated_at) < ?1 AND " \
+	"(callback_state IS NULL OR callback_state <> 'pending')"
 
 static const char schema_v1[] =
 	"CREATE TABLE tasks ("
@@ -204,10 +231,18 @@ db_open(struct store *s, struct poky_error *e)
 		return NULL;
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-	/* WAL lets readers run beside the writer; FULL makes each commit
+	/* A new database frees pages to a list that store_compact gives back
+	 * to the file system (PRAGMA incremental_vacuum).  Only possible
+	 * before the file's first page is written - so before journal_mode,
+	 * which writes it; on an older database (auto_vacuum NONE: freed pages
+	 * are reused, the file never shrinks) this is a no-op until a VACUUM
+	 * with pokyd stopped (README, "Retention and backup").
+	 * WAL lets readers run beside the writer; FULL makes each commit
 	 * durable before we answer. */
-	if (exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+	if (exec(db, "PRAGMA auto_vacuum=INCREMENTAL") != SQLITE_OK ||
+	    exec(db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
 	    exec(db, "PRAGMA synchronous=FULL") != SQLITE_OK ||
+	    exec(db, "PRAGMA journal_size_limit=" WAL_SIZE_LIMIT) != SQLITE_OK ||
 	    exec(db, "PRAGMA foreign_keys=ON") != SQLITE_OK) {
 		db_error(db, e, "configure");
 		sqlite3_close(db);
@@ -379,6 +414,7 @@ store_close(struct store *s)
 	sqlite3_finalize(s->w_insert);
 	sqlite3_finalize(s->w_update);
 	sqlite3_finalize(s->w_delete);
+	sqlite3_finalize(s->w_prune);
 	sqlite3_close(s->wdb);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wwake);
@@ -687,6 +723,33 @@ do_delete(sqlite3 *db, sqlite3_stmt **cache, const char *id,
 	return rc;
 }
 
+/* Delete those of op's ids still prunable: the condition is checked again
+ * here, in the writer's transaction, so a record that changed since it was
+ * chosen (a webhook queued again) stays. */
+static enum poky_err
+do_prune(sqlite3 *db, sqlite3_stmt **cache, struct wop *op,
+	 struct poky_error *e)
+{
+	sqlite3_stmt *st;
+	enum poky_err rc = POKY_OK;
+
+	op->pruned = 0;
+	st = cached_stmt(db, cache, "DELETE FROM tasks WHERE " PRUNABLE
+	    " AND id = ?2");
+	if (st == NULL)
+		return db_error(db, e, "prune");
+	for (size_t i = 0; i < op->n_ids && rc == POKY_OK; i++) {
+		sqlite3_bind_double(st, 1, op->cutoff);
+		bind_text(st, 2, op->ids[i]);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = db_error(db, e, "prune");
+		else
+			op->pruned += (size_t)sqlite3_changes(db);
+		release_stmt(st);
+	}
+	return rc;
+}
+
 /* ---- the writer ------------------------------------------------------------ */
 
 static void
@@ -713,7 +776,42 @@ run_op(struct store *s, struct wop *op)
 	case WOP_DELETE:
 		op->rc = do_delete(db, &s->w_delete, op->id, &op->err);
 		break;
+	case WOP_PRUNE:
+		op->rc = do_prune(db, &s->w_prune, op, &op->err);
+		break;
+	case WOP_COMPACT:
+		/* Freed pages move to the end of the file in this transaction;
+		 * the checkpoint after the commit (checkpoint_after) truncates
+		 * it.  A no-op where auto_vacuum is NONE. */
+		if (exec(db, "PRAGMA incremental_vacuum(" STR(VACUUM_PAGES_MAX)
+		    ")") != SQLITE_OK)
+			op->rc = db_error(db, &op->err, "incremental_vacuum");
+		break;
 	}
+}
+
+/* After a commit that had a WOP_COMPACT: copy the WAL into the database
+ * and truncate it to zero bytes.  Outside any transaction (a checkpoint
+ * can't run inside one), on the writer thread, so no write of ours
+ * competes with it; readers make it wait CHECKPOINT_BUSY_MS at most, then
+ * it gives up until the next prune (SQLite's own passive checkpoints go on
+ * meanwhile). */
+static void
+checkpoint_after(struct store *s, struct wop *batch)
+{
+	struct wop *op;
+	int r, n_log = 0, n_done = 0;
+
+	for (op = batch; op != NULL && op->kind != WOP_COMPACT; op = op->next)
+		;
+	if (op == NULL || op->rc != POKY_OK)
+		return;
+	sqlite3_busy_timeout(s->wdb, CHECKPOINT_BUSY_MS);
+	r = sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    &n_log, &n_done);
+	sqlite3_busy_timeout(s->wdb, BUSY_TIMEOUT_MS);
+	if (r != SQLITE_OK)
+		op->rc = db_error(s->wdb, &op->err, "wal_checkpoint(TRUNCATE)");
 }
 
 /* A batch whose commit failed: nothing of it happened. */
@@ -773,6 +871,8 @@ writer_main(void *p)
 			if (exec(s->wdb, "COMMIT") != SQLITE_OK) {
 				fail_batch(batch, s->wdb, "commit");
 				exec(s->wdb, "ROLLBACK");
+			} else {
+				checkpoint_after(s, batch);
 			}
 		}
 
@@ -1039,4 +1139,204 @@ store_counts(struct store *s)
 		    json_integer(sqlite3_column_int64(st, 1)));
 	sqlite3_finalize(st);
 	return o;
+}
+
+/* ---- retention -------------------------------------------------------------- */
+
+enum poky_err
+store_prunable(struct store *s, double cutoff, char (*ids)[TASK_ID_LEN + 1],
+	       size_t max, size_t *n, struct poky_error *e)
+{
+	sqlite3 *db = conn(s, e);
+	sqlite3_stmt *st = NULL;
+	enum poky_err rc = POKY_OK;
+	int r = SQLITE_DONE;
+
+	*n = 0;
+	if (db == NULL)
+		return e ? e->code : POKY_ERR_IO;
+	await_deferred(s);
+	/* The ids are copied out and the statement finalized before the
+	 * caller touches a file: no read transaction stays open meanwhile. */
+	if (sqlite3_prepare_v2(db, "SELECT id FROM tasks WHERE " PRUNABLE
+	    " ORDER BY id LIMIT ?2", -1, &st, NULL) != SQLITE_OK)
+		return db_error(db, e, "prune query");
+	sqlite3_bind_double(st, 1, cutoff);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while (*n < max && (r = sqlite3_step(st)) == SQLITE_ROW)
+		col_copy(st, 0, ids[(*n)++], TASK_ID_LEN + 1);
+	if (*n < max && r != SQLITE_DONE)
+		rc = db_error(db, e, "prune query");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+enum poky_err
+store_prune(struct store *s, double cutoff, const char (*ids)[TASK_ID_LEN + 1],
+	    size_t n, size_t *deleted, struct poky_error *e)
+{
+	struct wop op = { .kind = WOP_PRUNE, .ids = ids, .n_ids = n,
+		.cutoff = cutoff };
+	enum poky_err rc;
+
+	*deleted = 0;
+	if (n == 0)
+		return POKY_OK;
+	if (n > STORE_PRUNE_BATCH_MAX)
+		return poky_error_set(e, POKY_ERR_INVALID,
+		    "a prune batch is at most %d records", STORE_PRUNE_BATCH_MAX);
+	if ((rc = submit_op(s, &op, e)) == POKY_OK)
+		*deleted = op.pruned;
+	return rc;
+}
+
+enum poky_err
+store_compact(struct store *s, struct poky_error *e)
+{
+	struct wop op = { .kind = WOP_COMPACT };
+
+	return submit_op(s, &op, e);
+}
+
+/* ---- backup ----------------------------------------------------------------- */
+
+/* Pages per backup step (4 MiB of 4 KiB pages) and the pause between
+ * steps, which lets pokyd's writer in; after BACKUP_RESTARTS_MAX restarts
+ * (pokyd wrote meanwhile, and SQLite began again) the rest is copied in one
+ * step: in WAL mode that is one read transaction, which does not block
+ * pokyd's writes - it only holds its checkpoints back while it lasts. */
+#define BACKUP_STEP_PAGES 1024
+#define BACKUP_PAUSE_MS 10
+#define BACKUP_RESTARTS_MAX 3
+
+static void
+pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* fsync a file or directory by path; 0, else -1 with errno. */
+static int
+sync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+enum poky_err
+store_backup(const char *dir, const char *dest, bool force,
+	     struct store_backup_stats *stats, struct poky_error *e)
+{
+	char src_path[4096], tmp[4096], ddir[4096], *slash;
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *b = NULL;
+	struct stat sst, dst_st;
+	enum poky_err rc = POKY_OK;
+	int last = -1, r = SQLITE_ERROR;
+
+	memset(stats, 0, sizeof(*stats));
+	if ((size_t)snprintf(src_path, sizeof(src_path), "%s/poky.db", dir) >=
+	    sizeof(src_path) || (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp",
+	    dest) >= sizeof(tmp))
+		return poky_error_set(e, POKY_ERR_INVALID, "path too long");
+	if (stat(src_path, &sst) != 0)
+		return poky_error_set(e, POKY_ERR_NOTFOUND, "no task store: %s: %s",
+		    src_path, strerror(errno));
+	if (stat(dest, &dst_st) == 0) {
+		if (dst_st.st_dev == sst.st_dev && dst_st.st_ino == sst.st_ino)
+			return poky_error_set(e, POKY_ERR_INVALID,
+			    "%s is the task store itself", dest);
+		if (!force)
+			return poky_error_set(e, POKY_ERR_CONFLICT,
+			    "%s exists (--force replaces it)", dest);
+		if (!S_ISREG(dst_st.st_mode))
+			return poky_error_set(e, POKY_ERR_INVALID,
+			    "%s is not a regular file", dest);
+	}
+	/* A .tmp left by an interrupted backup is ours to replace. */
+	if (unlink(tmp) != 0 && errno != ENOENT)
+		return poky_error_set(e, POKY_ERR_IO, "%s: %s", tmp, strerror(errno));
+
+	/* Read-write without CREATE: a WAL reader may need to write the -shm
+	 * index; never makes a database where there was none. */
+	if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		rc = db_error(src, e, "open the task store");
+		goto out;
+	}
+	sqlite3_busy_timeout(src, BUSY_TIMEOUT_MS);
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    NULL) != SQLITE_OK) {
+		rc = poky_error_set(e, POKY_ERR_IO, "%s: %s", tmp, dst ?
+		    sqlite3_errmsg(dst) : "cannot open");
+		goto out;
+	}
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (b == NULL) {
+		rc = db_error(dst, e, "backup");
+		goto out;
+	}
+	for (;;) {
+		int step = stats->restarts >= BACKUP_RESTARTS_MAX ? -1 :
+		    BACKUP_STEP_PAGES;
+		int rem;
+
+		r = sqlite3_backup_step(b, step);
+		stats->steps++;
+		if (r == SQLITE_DONE)
+			break;
+		if (r != SQLITE_OK && r != SQLITE_BUSY && r != SQLITE_LOCKED)
+			break;
+		/* More left than after the last step: the source changed and
+		 * SQLite began again from page 1. */
+		rem = sqlite3_backup_remaining(b);
+		if (last >= 0 && rem > last)
+			stats->restarts++;
+		last = rem;
+		pause_ms(BACKUP_PAUSE_MS);
+	}
+	stats->pages = sqlite3_backup_pagecount(b);
+	if (sqlite3_backup_finish(b) != SQLITE_OK || r != SQLITE_DONE) {
+		b = NULL;
+		rc = db_error(dst, e, "backup");
+		goto out;
+	}
+	b = NULL;
+	/* The copy carries the source's WAL mode; a backup is one
+	 * self-contained file, so it goes back to a rollback journal. */
+	if (exec(dst, "PRAGMA journal_mode=DELETE") != SQLITE_OK) {
+		rc = db_error(dst, e, "backup");
+		goto out;
+	}
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		rc = db_error(dst, e, "close the backup");
+		goto out;
+	}
+	dst = NULL;
+	/* The directory, to make the rename durable: "." or "/" or the part
+	 * before the last '/'. */
+	str_copy(ddir, sizeof(ddir), dest);
+	slash = strrchr(ddir, '/');
+	if (slash == NULL)
+		str_copy(ddir, sizeof(ddir), ".");
+	else
+		slash[slash == ddir] = '\0';
+	if (sync_path(tmp) != 0 || rename(tmp, dest) != 0 || sync_path(ddir) != 0)
+		rc = poky_error_set(e, POKY_ERR_IO, "%s: %s", dest, strerror(errno));
+out:
+	if (b != NULL)
+		sqlite3_backup_finish(b);
+	sqlite3_close(dst);
+	sqlite3_close(src);
+	if (rc != POKY_OK)
+		unlink(tmp);
+	return rc;
 }

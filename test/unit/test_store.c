@@ -21,7 +21,12 @@
 
 #include <sqlite3.h>
 
+#include <sys/stat.h>
+
+#include "poky/app.h"
 #include "poky/log.h"
+#include "poky/metrics.h"
+#include "poky/retention.h"
 #include "poky/store.h"
 
 static char tmpdir[64];
@@ -402,6 +407,324 @@ test_read_your_writes_under_concurrency(void **state)
 	assert_int_equal(store_deferred_failures(f->s), 0);
 }
 
+/* ---- retention: prune with a fixed clock, compact, backup ---- */
+
+#define T0 1700000000.0                 /* new_task's created_at */
+#define NOW (T0 + 10 * 86400)           /* the fixed clock */
+#define KEEP (2 * 86400.0)              /* so the cutoff is T0 + 8 days */
+
+struct kept {
+	const char *id;
+	const char *status;
+	double finished_at;             /* 0: unset */
+	const char *callback_state;     /* NULL: none */
+	bool pruned;                    /* expected */
+};
+
+/* Old = finished on day 1, young = finished an hour before NOW. */
+static const struct kept prune_cases[] = {
+	{ "01-old-succeeded", TS_SUCCEEDED, T0 + 86400, NULL, true },
+	{ "02-old-failed", TS_FAILED, T0 + 86400, NULL, true },
+	{ "03-old-cancelled", TS_CANCELLED, T0 + 86400, NULL, true },
+	{ "04-old-lost-no-finished-at", TS_LOST, 0, NULL, true },
+	{ "05-old-delivered", TS_SUCCEEDED, T0 + 86400, "delivered", true },
+	{ "06-old-webhook-failed", TS_FAILED, T0 + 86400, "failed", true },
+	{ "07-old-webhook-pending", TS_SUCCEEDED, T0 + 86400, "pending", false },
+	{ "08-young-succeeded", TS_SUCCEEDED, NOW - 3600, NULL, false },
+	{ "09-old-running", TS_RUNNING, 0, NULL, false },
+	{ "10-old-queued", TS_QUEUED, 0, NULL, false },
+	{ "11-just-inside", TS_SUCCEEDED, NOW - KEEP + 1, NULL, false },
+	{ "12-just-outside", TS_SUCCEEDED, NOW - KEEP - 1, NULL, true },
+};
+#define N_CASES (sizeof(prune_cases) / sizeof(prune_cases[0]))
+
+static void
+touch(const char *dir, const char *id, const char *suffix)
+{
+	char path[256];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/logs/%s%s", dir, id, suffix);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("output\n", fp);
+	fclose(fp);
+}
+
+static bool
+exists(const char *dir, const char *id, const char *suffix)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/logs/%s%s", dir, id, suffix);
+	return stat(path, &st) == 0;
+}
+
+/* Every case as a record (updated_at T0 + 1 day, so a final record
+ * without finished_at counts as old) with a log and a status file. */
+static void
+insert_cases(struct fixture *f)
+{
+	char logs[160];
+
+	snprintf(logs, sizeof(logs), "%s/logs", f->dir);
+	assert_true(mkdir(logs, 0750) == 0);
+	for (size_t i = 0; i < N_CASES; i++) {
+		const struct kept *k = &prune_cases[i];
+		struct task t;
+
+		new_task(&t, k->id);
+		snprintf(t.status, sizeof(t.status), "%s", k->status);
+		t.updated_at = T0 + 86400;
+		t.finished_at = k->finished_at;
+		if (k->callback_state != NULL) {
+			t.callback_url = strdup("https://hooks.example/x");
+			t.callback_state = strdup(k->callback_state);
+			t.callback_next_at = T0;
+		}
+		t.idem_owner = strdup("alice");
+		t.idem_key = strdup(k->id);
+		assert_int_equal(store_insert(f->s, &t, NULL), POKY_OK);
+		task_cleanup(&t);
+		touch(f->dir, k->id, ".log");
+		touch(f->dir, k->id, ".status");
+	}
+}
+
+static void
+fake_app(struct app *app, struct fixture *f)
+{
+	memset(app, 0, sizeof(*app));
+	app->store = f->s;
+	snprintf(app->state_dir, sizeof(app->state_dir), "%s", f->dir);
+}
+
+static void
+test_prune_takes_old_finished_records_and_their_files_only(void **state)
+{
+	struct fixture *f = *state;
+	struct app app;
+	size_t pruned = 0, want = 0;
+	struct poky_error e;
+	char *text;
+	size_t len;
+
+	insert_cases(f);
+	fake_app(&app, f);
+	app.metrics = metrics_new();
+	assert_non_null(app.metrics);
+	/* As retention_new does: only described metrics are rendered. */
+	metrics_describe(app.metrics, "poky_store_pruned_total", "counter", "x");
+	/* Batches of 2: the loop must go on past full batches. */
+	assert_int_equal(retention_prune(&app, NOW, KEEP, 2, NULL, &pruned, &e),
+	    POKY_OK);
+	for (size_t i = 0; i < N_CASES; i++) {
+		const struct kept *k = &prune_cases[i];
+		struct task t;
+		enum poky_err rc;
+
+		task_init(&t);
+		rc = store_get(f->s, k->id, &t, NULL);
+		task_cleanup(&t);
+		if (k->pruned) {
+			want++;
+			assert_int_equal(rc, POKY_ERR_NOTFOUND);
+			/* The idempotency key went with the record. */
+			assert_int_equal(store_get_by_idem(f->s, "alice", k->id, &t,
+			    NULL), POKY_ERR_NOTFOUND);
+		} else {
+			if (rc != POKY_OK)
+				fail_msg("%s was pruned", k->id);
+		}
+		if (exists(f->dir, k->id, ".log") != !k->pruned ||
+		    exists(f->dir, k->id, ".status") != !k->pruned)
+			fail_msg("%s: files %s", k->id, k->pruned ? "left" : "removed");
+	}
+	assert_int_equal(pruned, want);
+	text = metrics_render(app.metrics, &len);
+	assert_non_null(text);
+	{
+		char line[64];
+
+		snprintf(line, sizeof(line), "poky_store_pruned_total %zu\n", want);
+		if (strstr(text, line) == NULL)
+			fail_msg("no '%s' in:\n%s", line, text);
+	}
+	free(text);
+	metrics_free(app.metrics);
+
+	/* Again: nothing left to prune. */
+	app.metrics = NULL;
+	assert_int_equal(retention_prune(&app, NOW, KEEP, 500, NULL, &pruned, &e),
+	    POKY_OK);
+	assert_int_equal(pruned, 0);
+}
+
+static void
+test_keep_zero_keeps_everything(void **state)
+{
+	struct fixture *f = *state;
+	struct app app;
+	size_t pruned = 1;
+	json_t *counts;
+	json_int_t total = 0;
+	const char *k;
+	json_t *v;
+
+	insert_cases(f);
+	fake_app(&app, f);
+	assert_int_equal(retention_prune(&app, NOW + 1e9, 0, 500, NULL, &pruned,
+	    NULL), POKY_OK);
+	assert_int_equal(pruned, 0);
+	counts = store_counts(f->s);
+	json_object_foreach(counts, k, v)
+		total += json_integer_value(v);
+	json_decref(counts);
+	assert_int_equal(total, N_CASES);
+	assert_true(exists(f->dir, "01-old-succeeded", ".log"));
+}
+
+/* The writer checks again: a record that became unprunable between the
+ * choice and the delete (its webhook queued again) stays. */
+static void
+test_prune_checks_again_in_the_writer(void **state)
+{
+	struct fixture *f = *state;
+	char ids[N_CASES][TASK_ID_LEN + 1];
+	size_t n = 0, deleted = 0;
+	struct task t;
+
+	insert_cases(f);
+	assert_int_equal(store_prunable(f->s, NOW - KEEP, ids, N_CASES, &n, NULL),
+	    POKY_OK);
+	assert_int_equal(n, 7);
+	assert_string_equal(ids[0], "01-old-succeeded");
+	task_init(&t);
+	assert_int_equal(store_get(f->s, "01-old-succeeded", &t, NULL), POKY_OK);
+	t.callback_url = strdup("https://hooks.example/x");
+	t.callback_state = strdup("pending");
+	assert_int_equal(store_update(f->s, &t, NULL, NULL), POKY_OK);
+	task_cleanup(&t);
+	assert_int_equal(store_prune(f->s, NOW - KEEP,
+	    (const char (*)[TASK_ID_LEN + 1])ids, n, &deleted, NULL), POKY_OK);
+	assert_int_equal(deleted, 6);
+	task_init(&t);
+	assert_int_equal(store_get(f->s, "01-old-succeeded", &t, NULL), POKY_OK);
+	task_cleanup(&t);
+	/* Bounded: a batch larger than the limit is refused. */
+	assert_int_equal(store_prune(f->s, NOW, (const char (*)[TASK_ID_LEN + 1])ids,
+	    STORE_PRUNE_BATCH_MAX + 1, &deleted, NULL), POKY_ERR_INVALID);
+}
+
+static long long
+file_size(const char *dir, const char *name)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static long long
+pragma(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* A new database is auto_vacuum=INCREMENTAL; compacting after deleting
+ * most of it gives the pages back and leaves an empty WAL. */
+static void
+test_compact_shrinks_the_file_and_truncates_the_wal(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], big[4096];
+	struct task t;
+	sqlite3 *db;
+	long long before, after;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (int i = 0; i < 400; i++) {
+		char id[TASK_ID_LEN + 1];
+
+		snprintf(id, sizeof(id), "big-%04d", i);
+		new_task(&t, id);
+		free(t.parameters);
+		t.parameters = strdup(big);
+		assert_int_equal(store_insert(f->s, &t, NULL), POKY_OK);
+		task_cleanup(&t);
+	}
+	assert_int_equal(store_compact(f->s, NULL), POKY_OK);
+	before = file_size(f->dir, "poky.db");
+	assert_int_equal(file_size(f->dir, "poky.db-wal"), 0);
+	for (int i = 0; i < 400; i++) {
+		char id[TASK_ID_LEN + 1];
+
+		snprintf(id, sizeof(id), "big-%04d", i);
+		assert_int_equal(store_delete(f->s, id, NULL), POKY_OK);
+	}
+	assert_true(file_size(f->dir, "poky.db-wal") > 0);
+	assert_int_equal(store_compact(f->s, NULL), POKY_OK);
+	after = file_size(f->dir, "poky.db");
+	assert_int_equal(file_size(f->dir, "poky.db-wal"), 0);
+	if (!(before > 1000000 && after < before / 2))
+		fail_msg("poky.db %lld bytes before, %lld after", before, after);
+	snprintf(path, sizeof(path), "%s/poky.db", f->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(pragma(db, "PRAGMA auto_vacuum"), 2);
+	sqlite3_close(db);
+}
+
+static void
+test_backup_copies_refuses_to_overwrite_and_replaces_with_force(void **state)
+{
+	struct fixture *f = *state;
+	struct store_backup_stats st;
+	struct poky_error e;
+	char out[160];
+	sqlite3 *db;
+
+	insert_cases(f);
+	snprintf(out, sizeof(out), "%s/backup.db", f->dir);
+	assert_int_equal(store_backup(f->dir, out, false, &st, &e), POKY_OK);
+	assert_true(st.pages > 0 && st.steps >= 1);
+	assert_int_equal(sqlite3_open(out, &db), SQLITE_OK);
+	assert_int_equal(pragma(db, "SELECT count(*) FROM tasks"), N_CASES);
+	assert_int_equal(pragma(db, "PRAGMA user_version"), 2);
+	sqlite3_close(db);
+	/* Self-contained: no -wal beside it. */
+	assert_int_equal(file_size(f->dir, "backup.db-wal"), -1);
+	assert_int_equal(file_size(f->dir, "backup.db.tmp"), -1);
+
+	assert_int_equal(store_backup(f->dir, out, false, &st, &e),
+	    POKY_ERR_CONFLICT);
+	assert_non_null(strstr(e.message, "--force"));
+	assert_int_equal(store_delete(f->s, "01-old-succeeded", NULL), POKY_OK);
+	assert_int_equal(store_backup(f->dir, out, true, &st, &e), POKY_OK);
+	assert_int_equal(sqlite3_open(out, &db), SQLITE_OK);
+	assert_int_equal(pragma(db, "SELECT count(*) FROM tasks"), N_CASES - 1);
+	sqlite3_close(db);
+
+	/* Never over the store itself, even with force. */
+	snprintf(out, sizeof(out), "%s/poky.db", f->dir);
+	assert_int_equal(store_backup(f->dir, out, true, &st, &e),
+	    POKY_ERR_INVALID);
+	/* No store: an error, not a new empty database. */
+	snprintf(out, sizeof(out), "%s/other.db", f->dir);
+	assert_int_equal(store_backup("/nonexistent-poky", out, false, &st, &e),
+	    POKY_ERR_NOTFOUND);
+	assert_int_equal(file_size(f->dir, "other.db"), -1);
+}
+
 int
 main(void)
 {
@@ -426,6 +749,19 @@ main(void)
 		    test_deferred_update_needs_an_expected_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_read_your_writes_under_concurrency, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prune_takes_old_finished_records_and_their_files_only,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_keep_zero_keeps_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prune_checks_again_in_the_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_compact_shrinks_the_file_and_truncates_the_wal,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_backup_copies_refuses_to_overwrite_and_replaces_with_force,
+		    setup, teardown),
 	};
 	char cmd[128];
 	int rc;
