@@ -15,7 +15,7 @@ const fs = require('fs');
 const path = require('path');
 
 const modules = path.join(__dirname, '..', 'node_modules');
-const need = (name) => require(path.join(modules, name));
+const need = (name) => require(require.resolve(name, { paths: [modules] }));
 
 function lint(template, paramsFile) {
   const spec = need('@aws-cdk/cfnspec/spec/specification.json');
