@@ -8,7 +8,6 @@
 set -eu
 REDOCLY_VERSION=${REDOCLY_VERSION:-2.77.0}
 here=$(cd "$(dirname "$0")" && pwd)
-# One install for every package: an `npm install --no-save` prunes what an earlier one added.
 if ! command -v npm >/dev/null 2>&1; then
 	echo "npm-tools.sh: npm is not installed (Debian: apt-get install npm)" >&2
 	exit 1
@@ -23,6 +22,7 @@ if [ -x "$here/node_modules/.bin/redocly" ] &&
 fi
 # --prefix keeps everything under test/; no package.json is written to the
 # repository root, and nothing global changes.
+# One install for every package: an `npm install --no-save` prunes what an earlier one added.
 npm install --prefix "$here" --no-save --no-audit --no-fund --loglevel=error \
 	"@redocly/cli@${REDOCLY_VERSION}" \
 	cfn-lint@1.9.7 @aws-cdk/cfnspec@2.72.1 @cloud-copilot/iam-simulate@0.1.173

@@ -561,3 +561,22 @@ def test_write_config_refuses_outputs_of_another_stack(tmp_path):
     p, ini = write_config(tmp_path, doc)
     assert p.returncode == 1 and "no output TaskRoleArn" in p.stderr
     assert not ini.exists()
+
+
+def test_docs_offline_commands_run_as_written(tmp_path, bindir):
+    """docs/deploy.md's offline block, run line by line from the clone (its /tmp file moved
+    under tmp_path, build/ pointed at the binaries under test)."""
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", docs, re.S)
+    offline = [b for b in blocks if "write-config" in b]
+    assert len(offline) == 1
+    lines = offline[0].strip().splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        line = line.replace("/tmp/pokyd.ini", str(tmp_path / "pokyd.ini"))
+        line = line.replace("build/pokyd", str(bindir / "pokyd"))
+        p = subprocess.run(line, shell=True, cwd=ROOT, capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, (line, p.stderr)
+    assert json.loads(p.stdout)["Statement"]            # the policy was printed
+    assert "deploy/deploy.sh up STACK VPC_ID SUBNET_IDS" in (ROOT / "README.md").read_text()
