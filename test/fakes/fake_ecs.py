@@ -49,8 +49,9 @@ Extra control endpoints:
                                         "containerReason", "forget": true}; lastStatus pins the
                                         task in that state from now on
   GET  /_fake/launches                 {"total_tasks_created", "by_client_token": {token: n},
-                                        "run_task_calls_creating_tasks",
-                                        "run_task_calls": every RunTask request received
+                                        "run_task_calls_creating_tasks"}
+  GET  /_fake/launches?calls=1         the same plus
+                                       {"run_task_calls": every RunTask request received
                                         (throttled, faulted and refused ones included),
                                         "run_task_throttled": those refused by the "throttle"
                                         bucket, "calls_by_client_token": {token: RunTask
@@ -694,6 +695,9 @@ class EcsApp(common.FakeApp):
         if head == "launches" and method == "GET":
             with self.lock:
                 out = copy.deepcopy(self.launches)
+                if req.query.get("calls", ["0"])[0] in ("0", ""):
+                    # Without ?calls=1 the answer keeps the shape tests compare whole.
+                    return common.json_response(out)
                 out["run_task_calls"] = self.run_task_calls
                 out["calls_by_client_token"] = dict(self.calls_by_token)
             with self.bucket_lock:
