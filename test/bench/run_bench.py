@@ -26,6 +26,18 @@ briefly (a CI check that the benchmarks still run, not a measurement).
    PUT (presigned with poky-sign); peak RSS with /usr/bin/time -v.
 4. Memory: pokyd RSS idle and after 100,000 submitted tasks; CPU seconds per
    1,000 tasks from /proc/PID/stat over that run.
+5. Realistic AWS (issue 14): test/fakes' ECS and S3 (HEAD) as processes with
+   steady latency (RunTask 300 ms, S3 HEAD 20 ms) and RunTask throttled at
+   20/s, burst 100; pokyd with --real-threads (4, its default), a fresh one
+   per phase. POST /tasks accepted/s at 64 connections beside the same with
+   nginx as a zero-latency ECS; POST /process_file/s at 64 connections
+   (throttling off) beside 64 / (RunTask + 3 HEADs); GET /tasks/{id} p99 (wrk,
+   2 connections) during each storm beside its idle p99; a --burst of 1,000
+   POST /tasks from 64 connections, timed until the fake ECS has created them
+   all, beside (N - burst) / rate, with RunTask calls per task and double
+   launches (tasks created twice for one clientToken) from the fake's counts.
+   Each storm lasts 10 s (smoke 2 s, burst 120); the burst stops at
+   --burst-cap and then says "did not finish". Single runs, not best of.
 
 Every timed figure is measured --reps times (3; 1 with --smoke), each time
 beside its baseline, and the best is kept (rates: highest, latencies and
@@ -273,7 +285,7 @@ def met(r):
     kind, limit = t["kind"], t["limit"]
     x = r["ratio"] if kind.startswith("ratio") else r["value"]
     return {"ratio<=": x <= limit, "ratio>=": x >= limit, "value<": x < limit,
-            "value<=": x <= limit}[kind]
+            "value<=": x <= limit, "value>=": x >= limit}[kind]
 
 
 def target_text(r):
@@ -305,19 +317,22 @@ class Nginx:
 
 
 class Pokyd:
-    def __init__(self, build: pathlib.Path, d: pathlib.Path, ecs_url: str, threads: int):
+    def __init__(self, build: pathlib.Path, d: pathlib.Path, ecs_url: str, threads: int,
+                 s3_url: str = "", ini_extra: str = ""):
         d.mkdir(parents=True, exist_ok=True)
         (d / "state").mkdir(exist_ok=True)
         (d / "home").mkdir(exist_ok=True)
         self.port = free_port()
         ini = d / "pokyd.ini"
-        ini.write_text(POKYD_INI.format(port=self.port, threads=threads, d=d))
+        ini.write_text(POKYD_INI.format(port=self.port, threads=threads, d=d) + ini_extra)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(d / "home"),
                "AWS_ACCESS_KEY_ID": "AKIDPOKYBENCH", "AWS_SECRET_ACCESS_KEY": "pokyBenchSecret",
                "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL_ECS": ecs_url,
                "AWS_EC2_METADATA_DISABLED": "true",
                "AWS_CONFIG_FILE": "/nonexistent/poky-bench-config",
                "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/poky-bench-credentials"}
+        if s3_url:
+            env["AWS_ENDPOINT_URL_S3"] = s3_url
         self.log = open(d / "pokyd.log", "wb")
         self.proc = subprocess.Popen([str(build / "pokyd"), "-c", str(ini)], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
@@ -341,12 +356,12 @@ class Pokyd:
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read())["id"]
 
-    def close(self):
-        stop(self.proc)
+    def close(self, timeout=15):
+        stop(self.proc, timeout=timeout)
         self.log.close()
 
 
-def wrk(url, conns, seconds, lua, method="GET", max_per_thread=0):
+def wrk(url, conns, seconds, lua, method="GET", max_per_thread=0, body=TASK_BODY):
     """One wrk run. With max_per_thread, each thread stops after that many
     answers and leaves a marker file; wrk itself (whose main thread sleeps for
     the whole duration) is then stopped with SIGINT, which ends it normally."""
@@ -354,11 +369,7 @@ def wrk(url, conns, seconds, lua, method="GET", max_per_thread=0):
     marker = str(lua) + ".done"
     for f in pathlib.Path(lua).parent.glob(pathlib.Path(marker).name + ".*"):
         f.unlink()
-    env = dict(os.environ, POKY_BENCH_METHOD=method, POKY_BENCH_BODY=TASK_BODY,
-               POKY_BENCH_MAX=str(max_per_thread), POKY_BENCH_MARKER=marker)
-    p = subprocess.Popen(["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout",
-                          "10s", "-s", str(lua), url], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=env)
+    p = wrk_start(url, conns, seconds, lua, method, body, max_per_thread, marker)
     if max_per_thread:
         deadline = time.monotonic() + seconds
         while p.poll() is None and time.monotonic() < deadline:
@@ -367,6 +378,22 @@ def wrk(url, conns, seconds, lua, method="GET", max_per_thread=0):
                 p.send_signal(signal.SIGINT)
                 break
             time.sleep(0.05)
+    return wrk_result(p, seconds)
+
+
+def wrk_start(url, conns, seconds, lua, method="GET", body=TASK_BODY, max_per_thread=0,
+              marker=""):
+    """Start wrk in the background (wrk_result collects it): two at once put a GET load
+    beside a POST storm."""
+    threads = 1 if conns == 1 else 2
+    env = dict(os.environ, POKY_BENCH_METHOD=method, POKY_BENCH_BODY=body,
+               POKY_BENCH_MAX=str(max_per_thread), POKY_BENCH_MARKER=marker)
+    return subprocess.Popen(["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout",
+                             "10s", "-s", str(lua), url], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wrk_result(p, seconds):
     try:
         stdout, stderr = p.communicate(timeout=seconds + 60)
     except subprocess.TimeoutExpired:
@@ -548,6 +575,292 @@ def bench_daemon(build, tmp, smoke, reps, secs, tasks_total, threads, log):
         if pk is not None:
             pk.close()
         ngx.close()
+    return out, raw
+
+
+# --------------------------------------------------------------------------- realistic AWS
+
+# AWS as clients meet it (issue 14): RunTask takes about 300 ms, an S3 HEAD about 20 ms, and
+# an account may call RunTask about 20 times a second with a burst of 100.
+REAL_RUNTASK_S = 0.3
+REAL_HEAD_S = 0.02
+REAL_RATE, REAL_BURST = 20, 100
+REAL_ECS_LATENCY = {"RunTask": REAL_RUNTASK_S, "DescribeTasks": 0.05, "StopTask": 0.05,
+                    "ListTasks": 0.05}
+REAL_THROTTLE = {"RunTask": {"rate": REAL_RATE, "burst": REAL_BURST}}
+PROCESS_FILE_BODY = '{"source_bucket":"a","source_key":"k","output_bucket":"b"}'
+# /process_file asks S3 whether the source bucket, the source object and the output bucket
+# exist (s3= parameters, as the original Poky did), then calls RunTask.
+PROCESS_FILE_INI = """
+[template.process_file]
+launcher = ecs
+cluster = poky-cluster
+task_definition = poky-task-definition:4
+container = poky
+subnets = subnet-0ce2fa0212d96fa7b, subnet-0dffaf4fdefae3cd6
+assign_public_ip = ENABLED
+param.source_bucket = required env=SOURCE_BUCKET max=63 s3=bucket
+param.source_key = required env=SOURCE_KEY max=1024 s3=object:source_bucket
+param.output_bucket = required env=OUTPUT_BUCKET max=63 s3=bucket
+"""
+
+
+class Fake:
+    """One of test/fakes/ as its own process (its own GIL: a fake shares no CPU lock with
+    the bench or with the other fake)."""
+
+    def __init__(self, script, d: pathlib.Path, config: dict):
+        d.mkdir(parents=True, exist_ok=True)
+        port_file = d / (script + ".port")
+        self.log = open(d / (script + ".log"), "wb")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(ROOT / "test" / "fakes" / (script + ".py")), "--port", "0",
+             "--port-file", str(port_file), "--config", json.dumps(config)],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not port_file.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{script} did not start: "
+                                   + (d / (script + ".log")).read_text()[-2000:])
+            time.sleep(0.05)
+        self.port = int(port_file.read_text())
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def ctl(self, method, path, body=None, timeout=30):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + "/_fake/" + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+
+    def close(self):
+        stop(self.proc, timeout=5)
+        self.log.close()
+
+
+def pct(values, q):
+    if not values:
+        return 0.0
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+
+
+def submit_burst(url, n, conns, deadline):
+    """POST /tasks n times from conns keep-alive connections, as fast as pokyd answers, until
+    deadline (monotonic). Returns {"answered": [(t, status, record status)], "errors": [...]}.
+    Works with both answers: today's 202 "starting" (RunTask done inline) and the launch
+    queue's 202 "queued"."""
+    import http.client
+    import threading
+    host, port = url.split("//", 1)[1].split(":")
+    lock = threading.Lock()
+    left = [n]
+    answered, errors = [], []
+
+    def worker():
+        conn = None
+        while time.monotonic() < deadline:
+            with lock:
+                if left[0] <= 0:
+                    break
+                left[0] -= 1
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                conn.request("POST", "/tasks", body=TASK_BODY,
+                             headers={"Content-Type": "application/json"})
+                r = conn.getresponse()
+                body = r.read()
+                try:
+                    st = json.loads(body).get("status")
+                except ValueError:
+                    st = None
+                with lock:
+                    answered.append((time.monotonic(), r.status, st))
+            except (OSError, http.client.HTTPException) as e:
+                with lock:
+                    errors.append(repr(e))
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    return threads, answered, errors
+
+
+def bench_realistic(build, tmp, smoke, threads, burst_n, burst_cap, log):
+    """Issue 14's realistic scenario, each figure beside its same-run baseline or bound."""
+    out, raw = [], {}
+    lua = tmp / "real.lua"
+    lua.write_text(WRK_LUA)
+    secs = 2 if smoke else 10            # per storm; today's pokyd answers ~10/s at 300 ms
+    idle_secs = 1 if smoke else 3
+    conns = 64
+    creds = {"credentials": {"AKIDPOKYBENCH": "pokyBenchSecret"}}
+    ecs = Fake("fake_ecs", tmp / "fakes", dict(creds, latency=REAL_ECS_LATENCY,
+                                                 throttle=REAL_THROTTLE))
+    s3 = Fake("fake_s3_head", tmp / "fakes", dict(
+        creds, buckets={"a": ["k"], "b": []},
+        latency={"HeadBucket": REAL_HEAD_S, "HeadObject": REAL_HEAD_S}))
+    ngx = Nginx(tmp / "nginx-real")
+    pk = None
+    n_run = [0]
+
+    def fresh_pokyd(ecs_url, throttle=True):
+        """A new daemon and state (what a storm left queued or in flight is gone), fakes
+        emptied, the RunTask bucket full."""
+        nonlocal pk
+        if pk is not None:
+            # SIGKILL: its state is thrown away, and a graceful stop would wait for the
+            # storm's RunTasks still in flight.
+            stop(pk.proc, signal.SIGKILL)
+            pk.log.close()
+            pk = None
+            time.sleep(REAL_RUNTASK_S + 0.2)     # RunTasks the fake was still sleeping on
+        for f in (ecs, s3):
+            f.ctl("POST", "reset", {"keep_config": True})
+        ecs.ctl("POST", "config", {"throttle": REAL_THROTTLE if throttle else {}})
+        n_run[0] += 1
+        d = tmp / f"pokyd-real-{n_run[0]}"
+        pk = Pokyd(build, d, ecs_url, threads, s3_url=s3.url, ini_extra=PROCESS_FILE_INI)
+        return pk
+
+    def get_during(p, storm):
+        """wrk GET /tasks/{id} (2 connections) alone, then beside a storm of wrk processes."""
+        tid = p.submit()
+        base = wrk(p.url + f"/tasks/{tid}", 2, idle_secs, lua)
+        getp = wrk_start(p.url + f"/tasks/{tid}", 2, secs, lua)
+        res = storm()
+        g = wrk_result(getp, secs)
+        return base, g, res
+
+    log(f"real: pokyd with {threads} HTTP threads; RunTask {REAL_RUNTASK_S * 1e3:.0f} ms, "
+        f"S3 HEAD {REAL_HEAD_S * 1e3:.0f} ms, RunTask throttled at {REAL_RATE}/s burst "
+        f"{REAL_BURST}; {secs} s per storm")
+    raw["config"] = {"threads": threads, "runtask_s": REAL_RUNTASK_S, "head_s": REAL_HEAD_S,
+                     "rate": REAL_RATE, "burst": REAL_BURST, "storm_s": secs}
+    try:
+        # 1. POST /tasks at 64 connections: ECS at nginx (zero latency), then the real one.
+        p = fresh_pokyd(ngx.url)
+        zero = wrk(p.url + "/tasks", conns, secs, lua, "POST")
+        zero_ok = (zero["requests"] - zero["status"]) / (zero["duration_us"] / 1e6)
+        p = fresh_pokyd(ecs.url)
+        gbase, g, real = get_during(p, lambda: wrk(p.url + "/tasks", conns, secs, lua, "POST"))
+        real_ok = (real["requests"] - real["status"]) / (real["duration_us"] / 1e6)
+        raw["post_tasks"] = {"zero_latency": zero, "real": real, "get_idle": gbase,
+                             "get_during": g}
+        log(f"real: POST /tasks c={conns}: {real_ok:.1f} accepted/s (errors {real['errors']}, "
+            f"p99 {real['p99_us'] / 1e3:.0f} ms); zero-latency ECS {zero_ok:.0f}/s; "
+            f"GET p99 {g['p99_us'] / 1e3:.1f} ms during (idle {gbase['p99_us'] / 1e3:.2f} ms, "
+            f"{g['timeout']} timeouts)")
+        out.append(fig(f"real POST /tasks c={conns}", "accepted/s", real_ok,
+                       "zero-lat. ECS", zero_ok, "value>=", 5000, errors=real["errors"]))
+        out.append(fig("real GET /tasks p99, POST storm", "ms", g["p99_us"] / 1e3,
+                       "idle p99", gbase["p99_us"] / 1e3, "value<", 5,
+                       timeouts=g["timeout"]))
+
+        # 2. POST /process_file at 64 connections: 3 HEADs and a RunTask each. Its bound is
+        # what 64 clients get if each waits only for AWS; ECS throttling is off here (20/s
+        # would cap it below the bound), as in the bound.
+        p = fresh_pokyd(ecs.url, throttle=False)
+        pf = wrk(p.url + "/process_file", 1, 1, lua, "POST", body=PROCESS_FILE_BODY)
+        if pf["status"]:
+            raise RuntimeError("POST /process_file is refused: see "
+                               f"{tmp}/pokyd-real-{n_run[0]}/pokyd.log")
+        s3.ctl("POST", "reset", {"keep_config": True})
+        gbase, g, real = get_during(p, lambda: wrk(p.url + "/process_file", conns, secs, lua,
+                                                   "POST", body=PROCESS_FILE_BODY))
+        heads = sum(v for k, v in s3.ctl("GET", "counts").items() if k.startswith("Head"))
+        pf_ok = (real["requests"] - real["status"]) / (real["duration_us"] / 1e6)
+        bound = conns / (REAL_RUNTASK_S + 3 * REAL_HEAD_S)
+        raw["process_file"] = {"real": real, "bound": bound, "heads": heads,
+                               "get_idle": gbase, "get_during": g}
+        log(f"real: POST /process_file c={conns}: {pf_ok:.1f}/s (errors {real['errors']}) "
+            f"bound {bound:.0f}/s; {heads} S3 HEADs; GET p99 {g['p99_us'] / 1e3:.1f} ms "
+            f"during ({g['timeout']} timeouts)")
+        out.append(fig(f"real POST /process_file c={conns}", "req/s", pf_ok,
+                       "64/(RT+3 HEAD)", bound, "ratio>=", 0.85, errors=real["errors"]))
+        out.append(fig("real GET /tasks p99, pf storm", "ms", g["p99_us"] / 1e3, "idle p99",
+                       gbase["p99_us"] / 1e3, "value<", 5, timeouts=g["timeout"]))
+
+        # 3. A burst of burst_n submits against 20/s, burst 100: from the first POST until the
+        # fake ECS has created them all, beside (N - burst) / rate.
+        p = fresh_pokyd(ecs.url)
+        tid = p.submit()
+        # Not that one's RunTask: wait for it (a launch queue makes it later), then forget it.
+        until = time.monotonic() + 10
+        while ecs.ctl("GET", "launches")["total_tasks_created"] < 1 and \
+                time.monotonic() < until:
+            time.sleep(0.05)
+        ecs.ctl("POST", "reset", {"keep_config": True})
+        ideal = max(0, burst_n - REAL_BURST) / REAL_RATE
+        t0 = time.monotonic()
+        deadline = t0 + burst_cap
+        getp = wrk_start(p.url + f"/tasks/{tid}", 2, int(burst_cap) + 1, lua)
+        workers, answered, errors = submit_burst(p.url, burst_n, conns, deadline)
+        launched_at, created_by_cap = None, 0
+        while time.monotonic() < deadline:
+            created_by_cap = ecs.ctl("GET", "launches")["total_tasks_created"]
+            if created_by_cap >= burst_n:
+                launched_at = time.monotonic() - t0
+                break
+            time.sleep(0.1)
+        getp.send_signal(signal.SIGINT)
+        g = wrk_result(getp, 5)
+        for w in workers:
+            w.join(70)
+        launches = ecs.ctl("GET", "launches?calls=1")
+        created = launches["total_tasks_created"]
+        accepted = [a for a in answered if a[1] == 202]
+        answered_in = (max(a[0] for a in answered) - t0) if answered else 0.0
+        statuses = {}
+        for _, code, st in answered:
+            statuses[f"{code} {st}"] = statuses.get(f"{code} {st}", 0) + 1
+        per_task = launches["run_task_calls"] / created if created else 0.0
+        raw["burst"] = {"n": burst_n, "cap_s": burst_cap, "ideal_s": ideal,
+                        "launched_s": launched_at, "created": created,
+                        "created_by_cap": created_by_cap,
+                        "answered_s": answered_in, "answers": statuses,
+                        "client_errors": errors[:5], "n_client_errors": len(errors),
+                        "run_task_calls": launches["run_task_calls"],
+                        "run_task_throttled": launches["run_task_throttled"],
+                        "double_launches": launches["double_launches"], "get_during": g}
+        if launched_at is None:
+            msg = (f"{burst_n}-task burst did not finish in {burst_cap:.0f} s: "
+                   f"{created_by_cap} launched by then ({created_by_cap / burst_cap:.1f}/s), "
+                   f"{len(accepted)} accepted")
+            print("real: " + msg)
+            log("real: " + msg)
+        else:
+            log(f"real: {burst_n}-task burst launched in {launched_at:.1f} s (ideal {ideal:.0f} s)"
+                f", all answered in {answered_in:.1f} s; answers {statuses}")
+        log(f"real: RunTask calls {launches['run_task_calls']} "
+            f"({launches['run_task_throttled']} throttled) for {created} tasks; double launches "
+            f"{launches['double_launches']}; GET p99 {g['p99_us'] / 1e3:.1f} ms during")
+        out.append(fig(f"real {burst_n}-task burst launched", "s",
+                       launched_at if launched_at is not None else burst_cap,
+                       "(N-burst)/rate", ideal, "ratio<=", 1.1, finished=launched_at is not None,
+                       created=created))
+        out.append(fig("real burst launch rate", "tasks/s",
+                       (created if launched_at else created_by_cap) / (launched_at or burst_cap),
+                       "RunTask rate", REAL_RATE))
+        out.append(fig("real RunTask calls per task", "calls", per_task, "one each", 1.0,
+                       "value<=", 1.2, throttled=launches["run_task_throttled"]))
+        out.append(fig("real double launches", "tasks", launches["double_launches"],
+                       "none", 0, "value<=", 0))
+        out.append(fig("real GET /tasks p99, burst", "ms", g["p99_us"] / 1e3, "idle p99",
+                       raw["process_file"]["get_idle"]["p99_us"] / 1e3, "value<", 5,
+                       timeouts=g["timeout"]))
+    finally:
+        if pk is not None:
+            pk.close(timeout=5)
+        ngx.close()
+        ecs.close()
+        s3.close()
     return out, raw
 
 
@@ -737,11 +1050,21 @@ def main() -> int:
     ap.add_argument("--tasks", type=int, default=None, help="tasks for the memory figure")
     ap.add_argument("--threads", type=int, default=16,
                     help="pokyd [server] threads (16: one per connection at c=16)")
+    ap.add_argument("--real-threads", type=int, default=4,
+                    help="pokyd [server] threads in the realistic scenario (4, the default)")
+    ap.add_argument("--burst", type=int, default=None,
+                    help="tasks in the realistic burst (default 1000, smoke 120)")
+    ap.add_argument("--burst-cap", type=float, default=None,
+                    help="seconds the burst may take (default 2 x ideal + 10)")
+    ap.add_argument("--only", choices=["daemon", "realistic", "worker"], action="append",
+                    help="run only these benchmark groups (repeatable)")
     a = ap.parse_args()
     build = ROOT / a.build
     reps = a.reps or (1 if a.smoke else 3)
     secs = a.seconds or (2 if a.smoke else 5)
     tasks = a.tasks or (1000 if a.smoke else 100000)
+    burst_n = a.burst or (120 if a.smoke else 1000)
+    burst_cap = a.burst_cap or 2 * max(0, burst_n - REAL_BURST) / REAL_RATE + 10
     started = time.monotonic()
     install_missing()
     m = machine()
@@ -758,6 +1081,8 @@ def main() -> int:
 
     results, raw = [], {}
     for cmd in [[str(build / "bench" / "bench_sigv4"), "2000" if a.smoke else "50000"]]:
+        if a.only:
+            break
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if p.returncode != 0:
             print(f"{cmd[0]} failed: {p.stderr}", file=sys.stderr)
@@ -769,9 +1094,11 @@ def main() -> int:
         for name, fn, skip in (
                 ("daemon", lambda: bench_daemon(build, tmp, a.smoke, reps, secs, tasks,
                                                 a.threads, log), False),
+                ("realistic", lambda: bench_realistic(build, tmp, a.smoke, a.real_threads,
+                                                      burst_n, burst_cap, log), False),
                 ("worker", lambda: bench_worker(build, tmp, reps, log),
                  a.smoke or a.no_rgw)):
-            if skip:
+            if skip or (a.only and name not in a.only):
                 continue
             try:
                 rows, r = fn()

@@ -35,6 +35,22 @@ Control API (unsigned, JSON in and out, never recorded, never faulted):
                                     own queue first, then "*").  GET /_fake/faults shows queues.
     GET  /_fake/config              current config;  POST /_fake/config  shallow-merges the body
                                     into it (a dict value such as "credentials" is replaced whole)
+    GET  /_fake/throttles           {"throttled": {op: requests refused by a bucket},
+                                     "tokens": {op: tokens left now}}
+
+Steady service behaviour, as config (every fake; op names as in the call log; "*" = any op):
+    latency     {"RunTask": 0.3, "HeadObject": 0.02, "*": 0}   seconds a service request takes
+                before it is processed and answered.  Slept without holding any lock, so
+                concurrent requests overlap as on the real service (64 requests of 0.3 s each
+                take about 0.3 s together, not 19 s).  Control requests are never delayed.
+    throttle    {"RunTask": {"rate": 20, "burst": 100}}         a token bucket per op (full
+                when configured, refilled at rate/s up to burst); a request that finds it empty
+                is answered at once, without its latency and before any queued fault, with the
+                service's throttling error (ECS and most JSON services: HTTP 400
+                {"__type": "ThrottlingException", "message": "Rate exceeded"}; S3: 503 SlowDown;
+                STS: 400 Throttling), recorded with "throttled": true and counted.  Changing
+                "throttle" refills the buckets; POST /_fake/reset refills them and clears the
+                counts.
 
 A fault is a dict combining any of:
     {"status": 500}                         error answer in the service's error shape
@@ -532,6 +548,66 @@ def load_service_model(name, patch=None):
     return ServiceModel(raw, name)
 
 
+# --------------------------------------------------------------------------- latency, throttling
+
+MAX_LATENCY_SECONDS = 60.0
+
+
+class TokenBucket:
+    """burst tokens to start with, refilled at rate per second up to burst; one per request.
+    Not locked: the owner holds its bucket lock (never while sleeping)."""
+
+    def __init__(self, rate, burst, clock=time.monotonic):
+        self.rate = float(rate)
+        self.burst = float(burst)
+        self.clock = clock
+        self.tokens = self.burst
+        self.stamp = clock()
+
+    def _refill(self):
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def take(self):
+        self._refill()
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def level(self):
+        self._refill()
+        return self.tokens
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate_steady_config(body):
+    """Refuse a "latency" or "throttle" config the fakes could not apply (400 BadConfig)."""
+    lat = body.get("latency", {})
+    if lat is not None:
+        if not isinstance(lat, dict):
+            raise ApiError(400, "BadConfig", 'latency must be {"Op": seconds, ...}')
+        for op, secs in lat.items():
+            if not _number(secs) or not 0 <= secs <= MAX_LATENCY_SECONDS:
+                raise ApiError(400, "BadConfig", "latency of %s must be 0..%g seconds (got %r)"
+                               % (op, MAX_LATENCY_SECONDS, secs))
+    thr = body.get("throttle", {})
+    if thr is not None:
+        if not isinstance(thr, dict):
+            raise ApiError(400, "BadConfig",
+                           'throttle must be {"Op": {"rate": N, "burst": N}, ...}')
+        for op, spec in thr.items():
+            if not isinstance(spec, dict) or set(spec) != {"rate", "burst"} or \
+                    not _number(spec["rate"]) or not _number(spec["burst"]) or \
+                    spec["rate"] <= 0 or spec["burst"] < 1:
+                raise ApiError(400, "BadConfig", "throttle of %s must be {\"rate\": > 0, "
+                               "\"burst\": >= 1} (got %r)" % (op, spec))
+
+
 # --------------------------------------------------------------------------- the app base
 
 class FakeApp:
@@ -540,21 +616,31 @@ class FakeApp:
     name = "fake"
     signing_service = None
     DEFAULT_CONFIG = {}
+    # (status, code, message) of the answer to a throttled request (config "throttle").
+    THROTTLE = (400, "ThrottlingException", "Rate exceeded")
 
     def __init__(self, config=None, creds_file=None):
         self.lock = threading.RLock()
         self.creds_file = os.path.abspath(creds_file) if creds_file else None
         base = {"region": "us-east-1", "clock_skew_seconds": 0,
                 "credentials": dict(DEFAULT_CREDENTIALS), "session_tokens": {},
-                "account_id": DEFAULT_ACCOUNT_ID}
+                "account_id": DEFAULT_ACCOUNT_ID, "latency": {}, "throttle": {}}
         base.update(copy.deepcopy(self.DEFAULT_CONFIG))
         base.update(copy.deepcopy(config or {}))
+        validate_steady_config(base)
         self.initial_config = base
         self.config = copy.deepcopy(base)
         self.calls = []
         self.faults = {}
+        # Buckets have their own lock: a request takes a token without waiting for the app
+        # lock (which a slow control request may hold) and nobody sleeps holding either.
+        self.bucket_lock = threading.Lock()
+        self.buckets = {}
+        self.bucket_spec = None
+        self.throttled = {}
         self.reset_state()
         self.config_changed()
+        self.sync_buckets()
 
     # ---- hooks for subclasses
     def reset_state(self):
@@ -591,6 +677,36 @@ class FakeApp:
 
     def http_date(self):
         return email.utils.formatdate(self.now(), usegmt=True)
+
+    # ---- steady latency and throttling (config "latency", "throttle")
+    def sync_buckets(self, refill=False):
+        """(Re)build the token buckets when the "throttle" config changed, or refill=True."""
+        spec = copy.deepcopy(self.config.get("throttle") or {})
+        with self.bucket_lock:
+            if refill or spec != self.bucket_spec:
+                self.buckets = {op: TokenBucket(v["rate"], v["burst"]) for op, v in spec.items()}
+                self.bucket_spec = spec
+            if refill:
+                self.throttled = {}
+
+    def take_token(self, op):
+        """True if op may go on; False (and counted) if its bucket is empty."""
+        with self.bucket_lock:
+            bucket = self.buckets.get(op) or self.buckets.get("*")
+            if bucket is None or bucket.take():
+                return True
+            key = str(op)
+            self.throttled[key] = self.throttled.get(key, 0) + 1
+            return False
+
+    def op_latency(self, op):
+        lat = self.config.get("latency") or {}
+        value = lat.get(op, lat.get("*", 0)) if op is not None else lat.get("*", 0)
+        return float(value or 0)
+
+    def throttle_response(self, req, op):
+        status, code, message = self.THROTTLE
+        return self.error_response(status, code, message, req)
 
     def take_fault(self, op):
         with self.lock:
@@ -637,6 +753,14 @@ class FakeApp:
         self.record_extra(req, call)
         with self.lock:
             self.calls.append(call)
+        if not self.take_token(op):
+            call["throttled"] = True
+            resp = self.throttle_response(req, op)
+            call["status"] = resp.status
+            return resp
+        latency = self.op_latency(op)
+        if latency > 0:
+            time.sleep(latency)         # no lock held: concurrent requests overlap
         fault = self.take_fault(op)
         call["fault"] = fault
         if fault and fault.get("delay"):
@@ -727,7 +851,13 @@ class FakeApp:
                     self.config = copy.deepcopy(self.initial_config)
                 self.reset_state()
                 self.config_changed()
+            self.sync_buckets(refill=True)
             return json_response({"ok": True})
+        if head == "throttles" and method == "GET":
+            with self.bucket_lock:
+                return json_response({"throttled": dict(self.throttled),
+                                      "tokens": {op: b.level() for op, b in
+                                                 self.buckets.items()}})
         if head == "faults":
             if method == "GET":
                 with self.lock:
@@ -755,10 +885,13 @@ class FakeApp:
             if method == "POST":
                 if not isinstance(body, dict):
                     raise ApiError(400, "BadConfig", "config body must be a JSON object")
+                validate_steady_config(body)
                 with self.lock:
                     self.config.update(body)
                     self.config_changed()
-                    return json_response(self.config)
+                    out = json_response(self.config)
+                self.sync_buckets()
+                return out
         resp = self.control_extra(method, parts, body, req)
         if resp is not None:
             return resp
@@ -874,7 +1007,8 @@ class FakeHandler(BaseHTTPRequestHandler):
 class FakeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    # listen() backlog: a bench opens 64+ connections at once; each gets its own thread.
+    request_queue_size = 1024
 
     def __init__(self, address, app, verbose=False):
         self.app = app

@@ -50,6 +50,20 @@ Extra control endpoints:
                                         task in that state from now on
   GET  /_fake/launches                 {"total_tasks_created", "by_client_token": {token: n},
                                         "run_task_calls_creating_tasks"}
+  GET  /_fake/launches?calls=1         the same plus
+                                       {"run_task_calls": every RunTask request received
+                                        (throttled, faulted and refused ones included),
+                                        "run_task_throttled": those refused by the "throttle"
+                                        bucket, "calls_by_client_token": {token: RunTask
+                                        requests carrying it}, "double_launches": tokens that
+                                        created tasks more than once (must stay 0)}
+                                       by_client_token counts RunTask calls that CREATED tasks
+                                       with that token (a same-token repeat answered from the
+                                       first launch is not counted): > 1 is a double launch.
+  Steady latency and throttling: config "latency" / "throttle" (see common.py), e.g.
+  {"latency": {"RunTask": 0.3, "DescribeTasks": 0.05},
+   "throttle": {"RunTask": {"rate": 20, "burst": 100}}}: a throttled RunTask answers HTTP 400
+  {"__type": "ThrottlingException", "message": "Rate exceeded"}, as ECS does.
   GET  /_fake/stops                    every StopTask: {taskArn, reason, time}
 Call log (/_fake/calls): each RunTask, DescribeTasks and StopTask call also has "authz", what
 IAM authorizes it on: {"cluster_arn", "task_definition_arn" (RunTask: the revision ECS ran),
@@ -140,7 +154,21 @@ class EcsApp(common.FakeApp):
         self.tokens = {}           # (cluster_arn, token) -> {"request", "task_arns", "failures"}
         self.launches = {"total_tasks_created": 0, "by_client_token": {},
                          "run_task_calls_creating_tasks": 0}
+        self.run_task_calls = 0
+        self.calls_by_token = {}   # clientToken -> RunTask requests carrying it
         self.stops = []
+
+    def record_extra(self, req, call):
+        # Every RunTask request counts, whatever becomes of it (throttled, faulted, refused):
+        # "RunTask calls per task" is what a launcher costs against the account's limit.
+        if call["op"] != "RunTask":
+            return
+        body = call["body"]
+        token = body.get("clientToken") if isinstance(body, dict) else None
+        with self.lock:
+            self.run_task_calls += 1
+            if isinstance(token, str):
+                self.calls_by_token[token] = self.calls_by_token.get(token, 0) + 1
 
     # ------------------------------------------------------------------ protocol
     def error_response(self, status, code, message, req):
@@ -688,7 +716,16 @@ class EcsApp(common.FakeApp):
                 return common.json_response(self._view(task))
         if head == "launches" and method == "GET":
             with self.lock:
-                return common.json_response(self.launches)
+                out = copy.deepcopy(self.launches)
+                if req.query.get("calls", ["0"])[0] in ("0", ""):
+                    # Without ?calls=1 the answer keeps the shape tests compare whole.
+                    return common.json_response(out)
+                out["run_task_calls"] = self.run_task_calls
+                out["calls_by_client_token"] = dict(self.calls_by_token)
+            with self.bucket_lock:
+                out["run_task_throttled"] = self.throttled.get("RunTask", 0)
+            out["double_launches"] = sum(1 for n in out["by_client_token"].values() if n > 1)
+            return common.json_response(out)
         if head == "stops" and method == "GET":
             with self.lock:
                 return common.json_response(self.stops)

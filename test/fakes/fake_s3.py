@@ -194,6 +194,7 @@ class Upload:
 class S3App(common.FakeApp):
     name = "fake_s3"
     signing_service = "s3"
+    THROTTLE = (503, "SlowDown", "Please reduce your request rate.")   # S3's answer
     DEFAULT_CONFIG = {"buckets": {}, "max_bytes": 512 * MIB, "min_part_size": 5 * MIB}
 
     def reset_state(self):

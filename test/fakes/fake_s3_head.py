@@ -30,6 +30,8 @@ Config (POST /_fake/config; shallow merge):
 
 Control API: common.py's (/_fake/calls, /_fake/faults with op HeadBucket or HeadObject, ...).
 Each call in /_fake/calls also has "bucket" and "key" (null for a bucket), decoded.
+Steady latency and throttling as in common.py, e.g. {"latency": {"HeadBucket": 0.02,
+"HeadObject": 0.02}}; a throttled HEAD answers 503 (x-amz-error-code SlowDown), as S3 does.
 """
 
 import hashlib
@@ -118,6 +120,7 @@ def verify_s3_sigv4(app, req):
 class S3HeadApp(common.FakeApp):
     name = "fake_s3_head"
     signing_service = "s3"
+    THROTTLE = (503, "SlowDown", "Please reduce your request rate.")   # S3's answer
     DEFAULT_CONFIG = {"buckets": {}, "forbidden": []}
 
     def _target(self, req):

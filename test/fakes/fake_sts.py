@@ -146,6 +146,7 @@ def xml_element(tag, content, indent=0):
 class StsApp(common.FakeApp):
     name = "fake_sts"
     signing_service = "sts"
+    THROTTLE = (400, "Throttling", "Rate exceeded")   # STS's code
     DEFAULT_CONFIG = {
         "issued_duration_seconds": None,
         "max_session_duration": 3600,

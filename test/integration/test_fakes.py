@@ -448,6 +448,137 @@ def test_ecs_fault_reset_delay_body_partial(ecs):
 
 # --------------------------------------------------------------------------- ECS: lifecycle
 
+# --------------------------------------------------------------------------- steady latency, throttling
+
+def test_ecs_throttle_answers_as_ecs_does_and_botocore_sees_throttling(ecs):
+    from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
+    ecs.config(throttle={"RunTask": {"rate": 0.5, "burst": 2}})
+    for i in range(2):
+        st, _, ok = signed(ecs, "RunTask", run_body(clientToken="tok-%d" % i))
+        assert st == 200 and len(ok["tasks"]) == 1, ok
+    # The bucket is empty: ECS's own answer, which botocore parses and classifies.
+    st, headers, raw = signed(ecs, "RunTask", run_body(clientToken="tok-2"))
+    assert st == 400 and headers["content-type"] == "application/x-amz-json-1.1"
+    assert raw == {"__type": "ThrottlingException", "message": "Rate exceeded"}
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        client("ecs", ecs).run_task(**run_body())
+    assert err_code(exc) == "ThrottlingException"
+    assert exc.value.response["Error"]["Message"] == "Rate exceeded"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    ctx = RetryContext(attempt_number=1, parsed_response=exc.value.response)
+    assert ThrottledRetryableChecker().is_retryable(ctx)
+    # Only RunTask has a bucket; a throttled call launches nothing and is counted.
+    assert client("ecs", ecs).list_tasks(cluster="poky-cluster")["taskArns"]
+    st, _, _ = signed(ecs, "RunTask", run_body(clientToken="tok-2"))
+    assert st == 400
+    assert set(ecs.ctl("GET", "launches")) == {"total_tasks_created", "by_client_token",
+                                               "run_task_calls_creating_tasks"}
+    launches = ecs.ctl("GET", "launches?calls=1")
+    assert launches["total_tasks_created"] == 2
+    assert launches["run_task_calls"] == 5 and launches["run_task_throttled"] == 3
+    assert launches["calls_by_client_token"] == {"tok-0": 1, "tok-1": 1, "tok-2": 2}
+    assert launches["by_client_token"] == {"tok-0": 1, "tok-1": 1}
+    assert launches["double_launches"] == 0
+    assert ecs.ctl("GET", "throttles")["throttled"] == {"RunTask": 3}
+    calls = ecs.calls()
+    assert [c.get("throttled", False) for c in calls if c["op"] == "RunTask"] == \
+        [False, False, True, True, True]
+    # reset refills the bucket and clears the counts; the initial config has no throttle.
+    ecs.ctl("POST", "reset")
+    assert ecs.ctl("GET", "throttles") == {"throttled": {}, "tokens": {}}
+    assert signed(ecs, "RunTask", run_body())[0] == 200
+
+
+def test_ecs_throttle_bucket_refills_at_its_rate(ecs):
+    rate, burst = 10.0, 3
+    ecs.config(throttle={"RunTask": {"rate": rate, "burst": burst}})
+    c = client("ecs", ecs)
+    ok = refused = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 1.5:
+        try:
+            c.run_task(**run_body())
+            ok += 1
+        except botocore.exceptions.ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ThrottlingException"
+            refused += 1
+    elapsed = time.monotonic() - t0
+    # burst at once, then rate per second: never more, and (tokens are never wasted while
+    # the bucket is below burst) never fewer than one less.
+    expected = burst + rate * elapsed
+    assert expected - 1.5 <= ok <= expected + 1, (ok, expected, refused)
+    assert refused > 0
+    launches = ecs.ctl("GET", "launches?calls=1")
+    assert launches["total_tasks_created"] == ok
+    assert launches["run_task_throttled"] == refused
+    # A new throttle config starts with a full bucket.
+    ecs.config(throttle={"RunTask": {"rate": 1, "burst": 2}})
+    assert ecs.ctl("GET", "throttles")["tokens"]["RunTask"] == pytest.approx(2, abs=0.01)
+
+
+def test_ecs_latency_overlaps_across_64_concurrent_requests(ecs):
+    import threading
+    latency, n = 0.5, 64
+    ecs.config(latency={"ListTasks": latency, "RunTask": 2.0})
+    took, errors = [], []
+    barrier = threading.Barrier(n)
+
+    def one():
+        try:
+            barrier.wait(timeout=10)
+            t = time.monotonic()
+            st, _, body = signed(ecs, "ListTasks", {"cluster": "poky-cluster"}, timeout=30)
+            assert st == 200, body
+            took.append(time.monotonic() - t)
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    # While 64 requests sleep, control requests are answered at once.
+    time.sleep(0.1)
+    t_ctl = time.monotonic()
+    assert ecs.ctl("GET", "health")["ok"]
+    assert time.monotonic() - t_ctl < latency / 2
+    for t in threads:
+        t.join(30)
+    wall = time.monotonic() - t0
+    assert not errors, errors[:3]
+    assert len(took) == n
+    assert min(took) >= latency
+    # Serialised they would take n * latency = 32 s; overlapping, about one latency.
+    assert wall < latency * 6, wall
+    assert ecs.ctl("GET", "counts")["ListTasks"] == n
+
+
+def test_latency_and_throttle_on_s3_and_bad_config(s3fake):
+    s3fake.config(latency={"HeadBucket": 0.3})
+    c = s3_client(s3fake)
+    t = time.monotonic()
+    c.head_bucket(Bucket="plain")
+    assert time.monotonic() - t >= 0.3
+    t = time.monotonic()
+    c.list_objects_v2(Bucket="plain")           # other ops: no latency
+    assert time.monotonic() - t < 0.3
+    s3fake.config(latency={"*": 0}, throttle={"ListObjectsV2": {"rate": 0.1, "burst": 1}})
+    c.list_objects_v2(Bucket="plain")
+    with pytest.raises(botocore.exceptions.ClientError) as exc:
+        c.list_objects_v2(Bucket="plain")
+    assert err_code(exc) == "SlowDown"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    for bad in ({"latency": {"RunTask": -1}}, {"latency": {"RunTask": "x"}},
+                {"latency": [0.3]}, {"throttle": {"RunTask": {"rate": 0, "burst": 5}}},
+                {"throttle": {"RunTask": {"rate": 5}}},
+                {"throttle": {"RunTask": {"rate": 5, "burst": 0.5}}}):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            s3fake.ctl("POST", "config", bad)
+        assert err.value.code == 400
+        assert json.loads(err.value.read())["error"] == "BadConfig"
+    assert s3fake.ctl("GET", "config")["latency"] == {"*": 0}
+
+
 def test_ecs_progression_exit_code_and_overrides(ecs):
     ecs.config(progression=[["PENDING", 0.05], ["RUNNING", 0.5], ["STOPPED", 0.55]], exit_code=3,
                stop_code="EssentialContainerExited",
