@@ -164,7 +164,12 @@ tool-bins: $(TOOL_BINS)
 # Local launcher, buckets as folders under var/buckets, the original Poky's
 # sample in place.  Foreground; Ctrl-C stops it.
 
-run: deps-build all
+# run, test and bench install packages first, then build in a second make: this
+# one computed the pkg-config flags when it read the Makefile, before the -dev
+# packages were there (empty flags: a fresh machine's first build fails to link),
+# and a prerequisite list would build in parallel with apt-get under -j.
+run: deps-build
+	@$(MAKE) --no-print-directory all
 	@mkdir -p var/buckets/test-poky-input var/buckets/test-poky-output
 	@[ -f var/buckets/test-poky-input/test_file.txt ] || \
 	    printf 'Poky test file: copy me to the output bucket.\n' \
@@ -201,7 +206,8 @@ lint: deps-lint
 
 # ---- bench ------------------------------------------------------------------
 
-bench: deps-test all $(BENCH_BINS)
+bench: deps-test
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	@/usr/bin/python3 test/bench/run_bench.py --build $(BUILD)
 
 # ---- packages ---------------------------------------------------------------
