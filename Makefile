@@ -15,7 +15,8 @@ VERSION := $(shell cat VERSION)
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
-UNITDIR ?= $(SYSCONFDIR)/systemd/system
+# Packaged location under /usr, the administrator's under /usr/local.
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/systemd/system,$(SYSCONFDIR)/systemd/system)
 DOCDIR  ?= $(PREFIX)/share/doc/poky
 DESTDIR ?=
 
@@ -253,15 +254,21 @@ deps-lint:
 
 # ---- install ----------------------------------------------------------------
 
-# An existing /etc/poky/pokyd.ini is never overwritten.
+# Existing files in /etc are never overwritten.  pokyd.ini is 0644: the unit's
+# dynamic user reads it, and it holds no secret; the secrets (webhook_secret,
+# the tokens from pokyd --init, AWS keys in /etc/default/pokyd) are root's 0600
+# files that systemd hands over (LoadCredential=, EnvironmentFile=).
+ETC := $(DESTDIR)$(SYSCONFDIR)
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/poky $(DESTDIR)$(UNITDIR) \
+	install -d $(DESTDIR)$(BINDIR) $(ETC)/poky $(ETC)/default $(DESTDIR)$(UNITDIR) \
 	    $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
-	sed 's|/usr/local/bin/|$(BINDIR)/|g' config/pokyd.service > $(DESTDIR)$(UNITDIR)/pokyd.service
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/|$(SYSCONFDIR)/|g' config/pokyd.service \
+	    > $(DESTDIR)$(UNITDIR)/pokyd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pokyd.service
-	[ -e $(DESTDIR)$(SYSCONFDIR)/poky/pokyd.ini ] || \
-	    install -m 0640 config/pokyd.ini $(DESTDIR)$(SYSCONFDIR)/poky/pokyd.ini
+	[ -e $(ETC)/poky/pokyd.ini ] || install -m 0644 config/pokyd.ini $(ETC)/poky/pokyd.ini
+	[ -e $(ETC)/poky/webhook_secret ] || install -m 0600 /dev/null $(ETC)/poky/webhook_secret
+	[ -e $(ETC)/default/pokyd ] || install -m 0600 config/pokyd.default $(ETC)/default/pokyd
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 uninstall:

@@ -760,7 +760,7 @@ ini_error(const char *fmt, ...)
  * root's and the configuration holds no secret.  The rule: a key set in the
  * configuration wins; when [server] tokens_file is unset and the directory holds
  * "tokens", that is the tokens file; when [tracker] webhook_secret is unset and
- * it holds "webhook_secret", its first line is the secret. */
+ * it holds "webhook_secret", its first line is the secret (empty: none). */
 static enum poky_err
 load_credentials(struct loader *l)
 {
@@ -787,14 +787,14 @@ load_credentials(struct loader *l)
 	buf[strcspn(buf, "\r\n")] = '\0';
 	/* The message names the file, never its content. */
 	n = strlen(buf);
-	if (ferror(f) || n > CRED_SECRET_MAX || n == 0) {
-		rc = poky_error_set(l->e, POKY_ERR_INVALID,
-		    "%s: %s", path, ferror(f) ? "cannot be read" :
-		    n > CRED_SECRET_MAX ? "first line longer than 1024 bytes" :
-		    "empty first line");
+	if (ferror(f) || n > CRED_SECRET_MAX) {
+		rc = poky_error_set(l->e, POKY_ERR_INVALID, "%s: %s", path,
+		    ferror(f) ? "cannot be read" : "first line longer than 1024 bytes");
 		goto out;
 	}
-	rc = dup_str(l, &c->tracker.webhook_secret, buf);
+	/* Empty: no secret (make install leaves an empty file for the unit). */
+	if (n > 0)
+		rc = dup_str(l, &c->tracker.webhook_secret, buf);
 out:
 	explicit_bzero(buf, sizeof(buf));
 	fclose(f);
@@ -820,6 +820,10 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 		return poky_error_set(e, POKY_ERR_INVALID, "%s: not a file", path);
 	if (st.st_size > (1 << 20))
 		return poky_error_set(e, POKY_ERR_LIMIT, "%s: larger than 1 MiB", path);
+	/* iniparser says only "cannot open": name the reason (a service user
+	 * that may not read the file is the usual one). */
+	if (access(path, R_OK) != 0)
+		return poky_error_set(e, POKY_ERR_IO, "%s: %s", path, strerror(errno));
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");

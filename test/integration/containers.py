@@ -100,19 +100,21 @@ def apt_args(tmp_dir):
 
 
 def clean_tree(dest):
-    """The repository as a fresh clone has it, into dest: tracked files only, so no
-    build/, var/ or node_modules of this work tree. Uncommitted edits of tracked files
-    are included (git stash create makes a commit of them without touching anything),
-    so the test judges this code; files not yet added to git are not."""
-    head = subprocess.run(["git", "-C", str(ROOT), "stash", "create"], capture_output=True,
-                          text=True, check=True).stdout.strip() or "HEAD"
+    """The repository as a fresh clone would have it, into dest: the files git tracks or
+    would track (ls-files --cached --others --exclude-standard), as they are in the work
+    tree, so the test judges this code, and nothing git ignores: no build/, var/ or
+    node_modules."""
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
+                            "--exclude-standard"], capture_output=True, check=True).stdout
+    names = [n for n in files.decode().split("\0") if n and os.path.lexists(ROOT / n)]
     os.makedirs(dest, exist_ok=True)
-    archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", "--format=tar", head],
-                               stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(dest)], stdin=archive.stdout, check=True,
-                   timeout=120)
-    archive.stdout.close()
-    assert archive.wait(timeout=60) == 0
+    pack = subprocess.Popen(["tar", "-C", str(ROOT), "--null", "-T", "-", "-c"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    unpack = subprocess.Popen(["tar", "-x", "-C", str(dest)], stdin=pack.stdout)
+    pack.stdout.close()
+    pack.stdin.write("\0".join(names).encode())
+    pack.stdin.close()
+    assert pack.wait(timeout=120) == 0 and unpack.wait(timeout=120) == 0
     return dest
 
 
@@ -127,3 +129,38 @@ def podman(env, *args, timeout=120, check=True, input=None):
 
 def tmpdir(prefix):
     return tempfile.mkdtemp(prefix=prefix, dir="/var/tmp")
+
+
+def _makefile_list(var):
+    """A package list of the Makefile (DEPS_BUILD ...), continuation lines joined."""
+    text = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    m = re.search(rf"^{var}\s*:=\s*(.*)$", text, re.M)
+    assert m, var
+    return m.group(1).split()
+
+
+def derived_image(env, tmp_dir, name, packages, from_image):
+    """from_image plus Debian packages, committed as name and reused while its label
+    lists the same packages. Made in a container with this host's apt configuration
+    mounted, so nothing of it (sources, proxy, CA) stays in the image."""
+    import fcntl
+    packages = sorted(set(packages))
+    want = " ".join(packages)
+    with open("/tmp/poky-images.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        p = podman(env, "image", "inspect", "--format",
+                   '{{index .Config.Labels "poky.packages"}}', name, check=False)
+        if p.returncode == 0 and p.stdout.strip() == want:
+            return name
+        tmp = f"poky-image-{os.getpid()}"
+        podman(env, "rm", "-f", tmp, check=False)
+        try:
+            podman(env, "run", "--name", tmp, *apt_args(tmp_dir), from_image, "bash", "-c",
+                   "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -q; "
+                   f"apt-get install -y -q --no-install-recommends {want}; apt-get clean; "
+                   "rm -rf /var/lib/apt/lists/*", timeout=900)
+            podman(env, "commit", "-q", "--change", f"LABEL poky.packages={want}",
+                   "--change", 'CMD ["/sbin/init"]', tmp, name, timeout=300)
+        finally:
+            podman(env, "rm", "-f", tmp, check=False)
+    return name
