@@ -267,6 +267,11 @@ install: all
 	    > $(DESTDIR)$(UNITDIR)/pokyd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pokyd.service
 	[ -e $(ETC)/poky/pokyd.ini ] || install -m 0644 config/pokyd.ini $(ETC)/poky/pokyd.ini
+	@# Earlier installs made it 0640 root, which the unit's user cannot read.
+	@[ -n "$$(find $(ETC)/poky/pokyd.ini -perm -0004)" ] || echo "note:" \
+	    "$(ETC)/poky/pokyd.ini is not readable by others, so not by pokyd.service's" \
+	    "dynamic user: chmod 0644 it (secrets go in /etc/poky/webhook_secret," \
+	    "/etc/poky/tokens and /etc/default/pokyd, root's 0600 files)"
 	[ -e $(ETC)/poky/webhook_secret ] || install -m 0600 /dev/null $(ETC)/poky/webhook_secret
 	[ -e $(ETC)/default/pokyd ] || install -m 0600 config/pokyd.default $(ETC)/default/pokyd
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
