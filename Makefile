@@ -15,7 +15,8 @@ VERSION := $(shell cat VERSION)
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
-UNITDIR ?= $(SYSCONFDIR)/systemd/system
+# Packaged location under /usr, the administrator's under /usr/local.
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/systemd/system,$(SYSCONFDIR)/systemd/system)
 DOCDIR  ?= $(PREFIX)/share/doc/poky
 DESTDIR ?=
 
@@ -164,7 +165,12 @@ tool-bins: $(TOOL_BINS)
 # Local launcher, buckets as folders under var/buckets, the original Poky's
 # sample in place.  Foreground; Ctrl-C stops it.
 
-run: deps-build all
+# run, test and bench install packages first, then build in a second make: this
+# one computed the pkg-config flags when it read the Makefile, before the -dev
+# packages were there (empty flags: a fresh machine's first build fails to link),
+# and a prerequisite list would build in parallel with apt-get under -j.
+run: deps-build
+	@$(MAKE) --no-print-directory all
 	@mkdir -p var/buckets/test-poky-input var/buckets/test-poky-output
 	@[ -f var/buckets/test-poky-input/test_file.txt ] || \
 	    printf 'Poky test file: copy me to the output bucket.\n' \
@@ -201,7 +207,8 @@ lint: deps-lint
 
 # ---- bench ------------------------------------------------------------------
 
-bench: deps-test all $(BENCH_BINS)
+bench: deps-test
+	@$(MAKE) --no-print-directory all $(BENCH_BINS)
 	@/usr/bin/python3 test/bench/run_bench.py --build $(BUILD)
 
 # ---- packages ---------------------------------------------------------------
@@ -247,15 +254,26 @@ deps-lint:
 
 # ---- install ----------------------------------------------------------------
 
-# An existing /etc/poky/pokyd.ini is never overwritten.
+# Existing files in /etc are never overwritten.  pokyd.ini is 0644: the unit's
+# dynamic user reads it, and it holds no secret; the secrets (webhook_secret,
+# the tokens from pokyd --init, AWS keys in /etc/default/pokyd) are root's 0600
+# files that systemd hands over (LoadCredential=, EnvironmentFile=).
+ETC := $(DESTDIR)$(SYSCONFDIR)
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/poky $(DESTDIR)$(UNITDIR) \
+	install -d $(DESTDIR)$(BINDIR) $(ETC)/poky $(ETC)/default $(DESTDIR)$(UNITDIR) \
 	    $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
-	sed 's|/usr/local/bin/|$(BINDIR)/|g' config/pokyd.service > $(DESTDIR)$(UNITDIR)/pokyd.service
+	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/etc/|$(SYSCONFDIR)/|g' config/pokyd.service \
+	    > $(DESTDIR)$(UNITDIR)/pokyd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/pokyd.service
-	[ -e $(DESTDIR)$(SYSCONFDIR)/poky/pokyd.ini ] || \
-	    install -m 0640 config/pokyd.ini $(DESTDIR)$(SYSCONFDIR)/poky/pokyd.ini
+	[ -e $(ETC)/poky/pokyd.ini ] || install -m 0644 config/pokyd.ini $(ETC)/poky/pokyd.ini
+	@# Earlier installs made it 0640 root, which the unit's user cannot read.
+	@[ -n "$$(find $(ETC)/poky/pokyd.ini -perm -0004)" ] || echo "note:" \
+	    "$(ETC)/poky/pokyd.ini is not readable by others, so not by pokyd.service's" \
+	    "dynamic user: chmod 0644 it (secrets go in /etc/poky/webhook_secret," \
+	    "/etc/poky/tokens and /etc/default/pokyd, root's 0600 files)"
+	[ -e $(ETC)/poky/webhook_secret ] || install -m 0600 /dev/null $(ETC)/poky/webhook_secret
+	[ -e $(ETC)/default/pokyd ] || install -m 0600 config/pokyd.default $(ETC)/default/pokyd
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
 
 uninstall:

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <iniparser.h>
 #include <jansson.h>
@@ -837,6 +838,58 @@ ini_error(const char *fmt, ...)
 	return 0;
 }
 
+/* ---- systemd credentials --------------------------------------------------- */
+
+#define CRED_SECRET_MAX 1024
+
+/* Under systemd, LoadCredential= hands secrets over in $CREDENTIALS_DIRECTORY: a
+ * private read-only copy only this service can read, so the file on disk stays
+ * root's and the configuration holds no secret.  The rule: a key set in the
+ * configuration wins; when [server] tokens_file is unset and the directory holds
+ * "tokens", that is the tokens file; when [tracker] webhook_secret is unset and
+ * it holds "webhook_secret", its first line is the secret (empty: none). */
+static enum poky_err
+load_credentials(struct loader *l)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	struct config *c = l->c;
+	char path[PATH_MAX], buf[CRED_SECRET_MAX + 2];
+	FILE *f = NULL;
+	size_t n;
+	enum poky_err rc = POKY_OK;
+
+	if (dir == NULL || dir[0] != '/')
+		return POKY_OK;
+	if (c->server.tokens_file == NULL &&
+	    snprintf(path, sizeof(path), "%s/tokens", dir) < (int)sizeof(path) &&
+	    access(path, F_OK) == 0 && (rc = dup_str(l, &c->server.tokens_file, path)))
+		return rc;
+	if (c->tracker.webhook_secret != NULL && c->tracker.webhook_secret[0] != '\0')
+		return POKY_OK;
+	if (snprintf(path, sizeof(path), "%s/webhook_secret", dir) >= (int)sizeof(path) ||
+	    (f = fopen(path, "re")) == NULL)
+		return POKY_OK;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	/* The message names the file, never its content. */
+	n = strlen(buf);
+	if (ferror(f) || n > CRED_SECRET_MAX) {
+		rc = poky_error_set(l->e, POKY_ERR_INVALID, "%s: %s", path,
+		    ferror(f) ? "cannot be read" : "first line longer than 1024 bytes");
+		goto out;
+	}
+	/* Empty: no secret (make install leaves an empty file for the unit). */
+	if (n > 0)
+		rc = dup_str(l, &c->tracker.webhook_secret, buf);
+out:
+	explicit_bzero(buf, sizeof(buf));
+	fclose(f);
+	return rc;
+}
+
+/* ---- load ------------------------------------------------------------------ */
+
 enum poky_err
 config_load(const char *path, struct config **out, struct poky_error *e)
 {
@@ -854,6 +907,10 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 		return poky_error_set(e, POKY_ERR_INVALID, "%s: not a file", path);
 	if (st.st_size > (1 << 20))
 		return poky_error_set(e, POKY_ERR_LIMIT, "%s: larger than 1 MiB", path);
+	/* iniparser says only "cannot open": name the reason (a service user
+	 * that may not read the file is the usual one). */
+	if (access(path, R_OK) != 0)
+		return poky_error_set(e, POKY_ERR_IO, "%s: %s", path, strerror(errno));
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
@@ -912,6 +969,8 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 	if (rc == POKY_OK && c->n_templates == 0)
 		rc = poky_error_set(e, POKY_ERR_INVALID,
 		    "%s: no [template.NAME] section", path);
+	if (rc == POKY_OK)
+		rc = load_credentials(&l);
 out:
 	if (l.d != NULL)
 		iniparser_freedict(l.d);

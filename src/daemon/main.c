@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +44,7 @@ usage(FILE *f)
 "       pokyd -c FILE --print-iam-policy          least-privilege IAM policy\n"
 "       pokyd --hash-token [NAME] < token         a tokens_file line for a token\n"
 "       pokyd -c FILE --backup OUT [--force]      copy the task store (online)\n"
+"       pokyd --init FILE [NAME]                  add a new random token to FILE\n"
 "       pokyd --version | --help\n"
 "\n"
 "  -c, --config FILE   configuration (default " DEFAULT_CONFIG ")\n"
@@ -128,6 +131,55 @@ hash_token(const char *name)
 	return 0;
 }
 
+/* A new random token for NAME: its hashed line is appended to FILE (made 0600
+ * when absent, so a root-owned tokens file stays root's), the token itself goes
+ * to stdout once and is not kept anywhere. */
+static int
+init_token(const char *path, const char *name)
+{
+	unsigned char raw[32];
+	char tok[2 * sizeof(raw) + 1], line[AUTH_NAME_MAX + 80];
+	struct poky_error e;
+	size_t n;
+	int fd, status = 1;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		fprintf(stderr, "pokyd: no random bytes: %s\n", strerror(errno));
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(tok + 2 * i, 3, "%02x", raw[i]);
+	if (auth_hash_line(name, tok, strlen(tok), line, sizeof(line), &e) != POKY_OK) {
+		fprintf(stderr, "pokyd: %s\n", e.message);
+		status = 2;
+		goto out;
+	}
+	n = strlen(line);
+	line[n++] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "pokyd: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
+		fprintf(stderr, "pokyd: %s: %s\n", path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (close(fd) != 0) {
+		fprintf(stderr, "pokyd: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	printf("%s\n", tok);
+	fprintf(stderr, "pokyd: token '%s' added to %s; it is shown only this once "
+	    "(send it as 'Authorization: Bearer TOKEN')\n", name, path);
+	status = 0;
+out:
+	explicit_bzero(raw, sizeof(raw));
+	explicit_bzero(tok, sizeof(tok));
+	return status;
+}
+
 /* --print-iam-policy: the policy iam.c makes from its table of calls;
  * --print-iam-calls: that table, resolved for the configuration (tests). */
 static int
@@ -197,6 +249,7 @@ main(int argc, char **argv)
 		{ "hash-token", optional_argument, NULL, 'H' },
 		{ "backup", required_argument, NULL, 'B' },
 		{ "force", no_argument, NULL, 'F' },
+		{ "init", required_argument, NULL, 'N' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -229,6 +282,9 @@ main(int argc, char **argv)
 		case 'H':
 			return hash_token(optarg ? optarg : (optind < argc &&
 			    argv[optind][0] != '-' ? argv[optind] : "token"));
+		case 'N':
+			return init_token(optarg, optind < argc &&
+			    argv[optind][0] != '-' ? argv[optind] : "admin");
 		case 'V': printf("pokyd %s\n", POKY_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -54,7 +54,7 @@ def test_unit_security_exposure_at_most_2_5(unit_copy):
 
 def test_unit_is_type_notify_with_reload_and_state_directory():
     text = UNIT.read_text()
-    for line in ("Type=notify", "ExecReload=/bin/kill -HUP $MAINPID",
+    for line in ("Type=notify", "ExecReload=/bin/sh -c 'kill -HUP \"$MAINPID\"'",
                  "StateDirectory=poky", "DynamicUser=yes", "WatchdogSec="):
         assert line in text
 
@@ -119,13 +119,39 @@ def test_make_install_lays_out_binaries_unit_and_config(tmp_path):
                        timeout=600)
     assert p.returncode == 0, p.stderr
     for rel in ("usr/bin/pokyd", "usr/bin/poky-sign", "usr/bin/poky-worker",
-                "etc/poky/pokyd.ini", "etc/systemd/system/pokyd.service"):
+                "etc/poky/pokyd.ini", "usr/lib/systemd/system/pokyd.service"):
         assert (dest / rel).exists(), rel
-    unit = (dest / "etc/systemd/system/pokyd.service").read_text()
+    unit = (dest / "usr/lib/systemd/system/pokyd.service").read_text()
     assert "ExecStart=/usr/bin/pokyd -c /etc/poky/pokyd.ini" in unit
+    # The dynamic user reads the configuration; the secrets are root's alone.
+    modes = {rel: (dest / rel).stat().st_mode & 0o777 for rel in (
+        "etc/poky/pokyd.ini", "etc/poky/webhook_secret", "etc/default/pokyd")}
+    assert modes == {"etc/poky/pokyd.ini": 0o644, "etc/poky/webhook_secret": 0o600,
+                     "etc/default/pokyd": 0o600}, modes
+    assert (dest / "etc/poky/webhook_secret").read_text() == ""
     # An operator's edited config survives a second install.
-    (dest / "etc/poky/pokyd.ini").write_text("; mine\n")
+    for rel in ("etc/poky/pokyd.ini", "etc/poky/webhook_secret", "etc/default/pokyd"):
+        (dest / rel).write_text("; mine\n")
     subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "install",
                     f"DESTDIR={dest}", "PREFIX=/usr"], capture_output=True, check=True,
                    timeout=600)
-    assert (dest / "etc/poky/pokyd.ini").read_text() == "; mine\n"
+    for rel in ("etc/poky/pokyd.ini", "etc/poky/webhook_secret", "etc/default/pokyd"):
+        assert (dest / rel).read_text() == "; mine\n", rel
+
+
+def test_make_install_under_usr_local_puts_the_unit_in_etc(tmp_path):
+    dest = tmp_path / "root"
+    p = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "install",
+                        f"DESTDIR={dest}"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    unit = (dest / "etc/systemd/system/pokyd.service").read_text()
+    assert "ExecStart=/usr/local/bin/pokyd -c /etc/poky/pokyd.ini" in unit
+    assert not (dest / "usr/lib/systemd").exists()
+
+
+def test_unit_hands_over_secrets_and_aws_environment():
+    text = UNIT.read_text()
+    for line in ("LoadCredential=tokens:/etc/poky/tokens",
+                 "LoadCredential=webhook_secret:/etc/poky/webhook_secret",
+                 "EnvironmentFile=-/etc/default/pokyd"):
+        assert line in text.splitlines(), line
