@@ -65,9 +65,10 @@ struct aws_client *app_aws(struct app *app, struct poky_error *e);
 
 /* ---- tasks (tasks.c) ------------------------------------------------------ */
 
-/* The reason of a record whose ECS launch may or may not have happened (no
- * answer, 5xx after every retry, or a restart mid-launch): the tracker
- * finishes such launches with the same clientToken. */
+/* The reason text of a record whose ECS launch may or may not have happened
+ * (no answer, 5xx after every retry, or a restart mid-launch; the flag is
+ * the record's launch_pending): the tracker finishes such launches with the
+ * same clientToken. */
 #define LAUNCH_PENDING_PREFIX "launch pending: "
 
 struct submit {
@@ -110,9 +111,12 @@ enum poky_err tasks_cancel(struct app *app, const char *id, const char *by,
 /* The API's view of a record. */
 json_t *task_to_json(const struct task *t);
 
-/* Move a record to a final status and log the change once. */
-enum poky_err tasks_finish(struct app *app, struct task *t, const char *status,
-			   const char *reason, struct poky_error *e);
+/* Move a record to the final status the lifecycle rule gives for o (with
+ * its reason and reason code), owe its webhook, and log the change once.
+ * POKY_ERR_CONFLICT when the row changed since t was read. */
+struct task_outcome;
+enum poky_err tasks_finish(struct app *app, struct task *t,
+			   const struct task_outcome *o, struct poky_error *e);
 
 /* Record a non-final state change (starting -> running ...), logged once. */
 enum poky_err tasks_set_status(struct app *app, struct task *t,

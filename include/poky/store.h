@@ -58,6 +58,11 @@ struct task {
 	double callback_next_at;
 	char *created_by;
 	char *cancel_requested_by;
+	char *reason_code;              /* the lifecycle rule's, NULL until final */
+	bool launch_pending;            /* ECS: outcome unknown, finish with the token */
+	bool timed_out;                 /* Poky's timeout stopped it */
+	char *result;                   /* the worker's JSON result line, or NULL */
+	char *labels;                   /* JSON object of strings, or NULL */
 };
 
 void task_init(struct task *t);

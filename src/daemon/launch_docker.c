@@ -37,6 +37,7 @@
 #include "poky/buf.h"
 #include "poky/httpc.h"
 #include "poky/launch.h"
+#include "poky/lifecycle.h"
 #include "poky/log.h"
 #include "poky/str.h"
 #include "poky/templates.h"
@@ -986,41 +987,21 @@ static enum poky_err
 ch_finish(struct app *app, struct task *t, void *ud, struct poky_error *e)
 {
 	const struct outcome *o = ud;
-	const char *status = TS_FAILED;
-	char reason[POKY_ERR_MSG_MAX + 64];
+	struct task_outcome to = { .lost = o->status != NULL &&
+		strcmp(o->status, TS_LOST) == 0,
+		.timed_out = o->timed_out, .timeout = o->timeout,
+		.cancelled_by = t->cancel_requested_by, .oom = o->oom,
+		.has_exit_code = o->has_exit, .exit_code = o->exit_code,
+		.detail = o->error };
 
-	reason[0] = '\0';
-	if (o->status != NULL) {
-		status = o->status;
-		str_copy(reason, sizeof(reason), o->error ? o->error : "");
-		return tasks_finish(app, t, status, reason[0] ? reason : NULL, e);
-	}
-	if (o->has_exit) {
-		t->has_exit_code = true;
-		t->exit_code = o->exit_code;
-	}
 	/* Ended between two looks (or while pokyd was down): never seen
 	 * running, but the engine knows when it started. */
 	if (t->started_at <= 0 && o->started_at > 0)
 		t->started_at = o->started_at;
-	if (o->timed_out)
-		snprintf(reason, sizeof(reason), "timeout after %ld s", o->timeout);
-	else if (t->cancel_requested_by != NULL &&
-	    !(o->has_exit && o->exit_code == 0 && !o->oom)) {
-		snprintf(reason, sizeof(reason), "cancelled through the Poky API by %s",
-		    t->cancel_requested_by);
-		status = TS_CANCELLED;
-	} else if (o->oom)
-		str_copy(reason, sizeof(reason), "OOM killed");
-	else if (o->error != NULL && *o->error)
-		str_copy(reason, sizeof(reason), o->error);
-	else if (o->has_exit && o->exit_code == 0)
-		status = TS_SUCCEEDED;
-	else if (o->has_exit)
-		snprintf(reason, sizeof(reason), "exited with status %d", o->exit_code);
-	else
-		str_copy(reason, sizeof(reason), "ended without an exit status");
-	return tasks_finish(app, t, status, reason[0] ? reason : NULL, e);
+	/* An engine error without an exit status: it never ran. */
+	if (!o->has_exit && o->error != NULL && *o->error && !to.lost)
+		to.never_started = true;
+	return tasks_finish(app, t, &to, e);
 }
 
 static void

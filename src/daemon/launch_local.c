@@ -24,6 +24,7 @@
 #include "poky/app.h"
 #include "poky/bgthread.h"
 #include "poky/launch.h"
+#include "poky/lifecycle.h"
 #include "poky/log.h"
 #include "poky/str.h"
 #include "poky/templates.h"
@@ -219,15 +220,19 @@ start_locked(struct local_runner *r, struct task *task, struct poky_error *e)
 	enum poky_err rc;
 
 	if (t == NULL || t->launcher != LAUNCHER_LOCAL) {
+		const struct task_outcome gone = { .never_started = true,
+			.detail = "template no longer configured for local runs" };
+
 		app_config_put(r->app, conf);
-		return tasks_finish(r->app, task, TS_FAILED,
-		    "template no longer configured for local runs", e);
+		return tasks_finish(r->app, task, &gone, e);
 	}
 	rc = spawn(r, t, task, e);
 	app_config_put(r->app, conf);
 	if (rc != POKY_OK) {
-		tasks_finish(r->app, task, TS_FAILED, e ? e->message :
-		    "cannot start", NULL);
+		const struct task_outcome failed = { .never_started = true,
+			.detail = e ? e->message : "cannot start" };
+
+		tasks_finish(r->app, task, &failed, NULL);
 		return rc;
 	}
 	rc = tasks_set_status(r->app, task, TS_RUNNING, e);
@@ -332,7 +337,8 @@ finish_once(struct local_runner *r, struct running *x, const char *kind,
 {
 	struct task t;
 	char reason[256];
-	const char *status = TS_FAILED;
+	struct task_outcome o = { .timed_out = x->timed_out,
+		.timeout = x->timeout, .detail = reason };
 	enum poky_err rc;
 
 	task_init(&t);
@@ -342,28 +348,17 @@ finish_once(struct local_runner *r, struct running *x, const char *kind,
 	}
 	reason[0] = '\0';
 	if (strcmp(kind, "exit") == 0) {
-		t.has_exit_code = true;
-		t.exit_code = value;
-		if (value == 0)
-			status = TS_SUCCEEDED;
-		else
-			snprintf(reason, sizeof(reason), "exited with status %d", value);
+		o.has_exit_code = true;
+		o.exit_code = value;
 	} else if (strcmp(kind, "signal") == 0) {
-		snprintf(reason, sizeof(reason), "killed by signal %d (%s)", value,
-		    strsignal(value));
+		o.signal = value;
 	} else {
+		o.never_started = true;
 		snprintf(reason, sizeof(reason), "cannot run the command: %s",
 		    strerror(value));
 	}
-	if (x->timed_out) {
-		snprintf(reason, sizeof(reason), "timeout after %ld s", x->timeout);
-		status = TS_FAILED;
-	} else if (t.cancel_requested_by != NULL && strcmp(status, TS_SUCCEEDED) != 0) {
-		snprintf(reason, sizeof(reason), "cancelled through the Poky API by %s",
-		    t.cancel_requested_by);
-		status = TS_CANCELLED;
-	}
-	rc = tasks_finish(r->app, &t, status, reason[0] ? reason : NULL, NULL);
+	o.cancelled_by = t.cancel_requested_by;
+	rc = tasks_finish(r->app, &t, &o, NULL);
 	task_cleanup(&t);
 	return rc;
 }
@@ -389,8 +384,11 @@ mark_lost(struct local_runner *r, const char *id, const char *why)
 	for (int i = 0; i < 8 && rc == POKY_ERR_CONFLICT; i++) {
 		task_init(&t);
 		rc = store_get(r->app->store, id, &t, NULL);
-		if (rc == POKY_OK)
-			rc = tasks_finish(r->app, &t, TS_LOST, why, NULL);
+		if (rc == POKY_OK) {
+			const struct task_outcome lost = { .lost = true, .detail = why };
+
+			rc = tasks_finish(r->app, &t, &lost, NULL);
+		}
 		task_cleanup(&t);
 	}
 }

@@ -19,7 +19,7 @@
 #include "poky/store.h"
 #include "poky/str.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define BUSY_TIMEOUT_MS 10000
 /* The WAL is cut back to this when a checkpoint resets it: a burst (or a
  * long read holding checkpoints back, such as a backup) may grow it, and
@@ -103,8 +103,9 @@ struct wop {
 	"ecs_last_status, ecs_stopped_reason, capacity_provider, local_pid, " \
 	"local_start_ticks, timeout_seconds, callback_url, callback_state, " \
 	"callback_attempts, callback_next_at, created_by, cancel_requested_by, " \
-	"container_id, container_image"
-#define N_COLUMNS 32
+	"container_id, container_image, reason_code, launch_pending, timed_out, " \
+	"result, labels"
+#define N_COLUMNS 37
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -145,8 +146,16 @@ static const char schema_v1[] =
 
 /* v2: the Docker launcher's container.  Added as columns, so a v1 database
  * keeps its rows (NULL for them). */
-static const char *const schema_v2_columns[] = { "container_id",
-	"container_image", NULL };
+static const char *const schema_v2_columns[] = { "container_id TEXT",
+	"container_image TEXT", NULL };
+
+/* v3: the lifecycle rule's reason code; the launch-pending and timed-out
+ * flags (once hidden in the reason's text); the worker's result line; the
+ * record's labels (a JSON object of strings). */
+static const char *const schema_v3_columns[] = { "reason_code TEXT",
+	"launch_pending INTEGER NOT NULL DEFAULT 0",
+	"timed_out INTEGER NOT NULL DEFAULT 0", "result TEXT", "labels TEXT",
+	NULL };
 
 void
 task_init(struct task *t)
@@ -175,6 +184,9 @@ task_cleanup(struct task *t)
 	free(t->cancel_requested_by);
 	free(t->container_id);
 	free(t->container_image);
+	free(t->reason_code);
+	free(t->result);
+	free(t->labels);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -294,20 +306,36 @@ has_column(sqlite3 *db, const char *col)
 	return ok;
 }
 
-/* v1 -> v2: ADD COLUMN each one not there yet. */
+/* ADD COLUMN each one not there yet ("name TYPE ..."). */
 static int
-migrate_v2(sqlite3 *db)
+add_columns(sqlite3 *db, const char *const *cols)
 {
-	char sql[128];
+	char sql[160], name[64];
 	int r = SQLITE_OK;
 
-	for (int i = 0; schema_v2_columns[i] && r == SQLITE_OK; i++) {
-		if (has_column(db, schema_v2_columns[i]))
+	for (int i = 0; cols[i] && r == SQLITE_OK; i++) {
+		str_copy(name, sizeof(name), cols[i]);
+		name[strcspn(name, " ")] = '\0';
+		if (has_column(db, name))
 			continue;
-		snprintf(sql, sizeof(sql), "ALTER TABLE tasks ADD COLUMN %s TEXT",
-		    schema_v2_columns[i]);
+		snprintf(sql, sizeof(sql), "ALTER TABLE tasks ADD COLUMN %s", cols[i]);
 		r = exec(db, sql);
 	}
+	return r;
+}
+
+/* v2 -> v3: the flags that lived in the reason's text become columns. */
+static int
+migrate_v3(sqlite3 *db)
+{
+	int r = add_columns(db, schema_v3_columns);
+
+	if (r == SQLITE_OK)
+		r = exec(db, "UPDATE tasks SET launch_pending = 1 "
+		    "WHERE reason LIKE 'launch pending: %' AND ecs_task_arn IS NULL");
+	if (r == SQLITE_OK)
+		r = exec(db, "UPDATE tasks SET timed_out = 1 "
+		    "WHERE reason LIKE 'timeout after %'");
 	return r;
 }
 
@@ -337,12 +365,17 @@ migrate(sqlite3 *db, struct poky_error *e)
 		exec(db, "ROLLBACK");
 		return POKY_ERR_IO;
 	}
-	if (version < 2 && migrate_v2(db) != SQLITE_OK) {
+	if (version < 2 && add_columns(db, schema_v2_columns) != SQLITE_OK) {
 		db_error(db, e, "migrate to schema 2");
 		exec(db, "ROLLBACK");
 		return POKY_ERR_IO;
 	}
-	if (exec(db, "PRAGMA user_version=2") != SQLITE_OK ||
+	if (version < 3 && migrate_v3(db) != SQLITE_OK) {
+		db_error(db, e, "migrate to schema 3");
+		exec(db, "ROLLBACK");
+		return POKY_ERR_IO;
+	}
+	if (exec(db, "PRAGMA user_version=" STR(SCHEMA_VERSION)) != SQLITE_OK ||
 	    exec(db, "COMMIT") != SQLITE_OK) {
 		db_error(db, e, "migrate");
 		exec(db, "ROLLBACK");
@@ -504,6 +537,11 @@ bind_task(sqlite3_stmt *st, const struct task *t)
 	bind_text(st, i++, t->cancel_requested_by);
 	bind_text(st, i++, t->container_id);
 	bind_text(st, i++, t->container_image);
+	bind_text(st, i++, t->reason_code);
+	sqlite3_bind_int(st, i++, t->launch_pending ? 1 : 0);
+	sqlite3_bind_int(st, i++, t->timed_out ? 1 : 0);
+	bind_text(st, i++, t->result);
+	bind_text(st, i++, t->labels);
 }
 
 static char *
@@ -561,6 +599,11 @@ read_task(sqlite3_stmt *st, struct task *t)
 	t->cancel_requested_by = col_dup(st, i++);
 	t->container_id = col_dup(st, i++);
 	t->container_image = col_dup(st, i++);
+	t->reason_code = col_dup(st, i++);
+	t->launch_pending = sqlite3_column_int(st, i++) != 0;
+	t->timed_out = sqlite3_column_int(st, i++) != 0;
+	t->result = col_dup(st, i++);
+	t->labels = col_dup(st, i++);
 }
 
 /* ---- operations ----------------------------------------------------------- */
@@ -596,7 +639,8 @@ do_insert(sqlite3 *db, sqlite3_stmt **cache, const struct task *t,
 	int r;
 
 	st = cached_stmt(db, cache, "INSERT INTO tasks (" COLUMNS ") VALUES "
-	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+	    "?,?,?,?,?)");
 	if (st == NULL)
 		return db_error(db, e, "insert");
 	bind_task(st, t);
@@ -690,8 +734,9 @@ do_update(sqlite3 *db, sqlite3_stmt **cache, const struct task *t,
 	 * it was read with. */
 	st = cached_stmt(db, cache, "UPDATE tasks SET (" COLUMNS ") = "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
-	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32) "
-	    "WHERE id = ?1 AND (?33 IS NULL OR (status = ?33 AND updated_at = ?34))");
+	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,"
+	    "?35,?36,?37) "
+	    "WHERE id = ?1 AND (?38 IS NULL OR (status = ?38 AND updated_at = ?39))");
 	if (st == NULL)
 		return db_error(db, e, "update");
 	bind_task(st, t);
@@ -994,6 +1039,9 @@ task_copy(struct task *dst, const struct task *src)
 	dst->cancel_requested_by = dup_or_null(src->cancel_requested_by, &ok);
 	dst->container_id = dup_or_null(src->container_id, &ok);
 	dst->container_image = dup_or_null(src->container_image, &ok);
+	dst->reason_code = dup_or_null(src->reason_code, &ok);
+	dst->result = dup_or_null(src->result, &ok);
+	dst->labels = dup_or_null(src->labels, &ok);
 	if (!ok)
 		task_cleanup(dst);
 	return ok;

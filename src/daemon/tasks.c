@@ -14,6 +14,7 @@
 #include "poky/awsreq.h"
 #include "poky/launch.h"
 #include "poky/launchq.h"
+#include "poky/lifecycle.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
 #include "poky/s3.h"
@@ -107,6 +108,27 @@ str_or_null(const char *s)
 	return s != NULL ? json_string(s) : json_null();
 }
 
+/* Stored JSON text back to a value; null when it does not parse. */
+static json_t *
+json_or_null(const char *text)
+{
+	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+
+	return j ? j : json_null();
+}
+
+static json_t *
+json_object_or_empty(const char *text)
+{
+	json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+
+	if (!json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+	}
+	return j;
+}
+
 json_t *
 task_to_json(const struct task *t)
 {
@@ -129,6 +151,11 @@ task_to_json(const struct task *t)
 		return NULL;
 	json_object_set_new(o, "timeout_seconds", t->timeout_seconds > 0 ?
 	    json_integer(t->timeout_seconds) : json_null());
+	json_object_set_new(o, "reason_code", str_or_null(t->reason_code));
+	json_object_set_new(o, "created_by", str_or_null(t->created_by));
+	json_object_set_new(o, "labels", json_object_or_empty(t->labels));
+	json_object_set_new(o, "result", t->result ? json_or_null(t->result) :
+	    json_null());
 	if (t->callback_url != NULL)
 		json_object_set_new(o, "callback", json_pack("{s:s, s:o, s:i}",
 		    "url", t->callback_url, "state", str_or_null(t->callback_state),
@@ -172,21 +199,32 @@ tasks_set_status(struct app *app, struct task *t, const char *status,
 }
 
 enum poky_err
-tasks_finish(struct app *app, struct task *t, const char *status,
-	     const char *reason, struct poky_error *e)
+tasks_finish(struct app *app, struct task *t, const struct task_outcome *o,
+	     struct poky_error *e)
 {
+	struct task_verdict v;
+	const char *reason;
 	char old[16];
 	enum poky_err rc;
 
 	if (task_status_final(t->status))
 		return POKY_OK;
+	lifecycle_judge(o, &v);
+	reason = v.reason[0] ? v.reason : NULL;
 	str_copy(old, sizeof(old), t->status);
-	str_copy(t->status, sizeof(t->status), status);
-	t->finished_at = now_real();
-	if (reason != NULL) {
-		free(t->reason);
-		t->reason = strdup(reason);
+	str_copy(t->status, sizeof(t->status), v.status);
+	if (o->has_exit_code) {
+		t->has_exit_code = true;
+		t->exit_code = o->exit_code;
 	}
+	t->timed_out = t->timed_out || o->timed_out;
+	t->launch_pending = false;
+	if (t->finished_at <= 0)
+		t->finished_at = now_real();
+	free(t->reason);
+	t->reason = reason ? strdup(reason) : NULL;
+	free(t->reason_code);
+	t->reason_code = v.reason_code ? strdup(v.reason_code) : NULL;
 	/* A webhook is owed once a task ends. */
 	if (t->callback_url != NULL && t->callback_state == NULL) {
 		t->callback_state = strdup("pending");
@@ -198,13 +236,14 @@ tasks_finish(struct app *app, struct task *t, const char *status,
 		launchq_ended(app->launchq, t->template_name);
 	if (rc == POKY_OK) {
 		if (t->has_exit_code)
-			log_info("task %s: %s -> %s (exit %d%s%s)", t->id, old, status,
-			    t->exit_code, reason ? ": " : "", reason ? reason : "");
+			log_info("task %s: %s -> %s (exit %d%s%s)", t->id, old,
+			    v.status, t->exit_code, reason ? ": " : "",
+			    reason ? reason : "");
 		else
-			log_info("task %s: %s -> %s%s%s", t->id, old, status,
+			log_info("task %s: %s -> %s%s%s", t->id, old, v.status,
 			    reason ? ": " : "", reason ? reason : "");
 		metrics_add(app->metrics, "poky_tasks_finished_total", 1,
-		    "template", t->template_name, "status", status, METRICS_END);
+		    "template", t->template_name, "status", v.status, METRICS_END);
 		if (t->callback_state != NULL &&
 		    strcmp(t->callback_state, "pending") == 0)
 			webhook_kick(app->webhook);
@@ -557,8 +596,8 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 		    e->message);
 		free(task.reason);
 		task.reason = strdup(pending);
-		if (task.reason != NULL)
-			store_update(app->store, &task, TS_STARTING, NULL);
+		task.launch_pending = true;
+		store_update(app->store, &task, TS_STARTING, NULL);
 		log_warnx("task %s: %s; the tracker will finish the launch",
 		    task.id, pending);
 		res = TL_PENDING;
@@ -574,8 +613,8 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 			res = TL_REFUSED;
 		goto out;
 	}
-	if (task.reason != NULL && strncmp(task.reason, LAUNCH_PENDING_PREFIX,
-	    strlen(LAUNCH_PENDING_PREFIX)) == 0) {
+	if (task.launch_pending) {
+		task.launch_pending = false;
 		free(task.reason);
 		task.reason = NULL;
 	}
@@ -628,13 +667,14 @@ void
 tasks_launch_failed(struct app *app, const char *id, const char *why)
 {
 	char reason[POKY_ERR_MSG_MAX + 32];
+	struct task_outcome o = { .never_started = true, .detail = reason };
 	struct task t;
 
 	task_init(&t);
 	snprintf(reason, sizeof(reason), "not started: %s", why);
 	for (int i = 0; i < 8; i++) {
 		if (store_get(app->store, id, &t, NULL) != POKY_OK ||
-		    tasks_finish(app, &t, TS_FAILED, reason, NULL) !=
+		    tasks_finish(app, &t, &o, NULL) !=
 		    POKY_ERR_CONFLICT)
 			break;
 		task_cleanup(&t);
@@ -912,6 +952,7 @@ static enum poky_err
 cancel_once(struct app *app, struct task *out, const char *by,
 	    const char *reason, struct poky_error *e)
 {
+	const struct task_outcome cancelled = { .cancelled_by = by };
 	enum poky_err rc;
 
 	free(out->cancel_requested_by);
@@ -923,8 +964,7 @@ cancel_once(struct app *app, struct task *out, const char *by,
 		 * already finds the record final); launching: the launch
 		 * stops what RunTask started (launching_touch). */
 		if (out->ecs_task_arn == NULL) {
-			if ((rc = tasks_finish(app, out, TS_CANCELLED, reason, e)) ==
-			    POKY_OK)
+			if ((rc = tasks_finish(app, out, &cancelled, e)) == POKY_OK)
 				launchq_forget(app->launchq, out->id);
 			return rc;
 		}
@@ -942,7 +982,7 @@ cancel_once(struct app *app, struct task *out, const char *by,
 	}
 	if (strcmp(out->launcher, "local") == 0) {
 		if (strcmp(out->status, TS_QUEUED) == 0)
-			return tasks_finish(app, out, TS_CANCELLED, reason, e);
+			return tasks_finish(app, out, &cancelled, e);
 		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
 			return rc;
 		return local_cancel(app->local, out, e);
@@ -951,12 +991,12 @@ cancel_once(struct app *app, struct task *out, const char *by,
 		/* Queued: no container yet (one being made sees the final
 		 * record and is removed). */
 		if (strcmp(out->status, TS_QUEUED) == 0)
-			return tasks_finish(app, out, TS_CANCELLED, reason, e);
+			return tasks_finish(app, out, &cancelled, e);
 		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
 			return rc;
 		return docker_cancel(app->docker, out, e);
 	}
-	return tasks_finish(app, out, TS_CANCELLED, reason, e);
+	return tasks_finish(app, out, &cancelled, e);
 }
 
 enum poky_err

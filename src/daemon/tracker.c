@@ -11,6 +11,7 @@
 #include "poky/ecs.h"
 #include "poky/launch.h"
 #include "poky/launchq.h"
+#include "poky/lifecycle.h"
 #include "poky/log.h"
 #include "poky/str.h"
 #include "poky/templates.h"
@@ -60,12 +61,6 @@ set_str(char **dst, const char *v)
 	*dst = v && *v ? strdup(v) : NULL;
 }
 
-static bool
-launch_pending(const struct task *t)
-{
-	return t->reason != NULL && strncmp(t->reason, LAUNCH_PENDING_PREFIX,
-	    strlen(LAUNCH_PENDING_PREFIX)) == 0;
-}
 
 /* An ECS record in starting, without an ARN and not in the launch queue,
  * whose last change (queued -> starting, before RunTask) is older than any
@@ -97,7 +92,7 @@ note_orphan(void *ud, const struct task *t)
 	struct orphans *o = ud;
 
 	if (strcmp(t->launcher, "ecs") != 0 || t->ecs_task_arn != NULL ||
-	    strcmp(t->status, TS_QUEUED) == 0 || launch_pending(t))
+	    strcmp(t->status, TS_QUEUED) == 0 || t->launch_pending)
 		return 0;
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 16;
@@ -127,6 +122,7 @@ adopt_interrupted(struct app *app)
 		if (store_get(app->store, o.ids[i], &t, NULL) == POKY_OK) {
 			free(t.reason);
 			t.reason = strdup(LAUNCH_PENDING_PREFIX "interrupted by a restart");
+			t.launch_pending = true;
 			store_update(app->store, &t, t.status, NULL);
 		}
 		task_cleanup(&t);
@@ -146,7 +142,7 @@ collect_one(void *ud, const struct task *t)
 		/* Only a queue push here: no network I/O inside the store's
 		 * iteration. */
 		if (!launchq_has(c->app->launchq, t->id) &&
-		    (launch_pending(t) || launch_overdue(c->app, t))) {
+		    (t->launch_pending || launch_overdue(c->app, t))) {
 			launchq_resume(c->app->launchq, t->id, t->template_name);
 			c->relaunched++;
 		}
@@ -206,7 +202,10 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 		goto out;
 	if (et->missing) {
 		/* ECS forgets stopped tasks after about an hour. */
-		tasks_finish(app, &t, TS_LOST, "ECS no longer knows this task", NULL);
+		const struct task_outcome lost = { .lost = true,
+			.detail = "ECS no longer knows this task" };
+
+		tasks_finish(app, &t, &lost, NULL);
 		changed = true;
 		goto out;
 	}
@@ -220,7 +219,9 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 		struct app_conf *conf = app_config_get(app);
 		const struct tmpl *tp = config_template(conf->cfg, t.template_name);
 		const struct ecs_container *c = main_container(et, tp ? tp->container : NULL);
-		const char *status = TS_FAILED;
+		struct task_outcome o = { .timed_out = t.timed_out,
+			.timeout = t.timeout_seconds,
+			.cancelled_by = t.cancel_requested_by, .detail = reason };
 
 		set_str(&t.stop_code, et->stop_code);
 		set_str(&t.ecs_stopped_reason, et->stopped_reason);
@@ -228,33 +229,23 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 			t.finished_at = et->stopped_at;
 		reason[0] = '\0';
 		if (c != NULL && c->has_exit_code) {
-			t.has_exit_code = true;
-			t.exit_code = c->exit_code;
+			o.has_exit_code = true;
+			o.exit_code = c->exit_code;
 		}
-		if (t.reason != NULL && strncmp(t.reason, TIMEOUT_PREFIX,
-		    strlen(TIMEOUT_PREFIX)) == 0) {
-			str_copy(reason, sizeof(reason), t.reason);
-		} else if (t.cancel_requested_by != NULL) {
-			status = TS_CANCELLED;
-			snprintf(reason, sizeof(reason),
-			    "cancelled through the Poky API by %s", t.cancel_requested_by);
-		} else if (strcmp(et->stop_code, "TaskFailedToStart") == 0) {
+		if (strcmp(et->stop_code, "TaskFailedToStart") == 0) {
+			o.never_started = true;
 			snprintf(reason, sizeof(reason), "task failed to start: %s",
 			    et->stopped_reason);
 		} else if (c == NULL || !c->has_exit_code) {
 			/* No exit code means the container never ran: that is
 			 * a failure, whatever else ECS says. */
+			o.never_started = true;
 			snprintf(reason, sizeof(reason), "no exit code: %s%s%s",
 			    et->stopped_reason, c && c->reason[0] ? " - " : "",
 			    c ? c->reason : "");
-		} else if (c->exit_code != 0) {
-			snprintf(reason, sizeof(reason), "exited with status %d",
-			    c->exit_code);
-		} else {
-			status = TS_SUCCEEDED;
 		}
 		app_config_put(app, conf);
-		tasks_finish(app, &t, status, reason[0] ? reason : NULL, NULL);
+		tasks_finish(app, &t, &o, NULL);
 		changed = true;
 		goto out;
 	}
@@ -265,9 +256,7 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 		store_update(app->store, &t, t.status, NULL);
 	}
 	/* Timeout: ECS has no run-time limit of its own. */
-	if (t.timeout_seconds > 0 && !task_status_final(t.status) &&
-	    (t.reason == NULL || strncmp(t.reason, TIMEOUT_PREFIX,
-	     strlen(TIMEOUT_PREFIX)) != 0) &&
+	if (t.timeout_seconds > 0 && !task_status_final(t.status) && !t.timed_out &&
 	    now_real() - (t.started_at > 0 ? t.started_at : t.created_at) >
 	    (double)t.timeout_seconds) {
 		struct poky_error e;
@@ -275,6 +264,7 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 		snprintf(reason, sizeof(reason), TIMEOUT_PREFIX "%ld s", t.timeout_seconds);
 		if (launch_ecs_stop(app, &t, reason, &e) == POKY_OK) {
 			set_str(&t.reason, reason);
+			t.timed_out = true;
 			store_update(app->store, &t, t.status, NULL);
 			log_info("task %s: %s, stopping it", t.id, reason);
 			changed = true;
