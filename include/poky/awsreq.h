@@ -118,6 +118,10 @@ struct aws_request {
 	void *write_ud;
 	int no_body;                    /* HEAD */
 	long timeout_ms;                /* 0: the client's */
+	/* Give up at the first throttling answer instead of retrying it: a
+	 * caller with a pacing queue of its own (pokyd's launch queue) slows
+	 * down and retries, so throttled calls don't multiply. */
+	int no_throttle_retry;
 };
 
 /* Send req, retrying as described above.  POKY_OK with resp->status 2xx;

@@ -55,6 +55,7 @@ struct ecs_run_task {
 	const struct ecs_kv *tags;
 	size_t n_tags;
 	const char *client_token;       /* <= 64 printable ASCII */
+	int no_throttle_retry;          /* the caller paces throttled launches */
 };
 
 struct ecs_container {

@@ -7,7 +7,7 @@
  *   - FIFO per template, round robin across templates, so one template's
  *     burst does not starve another's;
  *   - a token bucket for RunTask ([aws] runtask_rate, runtask_burst) that
- *     halves its rate on ThrottlingException and wins it back additively
+ *     cuts its rate on ThrottlingException and wins it back additively
  *     on success (the SDKs' adaptive retry mode works the same way), so a
  *     burst is paced instead of answered with errors;
  *   - per-template max_running (launched and not yet finished);
@@ -44,7 +44,8 @@ struct tbucket {
 void tbucket_init(struct tbucket *b, double rate, double burst, double now);
 /* Take a token: true.  Else false and *wait the seconds until one is there. */
 bool tbucket_take(struct tbucket *b, double now, double *wait);
-/* The service throttled a call: halve the rate, drop the saved tokens. */
+/* The service throttled a call: cut the rate to 0.7 of itself (not below
+ * 1/64 of the configured), drop the saved tokens. */
 void tbucket_throttled(struct tbucket *b, double now);
 /* A call went through: win back a twentieth of the configured rate. */
 void tbucket_success(struct tbucket *b);

@@ -707,8 +707,11 @@ send_attempts(struct aws_client *c, const struct aws_request *rq,
 		}
 		if (rc == POKY_OK) {
 			rc = aws_error_from_response(resp, e);
-			if (resp->status == 429 || aws_error_is_throttling(e->aws_code))
+			if (resp->status == 429 || aws_error_is_throttling(e->aws_code)) {
 				(*throttles)++;
+				if (rq->no_throttle_retry)
+					break;
+			}
 			if (skew_correct(c, resp, e))
 				e->retryable = 1;
 			/* Expired temporary credentials: fetch new ones, once. */

@@ -20,12 +20,14 @@ printable_ascii(const char *s)
 
 /* ---- requests ------------------------------------------------------------- */
 
-/* POST one operation (body: a reference the call takes).  resp is
+/* POST one operation (body: a reference the call takes; no_throttle_retry:
+ * see aws_request).  resp is
  * initialised here, whatever happens, and the caller cleans it up; on
  * success it holds the 2xx answer for the operation's *_answer function. */
 static enum poky_err
 ecs_call(struct aws_client *c, const char *op, json_t *body,
-	 struct httpc_response *resp, struct poky_error *e)
+	 int no_throttle_retry, struct httpc_response *resp,
+	 struct poky_error *e)
 {
 	char target[96];
 	struct hdr hs[2];
@@ -43,6 +45,7 @@ ecs_call(struct aws_client *c, const char *op, json_t *body,
 	rc = aws_send(c, &(struct aws_request){
 	    .service = "ecs", .operation = op, .method = "POST", .path = "/",
 	    .headers = hs, .n_headers = 2, .body = text, .body_len = strlen(text),
+	    .no_throttle_retry = no_throttle_retry,
 	}, resp, e);
 	if (rc != POKY_OK && e != NULL && e->message[0] != '\0') {
 		char m[POKY_ERR_MSG_MAX + 64];
@@ -353,7 +356,7 @@ ecs_run_task(struct aws_client *c, const struct ecs_run_task *in,
 	body = ecs_run_task_body(in, e);
 	if (body == NULL)
 		return e != NULL ? e->code : POKY_ERR_INVALID;
-	rc = ecs_call(c, "RunTask", body, &resp, e);
+	rc = ecs_call(c, "RunTask", body, in->no_throttle_retry, &resp, e);
 	if (rc == POKY_OK)
 		rc = ecs_answered(&resp, ecs_run_task_answer(resp.body.data,
 		    resp.body.len, task, raw, e), e);
@@ -428,7 +431,7 @@ ecs_describe_tasks(struct aws_client *c, const char *cluster,
 		    str_array(arns + at, m));
 		if (body == NULL)
 			return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-		rc = ecs_call(c, "DescribeTasks", body, &resp, e);
+		rc = ecs_call(c, "DescribeTasks", body, 0, &resp, e);
 		if (rc == POKY_OK)
 			rc = ecs_answered(&resp, ecs_describe_tasks_answer(
 			    resp.body.data, resp.body.len, arns + at, m, out + at,
@@ -469,7 +472,7 @@ ecs_stop_task(struct aws_client *c, const char *cluster, const char *task_arn,
 	    "reason", r);
 	if (body == NULL)
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-	rc = ecs_call(c, "StopTask", body, &resp, e);
+	rc = ecs_call(c, "StopTask", body, 0, &resp, e);
 	if (rc == POKY_OK)
 		rc = ecs_answered(&resp, ecs_stop_task_answer(resp.body.data,
 		    resp.body.len, task, e), e);
@@ -508,7 +511,7 @@ ecs_list_tasks(struct aws_client *c, const char *cluster, const char *started_by
 		json_decref(body);
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
 	}
-	rc = ecs_call(c, "ListTasks", body, &resp, e);
+	rc = ecs_call(c, "ListTasks", body, 0, &resp, e);
 	if (rc == POKY_OK)
 		rc = ecs_answered(&resp, ecs_list_tasks_answer(resp.body.data,
 		    resp.body.len, next_token, next_cap, arns, e), e);

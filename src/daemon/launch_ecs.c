@@ -32,6 +32,8 @@ launch_ecs_start(struct app *app, const struct tmpl *t, struct task *task,
 		.env = env, .n_env = n_env, .task_role_arn = t->task_role_arn,
 		.execution_role_arn = t->execution_role_arn, .count = 1,
 		.started_by = "poky",
+		/* The launch queue paces throttled launches itself. */
+		.no_throttle_retry = 1,
 	};
 	struct ecs_kv tags[2] = { { "poky:task-id", task->id },
 				  { "poky:template", t->name } };

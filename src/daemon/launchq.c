@@ -24,6 +24,10 @@
 #define LQ_RETRY_MAX_S 60.0
 #define LQ_THREAD_STACK (256u << 10)
 #define LQ_MAX_THREADS 64           /* launch threads (each waits on RunTask) */
+/* On a throttle the rate drops to this share of itself (CUBIC's beta, as
+ * the SDKs' adaptive mode uses): gentler than halving, so a bucket that
+ * meets ECS's own at its edge loses little. */
+#define LQ_BACKOFF 0.7
 
 /* ---- token bucket ---------------------------------------------------------- */
 
@@ -51,7 +55,9 @@ bool
 tbucket_take(struct tbucket *b, double now, double *wait)
 {
 	tbucket_refill(b, now);
-	if (b->tokens >= 1) {
+	/* Within a rounding error of a whole token is one: else the wait
+	 * for the last sliver could be too small to move the clock. */
+	if (b->tokens >= 1 - 1e-9) {
 		b->tokens -= 1;
 		return true;
 	}
@@ -63,7 +69,7 @@ void
 tbucket_throttled(struct tbucket *b, double now)
 {
 	tbucket_refill(b, now);
-	b->rate /= 2;
+	b->rate *= LQ_BACKOFF;
 	/* The floor keeps a pause after a storm of throttles short. */
 	if (b->rate < b->max_rate / 64)
 		b->rate = b->max_rate / 64;
@@ -426,8 +432,9 @@ hand_out(struct launchq *q, struct lq_entry *en)
 	pthread_cond_signal(&q->work);
 }
 
-/* The next entry to launch, round robin over templates with work and room
- * (lock held).  NULL with *wait set to the seconds until one may be. */
+/* The next entry to launch, round robin over templates with work and room,
+ * from the template whose turn it is (lock held).  NULL with *wait set to
+ * the seconds until one may be. */
 static struct lq_entry *
 next_entry(struct launchq *q, double now, double *wait)
 {
@@ -439,10 +446,8 @@ next_entry(struct launchq *q, double now, double *wait)
 
 		if (en != NULL && (en->resume || t->max_running == 0 ||
 		    t->running < t->max_running)) {
-			if (en->not_before <= now) {
-				q->cursor = t->next;
+			if (en->not_before <= now)
 				return en;
-			}
 			if (en->not_before - now < *wait)
 				*wait = en->not_before - now;
 		}
@@ -470,6 +475,10 @@ dispatcher(void *ud)
 			} else {
 				struct lq_tmpl *t = en->tm;
 
+				/* The turn passes only with a launch: a template
+				 * whose turn came while the bucket was empty keeps
+				 * it. */
+				q->cursor = t->next;
 				t->head = en->next;
 				if (t->head == NULL)
 					t->tail = NULL;
@@ -482,7 +491,7 @@ dispatcher(void *ud)
 				continue;
 			}
 		}
-		bgthread_wait(&q->bg, wait);
+		bgthread_wait(&q->bg, wait > 0.001 ? wait : 0.001);
 	}
 	pthread_mutex_unlock(&q->bg.lock);
 	return NULL;

@@ -159,6 +159,9 @@ class EcsApp(common.FakeApp):
         self.stops = []
 
     def record_extra(self, req, call):
+        # The operation fills call["authz"] with what IAM would see (see _authz).
+        req.call = call
+        call["authz"] = None
         # Every RunTask request counts, whatever becomes of it (throttled, faulted, refused):
         # "RunTask calls per task" is what a launcher costs against the account's limit.
         if call["op"] != "RunTask":
@@ -188,11 +191,6 @@ class EcsApp(common.FakeApp):
 
     def fault_error_type(self, status):
         return "ServerException" if status >= 500 else "ClientException"
-
-    def record_extra(self, req, call):
-        # The operation fills call["authz"] with what IAM would see (see _authz).
-        req.call = call
-        call["authz"] = None
 
     def _authz(self, req, **fields):
         """Record in the call log what AWS authorizes the call on: the cluster ARN, the task

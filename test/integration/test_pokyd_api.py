@@ -105,7 +105,8 @@ def test_unicode_parameter_values_reach_the_task_unchanged(api):
 
 def test_unicode_parameter_values_reach_ecs_unchanged(api, fake_ecs):
     value = "\u00fcber/\u6587\u4ef6 \U0001F4C4.txt"
-    api.submit("job", {"source_bucket": "in", "source_key": value, "output_bucket": "out"})
+    api.submit("job", {"source_bucket": "in", "source_key": value, "output_bucket": "out"},
+               headers={"Prefer": "wait=30"})
     body = fake_ecs.calls("RunTask")[-1]["body"]
     env = body["overrides"]["containerOverrides"][0]["environment"]
     assert {"name": "SOURCE_KEY", "value": value} in env

@@ -347,13 +347,14 @@ def test_throttling_that_outlasts_retries_keeps_the_task_queued(daemon, api, fak
     assert r.status == 202, r
     assert r.json["status"] == "starting" and r.json["ecs"]["task_arn"], r.json
     calls = fake_ecs.calls("RunTask")
-    # max_attempts = 3: three throttled tries, then the queue's own try went through.
+    # Each throttled try goes back to the queue (no retry inside the call, which would
+    # spend ECS's allowance again at once), and the fourth went through.
     assert [c["status"] for c in calls] == [400, 400, 400, 200]
     assert {c["body"]["clientToken"] for c in calls} == {r.json["id"]}
     assert fake_ecs.launches()["total_tasks_created"] == 1
     after = parse_metrics(api.get("/metrics").text)[0]
     key = ("poky_launch_throttled_total", (("template", "job"),))
-    assert after.get(key, 0) - before.get(key, 0) == 1
+    assert after.get(key, 0) - before.get(key, 0) == 3
 
 
 def test_throttling_then_success_is_retried_inside_the_request(api, fake_ecs):
