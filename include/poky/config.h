@@ -20,6 +20,11 @@
 #define PARAM_HARD_MAX 65536
 
 enum launcher_kind { LAUNCHER_ECS, LAUNCHER_LOCAL, LAUNCHER_DOCKER };
+
+/* "ecs", "local", "docker" (the names in the config, the store and the
+ * API); launcher_kind_parse: -1 for an unknown name. */
+const char *launcher_kind_name(enum launcher_kind k);
+int launcher_kind_parse(const char *name);
 enum docker_pull { DOCKER_PULL_MISSING, DOCKER_PULL_ALWAYS, DOCKER_PULL_NEVER };
 enum param_s3 { PARAM_S3_NONE, PARAM_S3_BUCKET, PARAM_S3_OBJECT };
 

@@ -8,6 +8,7 @@
 #ifndef POKY_LAUNCH_H
 #define POKY_LAUNCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -18,6 +19,32 @@
 #include "poky/store.h"
 
 struct app;
+
+/* ---- the interface every launcher implements ---------------------------- */
+
+/* What tasks.c asks of a launcher; one table (launcher_ops), so a new
+ * launcher is one file and a line there. */
+struct launcher_ops {
+	/* A stored record (status queued): start it now, or queue it. */
+	enum poky_err (*submit)(struct app *app, struct task *task,
+				struct poky_error *e);
+	/* True when submit only queued it and its launch is told to the
+	 * launch queue's waiters (ECS): Prefer: wait waits there. */
+	bool queued_launch;
+	/* Whether nothing of the task runs yet that a cancel must stop: the
+	 * cancel then just ends the record. */
+	bool (*unstarted)(const struct task *task);
+	/* Stop a started task; the cancel request is stored already. */
+	enum poky_err (*stop)(struct app *app, const struct task *task,
+			      const char *reason, struct poky_error *e);
+	/* The launcher's part of the record, shown under its name. */
+	json_t *(*detail_json)(const struct task *task);
+};
+
+const struct launcher_ops *launcher_ops(enum launcher_kind kind);
+
+extern const struct launcher_ops launch_ecs_ops, launch_local_ops,
+       launch_docker_ops;
 
 /* RunTask for t (clientToken = task->client_token, kept across retries;
  * capacity providers tried in order, each with its own token).  Sets

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "poky/config.h"
 #include "poky/err.h"
 
 #define TASK_ID_LEN 36
@@ -30,7 +31,7 @@
 struct task {
 	char id[TASK_ID_LEN + 1];
 	char template_name[65];
-	char launcher[8];
+	enum launcher_kind launcher;    /* stored by name ("ecs", ...) */
 	char status[16];
 	char *parameters;               /* JSON object text */
 	char *idem_key;                 /* NULL when none */

@@ -369,7 +369,7 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 		if (!res.replayed)
 			metrics_add(app->metrics, "poky_tasks_launched_total", 1,
 			    "template", res.task.template_name, "launcher",
-			    res.task.launcher, METRICS_END);
+			    launcher_kind_name(res.task.launcher), METRICS_END);
 	}
 	app_config_put(app, conf);
 	submit_result_cleanup(&res);
@@ -549,7 +549,7 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
 		goto out;
 	}
-	if (strcmp(t.launcher, "docker") == 0) {
+	if (t.launcher == LAUNCHER_DOCKER) {
 		if (req->may_defer) {
 			r->defer = true;        /* the engine's log API */
 			goto out;
@@ -568,9 +568,10 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		}
 		goto out;
 	}
-	if (strcmp(t.launcher, "local") != 0) {
+	if (t.launcher != LAUNCHER_LOCAL) {
 		api_problem(r, 501, NULL, "Logs not available",
-		    "the %s launcher does not keep logs in Poky yet", t.launcher);
+		    "the %s launcher does not keep logs in Poky yet",
+		    launcher_kind_name(t.launcher));
 		goto out;
 	}
 	local_log_path(app, t.id, path, sizeof(path));
@@ -788,7 +789,8 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 		goto out;
 	}
 	metrics_add(app->metrics, "poky_tasks_launched_total", 1, "template",
-	    res.task.template_name, "launcher", res.task.launcher, METRICS_END);
+	    res.task.template_name, "launcher", launcher_kind_name(res.task.launcher),
+	    METRICS_END);
 	if (res.launch == LAUNCH_WAITING || res.launch == LAUNCH_GONE) {
 		/* Not launched within the wait (a long queue), or cancelled
 		 * before it launched: the record says what happens next. */

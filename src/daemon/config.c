@@ -400,6 +400,24 @@ config_prune_interval(const struct config *c)
 
 /* ---- templates ---------------------------------------------------------- */
 
+static const char *const launcher_names[] = { "ecs", "local", "docker" };
+
+const char *
+launcher_kind_name(enum launcher_kind k)
+{
+	return (unsigned)k < sizeof(launcher_names) / sizeof(launcher_names[0]) ?
+	    launcher_names[k] : "unknown";
+}
+
+int
+launcher_kind_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(launcher_names) / sizeof(launcher_names[0]); i++)
+		if (name != NULL && strcmp(name, launcher_names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
 static const char *const tmpl_keys[] = { "launcher", "cluster",
 	"task_definition", "container", "launch_type", "capacity_providers",
 	"platform_version", "subnets", "security_groups", "assign_public_ip",
@@ -663,12 +681,10 @@ load_template(struct loader *l, const char *sec)
 	    (rc = check_keys(l, sec, tmpl_keys, true)))
 		return rc;
 	v = get(l, sec, "launcher");
-	if (v == NULL || strcmp(v, "ecs") == 0)
+	if (v == NULL)
 		t->launcher = LAUNCHER_ECS;
-	else if (strcmp(v, "local") == 0)
-		t->launcher = LAUNCHER_LOCAL;
-	else if (strcmp(v, "docker") == 0)
-		t->launcher = LAUNCHER_DOCKER;
+	else if (launcher_kind_parse(v) >= 0)
+		t->launcher = (enum launcher_kind)launcher_kind_parse(v);
 	else
 		return bad(l, sec, "launcher", "'%s' is not ecs, local or docker", v);
 	if ((rc = get_str(l, sec, "cluster", &t->cluster)) ||

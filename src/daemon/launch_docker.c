@@ -1577,7 +1577,7 @@ resume_one(void *ud, const struct task *t)
 	const struct tmpl *tp;
 	struct slot *s;
 
-	if (strcmp(t->launcher, "docker") != 0 || strcmp(t->status, TS_QUEUED) == 0)
+	if (t->launcher != LAUNCHER_DOCKER || strcmp(t->status, TS_QUEUED) == 0)
 		return 0;
 	if (r->n == MAX_SLOTS)
 		return 1;
@@ -1647,3 +1647,43 @@ docker_free(struct docker_runner *r)
 	free(r->slots);
 	free(r);
 }
+
+/* ---- the launcher interface --------------------------------------------- */
+
+static enum poky_err
+docker_ops_submit(struct app *app, struct task *task, struct poky_error *e)
+{
+	return docker_submit(app->docker, task, e);
+}
+
+static bool
+docker_unstarted(const struct task *task)
+{
+	/* Queued: waiting for a slot, nothing runs yet. */
+	return strcmp(task->status, TS_QUEUED) == 0;
+}
+
+static enum poky_err
+docker_stop(struct app *app, const struct task *task, const char *reason,
+       struct poky_error *e)
+{
+	(void)reason;           /* a signal carries none */
+	return docker_cancel(app->docker, task, e);
+}
+
+static json_t *
+docker_detail_json(const struct task *t)
+{
+	char log[64];
+
+	snprintf(log, sizeof(log), "/tasks/%s/logs", t->id);
+	return json_pack("{s:o, s:o, s:s}", "container_id",
+	    t->container_id ? json_string(t->container_id) : json_null(),
+	    "image", t->container_image ? json_string(t->container_image) :
+	    json_null(), "log", log);
+}
+
+const struct launcher_ops launch_docker_ops = {
+	.submit = docker_ops_submit, .unstarted = docker_unstarted,
+	.stop = docker_stop, .detail_json = docker_detail_json,
+};

@@ -6,6 +6,7 @@
 #include "poky/app.h"
 #include "poky/awsreq.h"
 #include "poky/launch.h"
+#include "poky/launchq.h"
 #include "poky/log.h"
 #include "poky/str.h"
 
@@ -93,4 +94,58 @@ launch_ecs_stop(struct app *app, const struct task *task, const char *reason,
 		return e ? e->code : POKY_ERR_AUTH;
 	return ecs_stop_task(aws, task->ecs_cluster, task->ecs_task_arn, reason,
 	    NULL, e);
+}
+
+/* ---- the launcher interface --------------------------------------------- */
+
+static enum poky_err
+ecs_submit(struct app *app, struct task *task, struct poky_error *e)
+{
+	return launchq_push(app->launchq, task->id, task->template_name, e);
+}
+
+static bool
+ecs_unstarted(const struct task *task)
+{
+	/* Queued, or RunTask under way: a launch that finishes after the
+	 * cancel stops what it started (tasks.c, launching_touch). */
+	return task->ecs_task_arn == NULL;
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *
+ecs_detail_json(const struct task *t)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+	    "task_arn", str_or_null(t->ecs_task_arn),
+	    "cluster", str_or_null(t->ecs_cluster),
+	    "last_status", str_or_null(t->ecs_last_status),
+	    "stop_code", str_or_null(t->stop_code),
+	    "stopped_reason", str_or_null(t->ecs_stopped_reason),
+	    "capacity_provider", str_or_null(t->capacity_provider));
+}
+
+const struct launcher_ops launch_ecs_ops = {
+	.submit = ecs_submit, .queued_launch = true,
+	.unstarted = ecs_unstarted, .stop = launch_ecs_stop,
+	.detail_json = ecs_detail_json,
+};
+
+const struct launcher_ops *
+launcher_ops(enum launcher_kind kind)
+{
+	switch (kind) {
+	case LAUNCHER_LOCAL:
+		return &launch_local_ops;
+	case LAUNCHER_DOCKER:
+		return &launch_docker_ops;
+	case LAUNCHER_ECS:
+	default:
+		return &launch_ecs_ops;
+	}
 }

@@ -517,7 +517,7 @@ resume_one(void *ud, const struct task *t)
 	char path[PATH_MAX], kind[32];
 	int value;
 
-	if (strcmp(t->launcher, "local") != 0 || strcmp(t->status, TS_QUEUED) == 0)
+	if (t->launcher != LAUNCHER_LOCAL || strcmp(t->status, TS_QUEUED) == 0)
 		return 0;
 	if (r->n_run == MAX_RUNNING_TOTAL)
 		return 1;
@@ -697,3 +697,41 @@ local_supervise_main(int argc, char **argv)
 		write_status(statp, "signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 	return 0;
 }
+
+/* ---- the launcher interface --------------------------------------------- */
+
+static enum poky_err
+local_ops_submit(struct app *app, struct task *task, struct poky_error *e)
+{
+	return local_submit(app->local, task, e);
+}
+
+static bool
+local_unstarted(const struct task *task)
+{
+	/* Queued: waiting for a slot, nothing runs yet. */
+	return strcmp(task->status, TS_QUEUED) == 0;
+}
+
+static enum poky_err
+local_stop(struct app *app, const struct task *task, const char *reason,
+      struct poky_error *e)
+{
+	(void)reason;           /* a signal carries none */
+	return local_cancel(app->local, task, e);
+}
+
+static json_t *
+local_detail_json(const struct task *t)
+{
+	char log[64];
+
+	snprintf(log, sizeof(log), "/tasks/%s/logs", t->id);
+	return json_pack("{s:o, s:s}", "pid", t->local_pid > 0 ?
+	    json_integer(t->local_pid) : json_null(), "log", log);
+}
+
+const struct launcher_ops launch_local_ops = {
+	.submit = local_ops_submit, .unstarted = local_unstarted,
+	.stop = local_stop, .detail_json = local_detail_json,
+};

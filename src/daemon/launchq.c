@@ -695,7 +695,7 @@ load_one(void *ud, const struct task *t)
 	struct launchq *q = ud;
 	struct lq_tmpl *tm;
 
-	if (strcmp(t->launcher, "ecs") != 0)
+	if (t->launcher != LAUNCHER_ECS)
 		return 0;
 	if (strcmp(t->status, TS_QUEUED) == 0)
 		return push(q, t->id, t->template_name, false, false, NULL) ==

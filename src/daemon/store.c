@@ -501,7 +501,7 @@ bind_task(sqlite3_stmt *st, const struct task *t)
 
 	bind_text(st, i++, t->id);
 	bind_text(st, i++, t->template_name);
-	bind_text(st, i++, t->launcher);
+	bind_text(st, i++, launcher_kind_name(t->launcher));
 	bind_text(st, i++, t->status);
 	bind_text(st, i++, t->parameters ? t->parameters : "{}");
 	bind_text(st, i++, t->idem_key);
@@ -568,7 +568,14 @@ read_task(sqlite3_stmt *st, struct task *t)
 	task_cleanup(t);
 	col_copy(st, i++, t->id, sizeof(t->id));
 	col_copy(st, i++, t->template_name, sizeof(t->template_name));
-	col_copy(st, i++, t->launcher, sizeof(t->launcher));
+	{
+		const unsigned char *v = sqlite3_column_text(st, i++);
+		int k = launcher_kind_parse(v ? (const char *)v : "");
+
+		/* A name this pokyd does not know is kept as ECS's never
+		 * is: the store's CHECK-free column only ever holds ours. */
+		t->launcher = k >= 0 ? (enum launcher_kind)k : LAUNCHER_ECS;
+	}
 	col_copy(st, i++, t->status, sizeof(t->status));
 	t->parameters = col_dup(st, i++);
 	t->idem_key = col_dup(st, i++);

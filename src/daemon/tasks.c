@@ -24,7 +24,6 @@
 #include "poky/uuid.h"
 #include "poky/webhook.h"
 
-static const char *const launcher_names[] = { "ecs", "local", "docker" };
 
 /* The reason of an ECS record whose launch the tracker is to finish (same
  * text in tracker.c). */
@@ -133,13 +132,11 @@ json_t *
 task_to_json(const struct task *t)
 {
 	json_t *o, *params;
-	char loc[64];
 
 	params = t->parameters ? json_loads(t->parameters, 0, NULL) : NULL;
-	snprintf(loc, sizeof(loc), "/tasks/%s/logs", t->id);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "id", t->id, "template", t->template_name, "status", t->status,
-	    "launcher", t->launcher,
+	    "launcher", launcher_kind_name(t->launcher),
 	    "parameters", params ? params : json_object(),
 	    "created_at", time_json(t->created_at),
 	    "updated_at", time_json(t->updated_at),
@@ -160,22 +157,8 @@ task_to_json(const struct task *t)
 		json_object_set_new(o, "callback", json_pack("{s:s, s:o, s:i}",
 		    "url", t->callback_url, "state", str_or_null(t->callback_state),
 		    "attempts", t->callback_attempts));
-	if (strcmp(t->launcher, "ecs") == 0)
-		json_object_set_new(o, "ecs", json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
-		    "task_arn", str_or_null(t->ecs_task_arn),
-		    "cluster", str_or_null(t->ecs_cluster),
-		    "last_status", str_or_null(t->ecs_last_status),
-		    "stop_code", str_or_null(t->stop_code),
-		    "stopped_reason", str_or_null(t->ecs_stopped_reason),
-		    "capacity_provider", str_or_null(t->capacity_provider)));
-	else if (strcmp(t->launcher, "local") == 0)
-		json_object_set_new(o, "local", json_pack("{s:o, s:s}",
-		    "pid", t->local_pid > 0 ? json_integer(t->local_pid) : json_null(),
-		    "log", loc));
-	else if (strcmp(t->launcher, "docker") == 0)
-		json_object_set_new(o, "docker", json_pack("{s:o, s:o, s:s}",
-		    "container_id", str_or_null(t->container_id),
-		    "image", str_or_null(t->container_image), "log", loc));
+	json_object_set_new(o, launcher_kind_name(t->launcher),
+	    launcher_ops(t->launcher)->detail_json(t));
 	return o;
 }
 
@@ -231,7 +214,7 @@ tasks_finish(struct app *app, struct task *t, const struct task_outcome *o,
 		t->callback_next_at = t->finished_at;
 	}
 	rc = store_update(app->store, t, old, e);
-	if (rc == POKY_OK && strcmp(t->launcher, "ecs") == 0 &&
+	if (rc == POKY_OK && t->launcher == LAUNCHER_ECS &&
 	    strcmp(old, TS_QUEUED) != 0)
 		launchq_ended(app->launchq, t->template_name);
 	if (rc == POKY_OK) {
@@ -564,7 +547,7 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 		goto out;
 	}
 	if (task_status_final(task.status) || task.ecs_task_arn != NULL ||
-	    strcmp(task.launcher, "ecs") != 0)
+	    task.launcher != LAUNCHER_ECS)
 		goto out;
 	if (strcmp(task.status, TS_QUEUED) == 0) {
 		/* Stored before RunTask: a crash from here on leaves a record
@@ -735,12 +718,11 @@ launch_refused(struct submit_result *r, struct poky_error *e,
 	return rc;
 }
 
-/* The stored (queued) ECS record goes to the launch queue; a submit that
- * asked to wait gets the launch's outcome, or the queued record when the
- * wait runs out first. */
+/* A submit that asked to wait (Prefer: wait, /process_file) gets the queued
+ * launch's outcome, or the record as it is when the wait runs out first. */
 static enum poky_err
-submit_ecs(struct app *app, const struct submit *s, struct submit_result *r,
-	   struct poky_error *e)
+wait_launch(struct app *app, const struct submit *s, struct submit_result *r,
+	    struct poky_error *e)
 {
 	struct task *task = &r->task;
 	struct launch_outcome out = { 0 };
@@ -748,20 +730,6 @@ submit_ecs(struct app *app, const struct submit *s, struct submit_result *r,
 	enum poky_err rc;
 
 	str_copy(id, sizeof(id), task->id);
-	if (s->wait_seconds > 0)
-		launchq_watch(app->launchq, task->id, s->compat);
-	if ((rc = launchq_push(app->launchq, task->id, task->template_name,
-	    e)) != POKY_OK) {
-		if (s->wait_seconds > 0)
-			launchq_forget(app->launchq, task->id);
-		store_delete(app->store, task->id, NULL);
-		return fail(r, e, rc, 503, "Launch queue full", "%s",
-		    e ? e->message : "the launch queue is full");
-	}
-	log_info("task %s: created (queued, template %s, by %s)", task->id,
-	    task->template_name, task->created_by);
-	if (s->wait_seconds <= 0)
-		return POKY_OK;
 	launchq_wait(app->launchq, task->id, s->wait_seconds, &out);
 	if (out.result == LAUNCH_REFUSED) {
 		if (e != NULL)
@@ -802,6 +770,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	const char *why;
 	char whybuf[256];
 	long timeout;
+	const struct launcher_ops *ops;
 	enum poky_err rc;
 
 	if (t == NULL) {
@@ -858,7 +827,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	task_cleanup(task);
 	str_copy(task->id, sizeof(task->id), id);
 	str_copy(task->template_name, sizeof(task->template_name), t->name);
-	str_copy(task->launcher, sizeof(task->launcher), launcher_names[t->launcher]);
+	task->launcher = t->launcher;
 	str_copy(task->status, sizeof(task->status), TS_QUEUED);
 	task->parameters = json_dumps(checked, JSON_COMPACT);
 	task->idem_key = xstrdup(s->idem_key);
@@ -898,30 +867,26 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	}
 	json_decref(checked);
 
-	switch (t->launcher) {
-	case LAUNCHER_ECS:
-		return submit_ecs(app, s, r, e);
-	case LAUNCHER_LOCAL:
-		rc = local_submit(app->local, task, e);
-		break;
-	case LAUNCHER_DOCKER:
-		rc = docker_submit(app->docker, task, e);
-		break;
-	default:
-		rc = poky_error_set(e, POKY_ERR_INVALID,
-		    "launcher %d is not available in this build", (int)t->launcher);
-		break;
-	}
-	if (rc != POKY_OK) {
+	ops = launcher_ops(t->launcher);
+	if (s->wait_seconds > 0 && ops->queued_launch)
+		launchq_watch(app->launchq, task->id, s->compat);
+	if ((rc = ops->submit(app, task, e)) != POKY_OK) {
 		/* Nothing started: forget the record so a retry (same key) can
 		 * try again instead of replaying a failure. */
+		launchq_forget(app->launchq, task->id);
 		store_delete(app->store, task->id, NULL);
+		if (rc == POKY_ERR_LIMIT)
+			return fail(r, e, rc, 503, "Launch queue full", "%s",
+			    e ? e->message : "the launch queue is full");
 		return launch_refused(r, e, t->launcher, rc);
 	}
-	r->launch = LAUNCH_STARTED;
 	log_info("task %s: created (%s, template %s, by %s)", task->id,
 	    task->status, task->template_name, task->created_by);
-	return POKY_OK;
+	if (!ops->queued_launch) {
+		r->launch = LAUNCH_STARTED;
+		return POKY_OK;
+	}
+	return s->wait_seconds > 0 ? wait_launch(app, s, r, e) : POKY_OK;
 }
 
 /* ---- cancel --------------------------------------------------------------- */
@@ -953,50 +918,31 @@ cancel_once(struct app *app, struct task *out, const char *by,
 	    const char *reason, struct poky_error *e)
 {
 	const struct task_outcome cancelled = { .cancelled_by = by };
+	const struct launcher_ops *ops = launcher_ops(out->launcher);
 	enum poky_err rc;
 
 	free(out->cancel_requested_by);
 	out->cancel_requested_by = strdup(by);
 	if (out->cancel_requested_by == NULL)
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-	if (strcmp(out->launcher, "ecs") == 0) {
-		/* Queued: it never launches (a launch thread that took it
-		 * already finds the record final); launching: the launch
-		 * stops what RunTask started (launching_touch). */
-		if (out->ecs_task_arn == NULL) {
-			if ((rc = tasks_finish(app, out, &cancelled, e)) == POKY_OK)
-				launchq_forget(app->launchq, out->id);
-			return rc;
-		}
-		/* The request is stored before StopTask: ECS may stop the task
-		 * at once, and a tracker round that saw STOPPED before the
-		 * request was stored would call the task failed.  The tracker
-		 * turns STOPPED into "cancelled" because of it. */
-		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
-			return rc;
-		if ((rc = launch_ecs_stop(app, out, reason, e)) != POKY_OK) {
-			withdraw_cancel(app, out->id);
-			return rc;
-		}
-		return POKY_OK;
+	/* Nothing runs yet (queued; an ECS launch under way stops what its
+	 * RunTask started: launching_touch): the record just ends. */
+	if (ops->unstarted(out)) {
+		if ((rc = tasks_finish(app, out, &cancelled, e)) == POKY_OK)
+			launchq_forget(app->launchq, out->id);
+		return rc;
 	}
-	if (strcmp(out->launcher, "local") == 0) {
-		if (strcmp(out->status, TS_QUEUED) == 0)
-			return tasks_finish(app, out, &cancelled, e);
-		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
-			return rc;
-		return local_cancel(app->local, out, e);
+	/* The request is stored before the stop: ECS may stop the task at
+	 * once, and a tracker round that saw STOPPED before the request was
+	 * stored would call the task failed; the lifecycle rule turns the end
+	 * into "cancelled" because of it. */
+	if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
+		return rc;
+	if ((rc = ops->stop(app, out, reason, e)) != POKY_OK) {
+		withdraw_cancel(app, out->id);
+		return rc;
 	}
-	if (strcmp(out->launcher, "docker") == 0) {
-		/* Queued: no container yet (one being made sees the final
-		 * record and is removed). */
-		if (strcmp(out->status, TS_QUEUED) == 0)
-			return tasks_finish(app, out, &cancelled, e);
-		if ((rc = store_update(app->store, out, out->status, e)) != POKY_OK)
-			return rc;
-		return docker_cancel(app->docker, out, e);
-	}
-	return tasks_finish(app, out, &cancelled, e);
+	return POKY_OK;
 }
 
 enum poky_err

@@ -3,7 +3,6 @@
 
 #include "poky/templates.h"
 
-static const char *const launcher_names[] = { "ecs", "local", "docker" };
 
 static void
 field_error(json_t *errors, const char *field, const char *message)
@@ -133,7 +132,7 @@ tmpl_to_json(const struct tmpl *t)
 		json_array_append_new(params, j);
 	}
 	o = json_pack("{s:s, s:s, s:o, s:I}", "name", t->name, "launcher",
-	    launcher_names[t->launcher], "parameters", params, "timeout_seconds",
+	    launcher_kind_name(t->launcher), "parameters", params, "timeout_seconds",
 	    (json_int_t)t->timeout);
 	if (t->launcher != LAUNCHER_ECS)
 		json_object_set_new(o, "max_running", json_integer(t->max_running));

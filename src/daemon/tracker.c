@@ -91,7 +91,7 @@ note_orphan(void *ud, const struct task *t)
 {
 	struct orphans *o = ud;
 
-	if (strcmp(t->launcher, "ecs") != 0 || t->ecs_task_arn != NULL ||
+	if (t->launcher != LAUNCHER_ECS || t->ecs_task_arn != NULL ||
 	    strcmp(t->status, TS_QUEUED) == 0 || t->launch_pending)
 		return 0;
 	if (o->n == o->cap) {
@@ -136,7 +136,7 @@ collect_one(void *ud, const struct task *t)
 	struct collect *c = ud;
 	struct batch *b = NULL;
 
-	if (strcmp(t->launcher, "ecs") != 0 || strcmp(t->status, TS_QUEUED) == 0)
+	if (t->launcher != LAUNCHER_ECS || strcmp(t->status, TS_QUEUED) == 0)
 		return 0;
 	if (t->ecs_task_arn == NULL) {
 		/* Only a queue push here: no network I/O inside the store's

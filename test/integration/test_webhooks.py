@@ -367,11 +367,15 @@ def test_metrics_parse_and_count_what_happened(pokyd_factory, fake_ecs):
     assert value(samples, "poky_webhook_deliveries_total", outcome="delivered") == 3
     assert value(samples, "poky_webhook_deliveries_total", outcome="retry") == 1
     assert value(samples, "poky_webhook_deliveries_total", outcome="failed") == 0
-    # AWS: RunTask succeeded on its second attempt after one throttle.
+    # AWS: RunTask was throttled once; the launch queue (not a retry inside the call) made
+    # the second call, which went through.
     assert value(samples, "poky_aws_requests_total", service="ecs", operation="RunTask",
                  outcome="ok") == 1
-    assert value(samples, "poky_aws_retries_total", service="ecs", operation="RunTask") == 1
+    assert value(samples, "poky_aws_requests_total", service="ecs", operation="RunTask",
+                 outcome="throttled") == 1
+    assert value(samples, "poky_aws_retries_total", service="ecs", operation="RunTask") == 0
     assert value(samples, "poky_aws_throttles_total", service="ecs", operation="RunTask") == 1
+    assert value(samples, "poky_launch_throttled_total", template="job") == 1
     assert value(samples, "poky_aws_requests_total", service="ecs", operation="DescribeTasks",
                  outcome="ok") >= 1
     assert len(fake_ecs.calls("RunTask")) == 2

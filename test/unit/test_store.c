@@ -98,7 +98,7 @@ new_task(struct task *t, const char *id)
 	task_init(t);
 	snprintf(t->id, sizeof(t->id), "%s", id);
 	snprintf(t->template_name, sizeof(t->template_name), "job");
-	snprintf(t->launcher, sizeof(t->launcher), "ecs");
+	t->launcher = LAUNCHER_ECS;
 	snprintf(t->status, sizeof(t->status), TS_STARTING);
 	t->parameters = strdup("{}");
 	t->client_token = strdup(id);
