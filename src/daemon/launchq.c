@@ -371,6 +371,7 @@ launch_thread(void *ud)
 		enum tasks_launch res;
 		json_t *raw = NULL;
 		struct task launched;
+		struct lq_waiter *w;
 		bool want_raw, want_task;
 		double t0;
 
@@ -380,16 +381,16 @@ launch_thread(void *ud)
 			q->idle--;
 		}
 		/* Jobs not taken by then stay queued in the store. */
-		if (bgthread_stopping(&q->bg))
+		if (bgthread_stopping(&q->bg) || (en = q->jobs) == NULL)
 			break;
-		en = q->jobs;
 		q->jobs = en->next;
 		if (q->jobs == NULL)
 			q->jobs_tail = NULL;
 		en->next = q->launching;
 		q->launching = en;
-		want_task = waiter_find(q, en->id) != NULL;
-		want_raw = want_task && waiter_find(q, en->id)->want_raw;
+		w = waiter_find(q, en->id);
+		want_task = w != NULL;
+		want_raw = w != NULL && w->want_raw;
 		metrics_observe(q->app->metrics, "poky_launch_queue_wait_seconds",
 		    mono() - en->enqueued, "template", en->tm->name, METRICS_END);
 		pthread_mutex_unlock(&q->bg.lock);
