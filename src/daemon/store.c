@@ -647,7 +647,7 @@ do_insert(sqlite3 *db, sqlite3_stmt **cache, const struct task *t,
 
 	st = cached_stmt(db, cache, "INSERT INTO tasks (" COLUMNS ") VALUES "
 	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-	    "?,?,?,?,?)");
+	    "?,?,?,?,?,?,?)");
 	if (st == NULL)
 		return db_error(db, e, "insert");
 	bind_task(st, t);
@@ -737,13 +737,13 @@ do_update(sqlite3 *db, sqlite3_stmt **cache, const struct task *t,
 	 * must also be the one t was read as; otherwise a writer holding an
 	 * older copy (the tracker moving starting -> running) would undo
 	 * another's change that kept the status (a cancel request).  Every
-	 * column by position; ?33 is the expected status, ?34 the updated_at
+	 * column by position; ?40 is the expected status, ?41 the updated_at
 	 * it was read with. */
 	st = cached_stmt(db, cache, "UPDATE tasks SET (" COLUMNS ") = "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
 	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,"
-	    "?35,?36,?37) "
-	    "WHERE id = ?1 AND (?38 IS NULL OR (status = ?38 AND updated_at = ?39))");
+	    "?35,?36,?37,?38,?39) "
+	    "WHERE id = ?1 AND (?40 IS NULL OR (status = ?40 AND updated_at = ?41))");
 	if (st == NULL)
 		return db_error(db, e, "update");
 	bind_task(st, t);
