@@ -74,6 +74,12 @@ launch_ecs_log_names(struct app *app, const struct tmpl *t, struct task *task,
 	const char *group = t->log_group, *prefix = t->log_stream_prefix;
 	char stream[1100];
 
+	/* An empty key in the config is an unset one. */
+	if (group != NULL && *group == '\0')
+		group = NULL;
+	if (prefix != NULL && *prefix == '\0')
+		prefix = NULL;
+
 	/* The template's keys win: no ECS call when both are set. */
 	if ((group == NULL || prefix == NULL) && task_definition != NULL &&
 	    !logcache_get(task_definition, t->container, &lc)) {
