@@ -118,6 +118,25 @@ struct task_outcome;
 enum poky_err tasks_finish(struct app *app, struct task *t,
 			   const struct task_outcome *o, struct poky_error *e);
 
+/* The worker's result: the last line of a task's output that is a JSON
+ * object.  At most TASK_RESULT_MAX bytes are kept; a larger last JSON line
+ * is not stored (and logged).  Only the end of the output is looked at. */
+#define TASK_RESULT_MAX (16u << 10)
+#define TASK_RESULT_SCAN (64u << 10)
+
+/* The last JSON-object line of text[0..n) (malloc'd, spaces around it
+ * trimmed), or NULL; *too_big when that line was longer than max. */
+char *tasks_result_from_text(const char *text, size_t n, size_t max,
+			     bool *too_big);
+
+/* t->result from the end of the file at path (local and docker output);
+ * left as it is when the file has no result line. */
+void tasks_result_from_file(struct task *t, const char *path);
+
+/* t->result from the newest events of an ECS task's log stream (network
+ * I/O: the tracker's thread only).  Left as it is on any failure. */
+void tasks_result_from_ecs(struct app *app, struct task *t);
+
 /* Record a non-final state change (starting -> running ...), logged once. */
 enum poky_err tasks_set_status(struct app *app, struct task *t,
 			       const char *status, struct poky_error *e);

@@ -35,6 +35,7 @@ struct aws_config {
 	const char *ecs_endpoint_url;   /* like AWS_ENDPOINT_URL_ECS */
 	const char *s3_endpoint_url;
 	const char *sts_endpoint_url;
+	const char *logs_endpoint_url;  /* CloudWatch Logs */
 	int max_attempts;               /* 0: AWS_MAX_ATTEMPTS, else 3 */
 	long connect_timeout_ms;        /* 0: 3000 */
 	long timeout_ms;                /* per attempt; 0: 30000 */

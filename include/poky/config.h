@@ -63,6 +63,10 @@ struct tmpl {
 	int assign_public_ip;           /* -1 unset, 0, 1 */
 	char *task_role_arn;
 	char *execution_role_arn;
+	/* The container's CloudWatch log group and stream prefix; NULL: read
+	 * from the task definition's awslogs options. */
+	char *log_group;
+	char *log_stream_prefix;
 	long timeout;                   /* seconds, 0 none */
 	/* local */
 	char *command;
@@ -101,6 +105,7 @@ struct config {
 		char *ecs_endpoint_url;
 		char *s3_endpoint_url;
 		char *sts_endpoint_url;
+		char *logs_endpoint_url;
 		int max_attempts;
 		long connect_timeout;   /* seconds, per connection */
 		long request_timeout;   /* seconds, per attempt */

@@ -69,6 +69,7 @@ struct ecs_container {
 struct ecs_task {
 	char task_arn[256];
 	char cluster_arn[256];
+	char task_definition_arn[256];  /* the revision ECS ran */
 	char last_status[32];           /* PROVISIONING ... STOPPED, or "MISSING" */
 	char desired_status[32];
 	char stop_code[64];
@@ -118,6 +119,32 @@ enum poky_err ecs_list_tasks(struct aws_client *c, const char *cluster,
 /* Parse one task object of a DescribeTasks/RunTask/StopTask answer. */
 void ecs_task_from_json(const json_t *j, struct ecs_task *t);
 
+/* Where a task definition's container logs (its awslogs options). */
+struct ecs_log_config {
+	char container[256];            /* the container these are for */
+	char group[513];                /* awslogs-group; "" when not awslogs */
+	char stream_prefix[513];        /* awslogs-stream-prefix, or "" */
+};
+
+/* The DescribeTaskDefinition body for one task definition (family,
+ * family:revision or ARN); new reference, NULL when out of memory. */
+json_t *ecs_describe_task_definition_body(const char *task_definition);
+
+/* Read the log options of container (NULL: the first container that logs
+ * with awslogs) from the task definition. */
+enum poky_err ecs_describe_task_definition(struct aws_client *c,
+					   const char *task_definition,
+					   const char *container,
+					   struct ecs_log_config *out,
+					   struct poky_error *e);
+
+/* The stream awslogs writes a task's container to: PREFIX/CONTAINER/TASK_ID
+ * (the id is the last part of the task ARN).  "" when there is no prefix
+ * (awslogs then names streams after the container's id, which nobody can
+ * know beforehand) or the name does not fit. */
+void ecs_log_stream_name(const char *prefix, const char *container,
+			 const char *task_arn, char *out, size_t cap);
+
 /* ---- answers: what the operations above make of a 2xx body ---- */
 
 /* RunTask's: *task the first task (if task is not NULL), *raw the document
@@ -143,5 +170,13 @@ enum poky_err ecs_stop_task_answer(const char *body, size_t n,
 enum poky_err ecs_list_tasks_answer(const char *body, size_t n,
 				    char *next_token, size_t next_cap,
 				    json_t *arns, struct poky_error *e);
+
+/* DescribeTaskDefinition's: *out from taskDefinition.containerDefinitions
+ * (see ecs_describe_task_definition); a container that is not there is
+ * POKY_ERR_NOTFOUND. */
+enum poky_err ecs_describe_task_definition_answer(const char *body, size_t n,
+						  const char *container,
+						  struct ecs_log_config *out,
+						  struct poky_error *e);
 
 #endif

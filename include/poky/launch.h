@@ -54,6 +54,13 @@ enum poky_err launch_ecs_start(struct app *app, const struct tmpl *t,
 			       struct task *task, const struct ecs_kv *env,
 			       size_t n_env, json_t **raw, struct poky_error *e);
 
+/* Set task->ecs_log_group/ecs_log_stream: the template's log_group and
+ * log_stream_prefix, else the awslogs options of its container in
+ * task_definition (DescribeTaskDefinition, cached per revision).  Left
+ * NULL when unknown (a failure is logged, never fatal). */
+void launch_ecs_log_names(struct app *app, const struct tmpl *t,
+			  struct task *task, const char *task_definition);
+
 enum poky_err launch_ecs_stop(struct app *app, const struct task *task,
 			      const char *reason, struct poky_error *e);
 

@@ -64,6 +64,8 @@ struct task {
 	bool timed_out;                 /* Poky's timeout stopped it */
 	char *result;                   /* the worker's JSON result line, or NULL */
 	char *labels;                   /* JSON object of strings, or NULL */
+	char *ecs_log_group;            /* ECS: the task's CloudWatch log group */
+	char *ecs_log_stream;           /* ECS: its stream, or NULL */
 };
 
 void task_init(struct task *t);

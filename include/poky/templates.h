@@ -24,6 +24,11 @@ json_t *tmpl_check(const struct tmpl *t, const json_t *params, json_t **errors);
 size_t tmpl_env(const struct tmpl *t, const json_t *checked,
 		struct ecs_kv *out, size_t cap);
 
+/* tmpl_env with POKY_TASK_ID=task_id first (every launcher gives the task
+ * its record's id); a template variable of that name is dropped. */
+size_t tmpl_env_task(const struct tmpl *t, const json_t *checked,
+		     const char *task_id, struct ecs_kv *out, size_t cap);
+
 /* The template as the API shows it (GET /templates/{name}). */
 json_t *tmpl_to_json(const struct tmpl *t);
 

@@ -27,11 +27,12 @@
 #define SKEW_THRESHOLD 60               /* seconds of offset worth correcting */
 #define MAX_REQ_HEADERS 64
 
-enum aws_service { SVC_ECS, SVC_S3, SVC_STS, SVC__COUNT };
+enum aws_service { SVC_ECS, SVC_S3, SVC_STS, SVC_LOGS, SVC__COUNT };
 
-static const char *const svc_names[SVC__COUNT] = { "ecs", "s3", "sts" };
+static const char *const svc_names[SVC__COUNT] = { "ecs", "s3", "sts", "logs" };
 static const char *const svc_env[SVC__COUNT] = {
 	"AWS_ENDPOINT_URL_ECS", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS",
+	"AWS_ENDPOINT_URL_LOGS",
 };
 
 struct endpoint {
@@ -152,7 +153,7 @@ endpoint_resolve(struct aws_client *c, int svc, const struct aws_config *cfg,
 		 struct poky_error *e)
 {
 	const char *cfg_svc[SVC__COUNT] = { cfg->ecs_endpoint_url,
-		cfg->s3_endpoint_url, cfg->sts_endpoint_url };
+		cfg->s3_endpoint_url, cfg->sts_endpoint_url, cfg->logs_endpoint_url };
 	const char *url = NULL;
 	char def[AWS_URL_MAX];
 	const char *suffix = strncmp(c->region, "cn-", 3) == 0 ?

@@ -1,4 +1,5 @@
-/* ecs.c - ECS RunTask, DescribeTasks, StopTask, ListTasks (see ecs.h). */
+/* ecs.c - ECS RunTask, DescribeTasks, StopTask, ListTasks,
+ * DescribeTaskDefinition (see ecs.h). */
 #include <string.h>
 #include <strings.h>
 
@@ -250,6 +251,8 @@ ecs_task_from_json(const json_t *j, struct ecs_task *t)
 	memset(t, 0, sizeof(*t));
 	copy_str(t->task_arn, sizeof(t->task_arn), j, "taskArn");
 	copy_str(t->cluster_arn, sizeof(t->cluster_arn), j, "clusterArn");
+	copy_str(t->task_definition_arn, sizeof(t->task_definition_arn), j,
+	    "taskDefinitionArn");
 	copy_str(t->last_status, sizeof(t->last_status), j, "lastStatus");
 	copy_str(t->desired_status, sizeof(t->desired_status), j, "desiredStatus");
 	copy_str(t->stop_code, sizeof(t->stop_code), j, "stopCode");
@@ -517,4 +520,112 @@ ecs_list_tasks(struct aws_client *c, const char *cluster, const char *started_by
 		    resp.body.len, next_token, next_cap, arns, e), e);
 	httpc_response_cleanup(&resp);
 	return rc;
+}
+
+/* ---- DescribeTaskDefinition ---------------------------------------------- */
+
+json_t *
+ecs_describe_task_definition_body(const char *task_definition)
+{
+	return json_pack("{s:s}", "taskDefinition",
+	    task_definition ? task_definition : "");
+}
+
+static void
+log_config_of(const json_t *cd, struct ecs_log_config *out)
+{
+	const json_t *lc = json_object_get(cd, "logConfiguration");
+	const json_t *opts = json_object_get(lc, "options");
+	const char *driver = json_string_value(json_object_get(lc, "logDriver"));
+
+	copy_str(out->container, sizeof(out->container), cd, "name");
+	out->group[0] = out->stream_prefix[0] = '\0';
+	if (driver == NULL || strcmp(driver, "awslogs") != 0)
+		return;
+	copy_str(out->group, sizeof(out->group), opts, "awslogs-group");
+	copy_str(out->stream_prefix, sizeof(out->stream_prefix), opts,
+	    "awslogs-stream-prefix");
+}
+
+enum poky_err
+ecs_describe_task_definition_answer(const char *body, size_t n,
+				    const char *container,
+				    struct ecs_log_config *out,
+				    struct poky_error *e)
+{
+	json_t *ans, *cds, *cd;
+	size_t i;
+	bool found = false;
+
+	memset(out, 0, sizeof(*out));
+	ans = answer_object("DescribeTaskDefinition", body, n, e);
+	if (ans == NULL)
+		return POKY_ERR_TRANSIENT;
+	cds = json_object_get(json_object_get(ans, "taskDefinition"),
+	    "containerDefinitions");
+	json_array_foreach(cds, i, cd) {
+		const char *name = json_string_value(json_object_get(cd, "name"));
+
+		if (name == NULL)
+			continue;
+		if (container != NULL && *container != '\0') {
+			if (strcmp(name, container) != 0)
+				continue;
+			log_config_of(cd, out);
+			found = true;
+			break;
+		}
+		log_config_of(cd, out);
+		if (out->group[0] != '\0') {
+			found = true;
+			break;
+		}
+	}
+	json_decref(ans);
+	if (found)
+		return POKY_OK;
+	memset(out, 0, sizeof(*out));
+	if (container != NULL && *container != '\0')
+		return poky_error_set(e, POKY_ERR_NOTFOUND, "ECS "
+		    "DescribeTaskDefinition: no container '%.128s'", container);
+	return POKY_OK;
+}
+
+enum poky_err
+ecs_describe_task_definition(struct aws_client *c, const char *task_definition,
+			     const char *container, struct ecs_log_config *out,
+			     struct poky_error *e)
+{
+	struct httpc_response resp;
+	json_t *body = ecs_describe_task_definition_body(task_definition);
+	enum poky_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if (body == NULL)
+		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+	rc = ecs_call(c, "DescribeTaskDefinition", body, 0, &resp, e);
+	if (rc == POKY_OK)
+		rc = ecs_answered(&resp, ecs_describe_task_definition_answer(
+		    resp.body.data, resp.body.len, container, out, e), e);
+	httpc_response_cleanup(&resp);
+	return rc;
+}
+
+void
+ecs_log_stream_name(const char *prefix, const char *container,
+		    const char *task_arn, char *out, size_t cap)
+{
+	const char *id = task_arn ? strrchr(task_arn, '/') : NULL;
+	int n;
+
+	id = id ? id + 1 : task_arn;
+	if (cap == 0)
+		return;
+	out[0] = '\0';
+	if (prefix == NULL || *prefix == '\0' || container == NULL ||
+	    *container == '\0' || id == NULL || *id == '\0')
+		return;
+	n = snprintf(out, cap, "%s/%s/%s", prefix, container, id);
+	if (n < 0 || (size_t)n >= cap)
+		out[0] = '\0';
 }

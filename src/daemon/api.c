@@ -15,6 +15,7 @@
 #include "poky/creds.h"
 #include "poky/launch.h"
 #include "poky/log.h"
+#include "poky/logs.h"
 #include "poky/metrics.h"
 #include "poky/str.h"
 #include "poky/templates.h"
@@ -534,6 +535,49 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 	task_cleanup(&t);
 }
 
+/* An ECS task's output: its CloudWatch Logs stream (network I/O, so on an
+ * offload thread), the last LOG_MAX_BYTES of it. */
+static void
+ecs_logs(struct app *app, struct api_req *req, struct api_resp *r,
+	 const struct task *t)
+{
+	struct aws_client *aws;
+	struct poky_error e;
+	enum poky_err rc;
+
+	if (t->ecs_log_group == NULL || t->ecs_log_stream == NULL) {
+		api_problem(r, 404, NULL, "Logs not available", "%s",
+		    t->ecs_task_arn == NULL ? "the task has not been launched" :
+		    "where this task logs is unknown: give its template "
+		    "log_group and log_stream_prefix, or use the awslogs driver "
+		    "with a stream prefix");
+		return;
+	}
+	if (req->may_defer) {
+		r->defer = true;        /* GetLogEvents */
+		return;
+	}
+	if ((aws = app_aws(app, &e)) == NULL)
+		rc = e.code;
+	else
+		rc = logs_read_stream(aws, t->ecs_log_group, t->ecs_log_stream,
+		    LOG_MAX_BYTES, &r->text, &r->text_len, &e);
+	if (rc == POKY_OK || rc == POKY_ERR_NOTFOUND) {
+		/* No stream yet: the task has not written anything. */
+		if (rc == POKY_ERR_NOTFOUND && (r->text = strdup("")) != NULL)
+			r->text_len = 0;
+		r->status = 200;
+		r->content_type = "text/plain; charset=utf-8";
+	} else if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_NOMEM) {
+		api_problem(r, 503, "urn:poky:problem:upstream",
+		    "CloudWatch Logs unavailable", "%s", e.message);
+		api_resp_header(r, "Retry-After", "5");
+	} else {
+		api_problem(r, 502, "urn:poky:problem:upstream",
+		    "Logs not available", "%s", e.message);
+	}
+}
+
 static void
 h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 {
@@ -566,6 +610,10 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 			api_problem(r, 502, "urn:poky:problem:upstream",
 			    "Logs not available", "%s", e.message);
 		}
+		goto out;
+	}
+	if (t.launcher == LAUNCHER_ECS) {
+		ecs_logs(app, req, r, &t);
 		goto out;
 	}
 	if (t.launcher != LAUNCHER_LOCAL) {

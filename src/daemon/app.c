@@ -89,6 +89,7 @@ app_aws(struct app *app, struct poky_error *e)
 			.ecs_endpoint_url = cfg->aws.ecs_endpoint_url,
 			.s3_endpoint_url = cfg->aws.s3_endpoint_url,
 			.sts_endpoint_url = cfg->aws.sts_endpoint_url,
+			.logs_endpoint_url = cfg->aws.logs_endpoint_url,
 			.max_attempts = cfg->aws.max_attempts,
 			.connect_timeout_ms = cfg->aws.connect_timeout * 1000,
 			.timeout_ms = cfg->aws.request_timeout * 1000,

@@ -306,6 +306,7 @@ load_server(struct loader *l)
 
 static const char *const aws_keys[] = { "region", "profile", "endpoint_url",
 	"ecs_endpoint_url", "s3_endpoint_url", "sts_endpoint_url",
+	"logs_endpoint_url",
 	"max_attempts", "connect_timeout", "request_timeout", "max_in_flight",
 	"runtask_rate", "runtask_burst", "max_queued", NULL };
 
@@ -332,6 +333,7 @@ load_aws(struct loader *l)
 	    (rc = get_str(l, "aws", "ecs_endpoint_url", &c->aws.ecs_endpoint_url)) ||
 	    (rc = get_str(l, "aws", "s3_endpoint_url", &c->aws.s3_endpoint_url)) ||
 	    (rc = get_str(l, "aws", "sts_endpoint_url", &c->aws.sts_endpoint_url)) ||
+	    (rc = get_str(l, "aws", "logs_endpoint_url", &c->aws.logs_endpoint_url)) ||
 	    (rc = get_int(l, "aws", "max_attempts", 1, 10, &c->aws.max_attempts)) ||
 	    (rc = get_long(l, "aws", "connect_timeout", 1, 60, &c->aws.connect_timeout)) ||
 	    (rc = get_long(l, "aws", "request_timeout", 1, 600, &c->aws.request_timeout)) ||
@@ -343,7 +345,8 @@ load_aws(struct loader *l)
 	    (rc = check_url(l, "aws", "endpoint_url", c->aws.endpoint_url)) ||
 	    (rc = check_url(l, "aws", "ecs_endpoint_url", c->aws.ecs_endpoint_url)) ||
 	    (rc = check_url(l, "aws", "s3_endpoint_url", c->aws.s3_endpoint_url)) ||
-	    (rc = check_url(l, "aws", "sts_endpoint_url", c->aws.sts_endpoint_url)))
+	    (rc = check_url(l, "aws", "sts_endpoint_url", c->aws.sts_endpoint_url)) ||
+	    (rc = check_url(l, "aws", "logs_endpoint_url", c->aws.logs_endpoint_url)))
 		return rc;
 	return POKY_OK;
 }
@@ -423,7 +426,7 @@ static const char *const tmpl_keys[] = { "launcher", "cluster",
 	"platform_version", "subnets", "security_groups", "assign_public_ip",
 	"task_role_arn", "execution_role_arn", "timeout", "command",
 	"max_running", "kill_grace", "image", "docker_host", "pull", "remove",
-	"docker_network", NULL };
+	"docker_network", "log_group", "log_stream_prefix", NULL };
 
 static bool
 valid_name(const char *s, size_t max)
@@ -592,6 +595,8 @@ tmpl_free(struct tmpl *t)
 	free(t->cluster);
 	free(t->task_definition);
 	free(t->container);
+	free(t->log_group);
+	free(t->log_stream_prefix);
 	free(t->launch_type);
 	free(t->platform_version);
 	for (size_t i = 0; i < t->n_capacity_providers; i++)
@@ -700,6 +705,8 @@ load_template(struct loader *l, const char *sec)
 	    (rc = get_str(l, sec, "image", &t->image)) ||
 	    (rc = get_str(l, sec, "docker_host", &t->docker_host)) ||
 	    (rc = get_str(l, sec, "docker_network", &t->docker_network)) ||
+	    (rc = get_str(l, sec, "log_group", &t->log_group)) ||
+	    (rc = get_str(l, sec, "log_stream_prefix", &t->log_stream_prefix)) ||
 	    (rc = get_bool(l, sec, "remove", &t->docker_remove)) ||
 	    (rc = load_template_lists(l, sec, t)))
 		return rc;
@@ -1013,6 +1020,7 @@ config_free(struct config *c)
 	free(c->aws.ecs_endpoint_url);
 	free(c->aws.s3_endpoint_url);
 	free(c->aws.sts_endpoint_url);
+	free(c->aws.logs_endpoint_url);
 	for (size_t i = 0; i < c->tracker.n_webhook_allow; i++)
 		free(c->tracker.webhook_allow[i]);
 	free(c->tracker.webhook_secret);

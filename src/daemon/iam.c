@@ -18,6 +18,8 @@ enum iam_scope {
 	IAM_TASK_ROLES,         /* the roles RunTask passes to the task */
 	IAM_CHECKED_BUCKETS,    /* buckets named by s3=bucket parameters */
 	IAM_CHECKED_OBJECTS,    /* objects in the buckets of s3=object parameters */
+	IAM_ANY_UNLESS_LOGS_SET, /* "*", when log_group/log_stream_prefix are not both set */
+	IAM_LOG_STREAMS,        /* the streams of the template's log group */
 };
 
 /* Where a condition's value comes from. */
@@ -49,8 +51,10 @@ struct iam_entry {
 /* Every AWS call pokyd makes, with what AWS's Service Authorization Reference
  * says it is authorized as.  A new call is a new row (and a new case for the
  * test that replays the fakes' calls, test/integration/test_iam_policy.py).
- * logs:GetLogEvents (task logs from CloudWatch) joins when a template config
- * key names the log group: pokyd reads no CloudWatch logs yet. */
+ * Task logs: pokyd reads where a task logs from its task definition
+ * (DescribeTaskDefinition: no resource type, so "*"; not called when the
+ * template sets log_group and log_stream_prefix) and reads the stream with
+ * GetLogEvents, authorized on the log stream. */
 static const struct iam_entry iam_table[] = {
 	/* RunTask is authorized on the task definition; the cluster is only a
 	 * context key, so the condition is what keeps the task definition from
@@ -77,6 +81,12 @@ static const struct iam_entry iam_table[] = {
 	{ "ecs:StopTask", "always", "ecs:StopTask", "task", IAM_CLUSTER_TASKS,
 	  IAM_ECS, { "ecs:cluster", NULL }, NULL, NULL, IAM_VALUE_NONE, NULL,
 	  "PokyTrackTasks" },
+	{ "ecs:DescribeTaskDefinition", "always", "ecs:DescribeTaskDefinition",
+	  "*", IAM_ANY_UNLESS_LOGS_SET, IAM_ECS, { NULL }, NULL, NULL,
+	  IAM_VALUE_NONE, NULL, "PokyTaskLogConfig" },
+	{ "logs:GetLogEvents", "always", "logs:GetLogEvents", "log-stream",
+	  IAM_LOG_STREAMS, IAM_ECS, { NULL }, NULL, NULL, IAM_VALUE_NONE, NULL,
+	  "PokyReadTaskLogs" },
 	/* The original Poky's existence checks (s3= parameters). */
 	{ "s3:HeadBucket", "always", "s3:ListBucket", "bucket",
 	  IAM_CHECKED_BUCKETS, IAM_S3_CHECKS, { NULL }, NULL, NULL,
@@ -270,6 +280,28 @@ scope_resources(const struct iam_where *w, enum iam_scope scope,
 			rc = append_unique(out, json_string(t->task_role_arn));
 		if (rc == 0 && t->execution_role_arn != NULL && *t->execution_role_arn)
 			rc = append_unique(out, json_string(t->execution_role_arn));
+		return rc;
+	case IAM_ANY_UNLESS_LOGS_SET:
+		if (t->log_group != NULL && *t->log_group &&
+		    t->log_stream_prefix != NULL && *t->log_stream_prefix)
+			return 0;
+		return append_unique(out, json_string("*"));
+	case IAM_LOG_STREAMS:
+		/* A group pokyd learns only from the task definition at run
+		 * time: the usual names, /ecs/FAMILY (the console's) and
+		 * /poky/STACK (deploy/); log_group in the template names it
+		 * exactly. */
+		if (t->log_group != NULL && *t->log_group)
+			return append_unique(out, json_sprintf(
+			    "arn:%s:logs:%s:*:log-group:%s:log-stream:*",
+			    w->partition, w->region, t->log_group));
+		rc = append_unique(out, json_sprintf(
+		    "arn:%s:logs:%s:*:log-group:/ecs/*:log-stream:*",
+		    w->partition, w->region));
+		if (rc == 0)
+			rc = append_unique(out, json_sprintf(
+			    "arn:%s:logs:%s:*:log-group:/poky/*:log-stream:*",
+			    w->partition, w->region));
 		return rc;
 	case IAM_CHECKED_BUCKETS:
 		for (size_t i = 0; rc == 0 && i < t->n_params; i++)

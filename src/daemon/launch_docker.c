@@ -454,7 +454,7 @@ create_body(const struct tmpl *t, const struct task *task)
 		goto out;
 	/* Only the parameters and the template's env: pokyd's own variables
 	 * (credentials among them) never reach a container. */
-	n_env = tmpl_env(t, params, env, TMPL_MAX_ENV);
+	n_env = tmpl_env_task(t, params, task->id, env, TMPL_MAX_ENV);
 	for (size_t i = 0; i < n_env; i++)
 		json_array_append_new(envj, json_sprintf("%s=%s", env[i].name,
 		    env[i].value));

@@ -1,4 +1,6 @@
 /* launch_ecs.c - start and stop tasks on ECS (see launch.h). */
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,92 @@ set_str(char **dst, const char *v)
 {
 	free(*dst);
 	*dst = v && *v ? strdup(v) : NULL;
+}
+
+/* ---- where a task logs --------------------------------------------------- */
+
+/* DescribeTaskDefinition once per task definition revision (they never
+ * change), for the container Poky overrides.  A few entries: a pokyd runs
+ * a handful of templates. */
+#define LOGCACHE_SIZE 32
+
+static struct logcache_entry {
+	char task_definition[256];
+	char container[256];
+	struct ecs_log_config lc;
+} logcache[LOGCACHE_SIZE];
+static size_t logcache_n, logcache_next;
+static pthread_mutex_t logcache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool
+logcache_get(const char *td, const char *container, struct ecs_log_config *lc)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&logcache_lock);
+	for (size_t i = 0; i < logcache_n && !hit; i++)
+		if (strcmp(logcache[i].task_definition, td) == 0 &&
+		    strcmp(logcache[i].container, container) == 0) {
+			*lc = logcache[i].lc;
+			hit = true;
+		}
+	pthread_mutex_unlock(&logcache_lock);
+	return hit;
+}
+
+static void
+logcache_put(const char *td, const char *container,
+	     const struct ecs_log_config *lc)
+{
+	struct logcache_entry *x;
+
+	pthread_mutex_lock(&logcache_lock);
+	x = &logcache[logcache_next];
+	logcache_next = (logcache_next + 1) % LOGCACHE_SIZE;
+	if (logcache_n < LOGCACHE_SIZE)
+		logcache_n++;
+	str_copy(x->task_definition, sizeof(x->task_definition), td);
+	str_copy(x->container, sizeof(x->container), container);
+	x->lc = *lc;
+	pthread_mutex_unlock(&logcache_lock);
+}
+
+void
+launch_ecs_log_names(struct app *app, const struct tmpl *t, struct task *task,
+		     const char *task_definition)
+{
+	struct ecs_log_config lc = { 0 };
+	const char *group = t->log_group, *prefix = t->log_stream_prefix;
+	char stream[1100];
+
+	/* An empty key in the config is an unset one. */
+	if (group != NULL && *group == '\0')
+		group = NULL;
+	if (prefix != NULL && *prefix == '\0')
+		prefix = NULL;
+
+	/* The template's keys win: no ECS call when both are set. */
+	if ((group == NULL || prefix == NULL) && task_definition != NULL &&
+	    !logcache_get(task_definition, t->container, &lc)) {
+		struct aws_client *aws = app_aws(app, NULL);
+		struct poky_error e;
+
+		if (aws != NULL && ecs_describe_task_definition(aws,
+		    task_definition, t->container, &lc, &e) == POKY_OK)
+			logcache_put(task_definition, t->container, &lc);
+		else if (aws != NULL)
+			/* Not cached: the next launch asks again. */
+			log_warnx("task %s: where it logs is unknown: %s",
+			    task->id, e.message);
+	}
+	if (group == NULL)
+		group = lc.group;
+	if (prefix == NULL)
+		prefix = lc.stream_prefix;
+	ecs_log_stream_name(prefix, t->container, task->ecs_task_arn, stream,
+	    sizeof(stream));
+	set_str(&task->ecs_log_group, group);
+	set_str(&task->ecs_log_stream, group && *group ? stream : NULL);
 }
 
 enum poky_err
@@ -81,6 +169,8 @@ launch_ecs_start(struct app *app, const struct tmpl *t, struct task *task,
 	set_str(&task->ecs_last_status, et.last_status);
 	set_str(&task->capacity_provider, rt.capacity_provider ?
 	    rt.capacity_provider : et.capacity_provider);
+	launch_ecs_log_names(app, t, task, et.task_definition_arn[0] ?
+	    et.task_definition_arn : t->task_definition);
 	return POKY_OK;
 }
 
@@ -121,13 +211,15 @@ str_or_null(const char *s)
 static json_t *
 ecs_detail_json(const struct task *t)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "task_arn", str_or_null(t->ecs_task_arn),
 	    "cluster", str_or_null(t->ecs_cluster),
 	    "last_status", str_or_null(t->ecs_last_status),
 	    "stop_code", str_or_null(t->stop_code),
 	    "stopped_reason", str_or_null(t->ecs_stopped_reason),
-	    "capacity_provider", str_or_null(t->capacity_provider));
+	    "capacity_provider", str_or_null(t->capacity_provider),
+	    "log_group", str_or_null(t->ecs_log_group),
+	    "log_stream", str_or_null(t->ecs_log_stream));
 }
 
 const struct launcher_ops launch_ecs_ops = {

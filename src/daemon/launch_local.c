@@ -131,7 +131,7 @@ spawn(struct local_runner *r, const struct tmpl *t, struct task *task,
 		rc = poky_error_set(e, POKY_ERR_INVALID, "empty command");
 		goto out;
 	}
-	n_env = tmpl_env(t, params, env, TMPL_MAX_ENV);
+	n_env = tmpl_env_task(t, params, task->id, env, TMPL_MAX_ENV);
 	envp = calloc(n_env + 2, sizeof(*envp));
 	if (envp == NULL) {
 		rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");

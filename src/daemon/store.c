@@ -104,8 +104,8 @@ struct wop {
 	"local_start_ticks, timeout_seconds, callback_url, callback_state, " \
 	"callback_attempts, callback_next_at, created_by, cancel_requested_by, " \
 	"container_id, container_image, reason_code, launch_pending, timed_out, " \
-	"result, labels"
-#define N_COLUMNS 37
+	"result, labels, ecs_log_group, ecs_log_stream"
+#define N_COLUMNS 39
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -151,11 +151,12 @@ static const char *const schema_v2_columns[] = { "container_id TEXT",
 
 /* v3: the lifecycle rule's reason code; the launch-pending and timed-out
  * flags (once hidden in the reason's text); the worker's result line; the
- * record's labels (a JSON object of strings). */
+ * record's labels (a JSON object of strings); an ECS task's CloudWatch log
+ * group and stream. */
 static const char *const schema_v3_columns[] = { "reason_code TEXT",
 	"launch_pending INTEGER NOT NULL DEFAULT 0",
 	"timed_out INTEGER NOT NULL DEFAULT 0", "result TEXT", "labels TEXT",
-	NULL };
+	"ecs_log_group TEXT", "ecs_log_stream TEXT", NULL };
 
 void
 task_init(struct task *t)
@@ -187,6 +188,8 @@ task_cleanup(struct task *t)
 	free(t->reason_code);
 	free(t->result);
 	free(t->labels);
+	free(t->ecs_log_group);
+	free(t->ecs_log_stream);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -542,6 +545,8 @@ bind_task(sqlite3_stmt *st, const struct task *t)
 	sqlite3_bind_int(st, i++, t->timed_out ? 1 : 0);
 	bind_text(st, i++, t->result);
 	bind_text(st, i++, t->labels);
+	bind_text(st, i++, t->ecs_log_group);
+	bind_text(st, i++, t->ecs_log_stream);
 }
 
 static char *
@@ -611,6 +616,8 @@ read_task(sqlite3_stmt *st, struct task *t)
 	t->timed_out = sqlite3_column_int(st, i++) != 0;
 	t->result = col_dup(st, i++);
 	t->labels = col_dup(st, i++);
+	t->ecs_log_group = col_dup(st, i++);
+	t->ecs_log_stream = col_dup(st, i++);
 }
 
 /* ---- operations ----------------------------------------------------------- */
@@ -647,7 +654,7 @@ do_insert(sqlite3 *db, sqlite3_stmt **cache, const struct task *t,
 
 	st = cached_stmt(db, cache, "INSERT INTO tasks (" COLUMNS ") VALUES "
 	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-	    "?,?,?,?,?)");
+	    "?,?,?,?,?,?,?)");
 	if (st == NULL)
 		return db_error(db, e, "insert");
 	bind_task(st, t);
@@ -737,13 +744,13 @@ do_update(sqlite3 *db, sqlite3_stmt **cache, const struct task *t,
 	 * must also be the one t was read as; otherwise a writer holding an
 	 * older copy (the tracker moving starting -> running) would undo
 	 * another's change that kept the status (a cancel request).  Every
-	 * column by position; ?33 is the expected status, ?34 the updated_at
+	 * column by position; ?40 is the expected status, ?41 the updated_at
 	 * it was read with. */
 	st = cached_stmt(db, cache, "UPDATE tasks SET (" COLUMNS ") = "
 	    "(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
 	    "?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,"
-	    "?35,?36,?37) "
-	    "WHERE id = ?1 AND (?38 IS NULL OR (status = ?38 AND updated_at = ?39))");
+	    "?35,?36,?37,?38,?39) "
+	    "WHERE id = ?1 AND (?40 IS NULL OR (status = ?40 AND updated_at = ?41))");
 	if (st == NULL)
 		return db_error(db, e, "update");
 	bind_task(st, t);
@@ -1049,6 +1056,8 @@ task_copy(struct task *dst, const struct task *src)
 	dst->reason_code = dup_or_null(src->reason_code, &ok);
 	dst->result = dup_or_null(src->result, &ok);
 	dst->labels = dup_or_null(src->labels, &ok);
+	dst->ecs_log_group = dup_or_null(src->ecs_log_group, &ok);
+	dst->ecs_log_stream = dup_or_null(src->ecs_log_stream, &ok);
 	if (!ok)
 		task_cleanup(dst);
 	return ok;

@@ -14,6 +14,7 @@
 #include "poky/awsreq.h"
 #include "poky/launch.h"
 #include "poky/launchq.h"
+#include "poky/logs.h"
 #include "poky/lifecycle.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
@@ -164,6 +165,8 @@ task_to_json(const struct task *t)
 
 /* ---- state changes -------------------------------------------------------- */
 
+static void tasks_result_local(struct app *app, struct task *t);
+
 enum poky_err
 tasks_set_status(struct app *app, struct task *t, const char *status,
 		 struct poky_error *e)
@@ -202,6 +205,8 @@ tasks_finish(struct app *app, struct task *t, const struct task_outcome *o,
 	}
 	t->timed_out = t->timed_out || o->timed_out;
 	t->launch_pending = false;
+	if (t->launcher != LAUNCHER_ECS)
+		tasks_result_local(app, t);     /* the output is in a file here */
 	if (t->finished_at <= 0)
 		t->finished_at = now_real();
 	free(t->reason);
@@ -567,7 +572,7 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 		goto out;
 	}
 	params = json_loads(task.parameters ? task.parameters : "{}", 0, NULL);
-	n_env = tmpl_env(t, params, env, TMPL_MAX_ENV);
+	n_env = tmpl_env_task(t, params, task.id, env, TMPL_MAX_ENV);
 	rc = launch_ecs_start(app, t, &task, env, n_env, raw, e);
 	if (rc != POKY_OK && launch_outcome_unknown(t, rc, e)) {
 		/* ECS may have started it (no answer, or a 5xx after every
@@ -970,4 +975,129 @@ tasks_cancel(struct app *app, const char *id, const char *by, struct task *out,
 		rc = cancel_once(app, out, by, reason, e);
 	}
 	return rc;
+}
+
+/* ---- the worker's result ------------------------------------------------- */
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
+	    c == '\f';
+}
+
+char *
+tasks_result_from_text(const char *text, size_t n, size_t max, bool *too_big)
+{
+	size_t end = n;
+
+	*too_big = false;
+	while (end > 0) {
+		size_t start = end, a, b;
+		json_t *j;
+
+		while (start > 0 && text[start - 1] != '\n')
+			start--;
+		a = start;
+		b = end;
+		end = start > 0 ? start - 1 : 0;
+		while (a < b && is_space(text[a]))
+			a++;
+		while (b > a && is_space(text[b - 1]))
+			b--;
+		if (b - a < 2 || text[a] != '{' || text[b - 1] != '}')
+			continue;
+		if (b - a > max) {
+			/* The result the worker meant, only too large: an
+			 * older line would be the wrong answer. */
+			*too_big = true;
+			return NULL;
+		}
+		j = json_loadb(text + a, b - a, JSON_REJECT_DUPLICATES, NULL);
+		if (json_is_object(j)) {
+			char *r = strndup(text + a, b - a);
+
+			json_decref(j);
+			return r;
+		}
+		json_decref(j);
+	}
+	return NULL;
+}
+
+static void
+take_result(struct task *t, const char *text, size_t n)
+{
+	bool too_big;
+	char *r = tasks_result_from_text(text, n, TASK_RESULT_MAX, &too_big);
+
+	if (too_big)
+		log_warnx("task %s: its result line is larger than %u bytes; "
+		    "not stored", t->id, TASK_RESULT_MAX);
+	if (r == NULL)
+		return;
+	free(t->result);
+	t->result = r;
+}
+
+void
+tasks_result_from_file(struct task *t, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	char *text = NULL;
+	size_t n = 0;
+	off_t from;
+
+	if (f == NULL)
+		return;
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+		goto out;
+	/* The summary is the worker's last line: the end of the output is
+	 * enough, however long the output. */
+	from = st.st_size > (off_t)TASK_RESULT_SCAN ?
+	    st.st_size - (off_t)TASK_RESULT_SCAN : 0;
+	text = malloc(TASK_RESULT_SCAN);
+	if (text == NULL || fseeko(f, from, SEEK_SET) != 0)
+		goto out;
+	n = fread(text, 1, TASK_RESULT_SCAN, f);
+	take_result(t, text, n);
+out:
+	free(text);
+	fclose(f);
+}
+
+static void
+tasks_result_local(struct app *app, struct task *t)
+{
+	char path[4096];
+
+	local_log_path(app, t->id, path, sizeof(path));
+	tasks_result_from_file(t, path);
+}
+
+/* Events of the stream's newest page looked at for the result line. */
+#define RESULT_TAIL_EVENTS 50
+
+void
+tasks_result_from_ecs(struct app *app, struct task *t)
+{
+	struct aws_client *aws;
+	struct poky_error e;
+	char *text = NULL;
+	size_t n = 0;
+
+	if (t->ecs_log_group == NULL || t->ecs_log_stream == NULL)
+		return;
+	if ((aws = app_aws(app, &e)) == NULL)
+		return;
+	if (logs_read_tail(aws, t->ecs_log_group, t->ecs_log_stream,
+	    RESULT_TAIL_EVENTS, TASK_RESULT_SCAN, &text, &n, &e) != POKY_OK) {
+		if (e.code != POKY_ERR_NOTFOUND)
+			log_warnx("task %s: no result from its log stream: %s",
+			    t->id, e.message);
+		return;
+	}
+	take_result(t, text, n);
+	free(text);
 }

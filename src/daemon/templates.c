@@ -109,6 +109,24 @@ tmpl_env(const struct tmpl *t, const json_t *checked, struct ecs_kv *out,
 	return n;
 }
 
+size_t
+tmpl_env_task(const struct tmpl *t, const json_t *checked, const char *task_id,
+	      struct ecs_kv *out, size_t cap)
+{
+	size_t n = 0, m;
+
+	if (cap == 0)
+		return 0;
+	out[n++] = (struct ecs_kv){ "POKY_TASK_ID", task_id };
+	m = tmpl_env(t, checked, out + 1, cap - 1);
+	/* The record's id is Poky's to say: a template's own POKY_TASK_ID
+	 * would make the variable lie. */
+	for (size_t i = 1; i <= m; i++)
+		if (strcmp(out[i].name, "POKY_TASK_ID") != 0)
+			out[n++] = out[i];
+	return n;
+}
+
 json_t *
 tmpl_to_json(const struct tmpl *t)
 {

@@ -245,6 +245,8 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 			    c ? c->reason : "");
 		}
 		app_config_put(app, conf);
+		/* Outside any store iteration, on the tracker's thread. */
+		tasks_result_from_ecs(app, &t);
 		tasks_finish(app, &t, &o, NULL);
 		changed = true;
 		goto out;

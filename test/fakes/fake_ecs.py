@@ -4,7 +4,8 @@
     /usr/bin/python3 test/fakes/fake_ecs.py --port 0 --port-file FILE [--creds-file FILE]
 
 Service: POST / with Content-Type application/x-amz-json-1.1 and
-X-Amz-Target AmazonEC2ContainerServiceV20141113.{RunTask,DescribeTasks,StopTask,ListTasks},
+X-Amz-Target AmazonEC2ContainerServiceV20141113.{RunTask,DescribeTasks,StopTask,ListTasks,
+DescribeTaskDefinition},
 SigV4 for service "ecs" (checked by botocore, see common.py), bodies validated against the ECS
 model shipped in python3-botocore (patched: that 1.29 model predates RunTask.clientToken, which
 is added as an optional String) plus the AWS rules of AWS-NOTES.md.
@@ -28,7 +29,9 @@ Config (POST /_fake/config, shallow merge; defaults in DEFAULT_CONFIG below):
   task_definitions         null: any "family[:rev]" or task-definition ARN;
                            list: only those ("family" matches every revision);
                            dict {"family[:rev]": {"containers": ["name", ...]}}: also checks
-                           containerOverrides names against the containers
+                           containerOverrides names against the containers; an entry's
+                           "logConfiguration" ({"logDriver": "awslogs", "options": {...}}) is
+                           every container's in DescribeTaskDefinition (none without it)
   container_names          containers of a task when neither the task definition (dict form)
                            nor containerOverrides name them
   capacity_providers       capacity providers the clusters know
@@ -68,7 +71,9 @@ Extra control endpoints:
 Call log (/_fake/calls): each RunTask, DescribeTasks and StopTask call also has "authz", what
 IAM authorizes it on: {"cluster_arn", "task_definition_arn" (RunTask: the revision ECS ran),
 "task_arns" (RunTask: the tasks it created; else the tasks named)}, or null when the request
-was refused before that was known.
+was refused before that was known; DescribeTaskDefinition's is {"task_definition_arn"} (IAM
+authorizes it on "*").  DescribeTaskDefinition answers are checked against the model's output
+shape (a malformed one is the fake's bug: HTTP 500).
 """
 
 import base64
@@ -86,7 +91,7 @@ except ImportError:
     import common
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
-OPERATIONS = ("RunTask", "DescribeTasks", "StopTask", "ListTasks")
+OPERATIONS = ("RunTask", "DescribeTasks", "StopTask", "ListTasks", "DescribeTaskDefinition")
 JSON_CT = "application/x-amz-json-1.1"
 STATUS_ORDER = ["PROVISIONING", "PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING",
                 "DEPROVISIONING", "STOPPED"]
@@ -251,6 +256,41 @@ class EcsApp(common.FakeApp):
         if name not in (self.config.get("clusters") or []):
             raise common.ApiError(400, "ClusterNotFoundException", "Cluster not found.")
         return name, self._arn("cluster", name)
+
+    def _task_definition_entry(self, family, rev):
+        known = self.config.get("task_definitions")
+        if not isinstance(known, dict):
+            return {}
+        for key, info in known.items():
+            km = TASKDEF_ARN_RE.match(key)
+            kfam, krev = (km.group(1), km.group(2)) if km else (key.partition(":")[0],
+                                                                 key.partition(":")[2] or None)
+            if kfam == family and (rev is None or krev is None or krev == rev):
+                return info or {}
+        return {}
+
+    def op_DescribeTaskDefinition(self, body, req):
+        family, rev, arn, containers = self._task_definition(body["taskDefinition"])
+        self._authz(req, task_definition_arn=arn)
+        entry = self._task_definition_entry(family, rev)
+        names = containers or self.config.get("container_names") or ["app"]
+        defs = []
+        for name in names:
+            cd = {"name": name, "image": "poky-worker:test", "essential": True,
+                  "environment": []}
+            if entry.get("logConfiguration"):
+                cd["logConfiguration"] = copy.deepcopy(entry["logConfiguration"])
+            defs.append(cd)
+        out = {"taskDefinition": {
+            "taskDefinitionArn": arn, "family": family, "revision": int(rev),
+            "containerDefinitions": defs, "status": "ACTIVE",
+            "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+            "cpu": "256", "memory": "512"}}
+        report = common.model_validate(
+            out, service_model().operation_model("DescribeTaskDefinition").output_shape)
+        if report:
+            raise common.ApiError(500, "ServerException", "fake_ecs answer invalid: " + report)
+        return out
 
     def _task_definition(self, ref):
         m = TASKDEF_ARN_RE.match(ref)

@@ -118,6 +118,8 @@ def pokyd_env(home, ecs_url, s3_url=None, extra=None):
         "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
         "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL_ECS": ecs_url,
+        # Never AWS: tests that read task logs give the fake's URL (fake_logs).
+        "AWS_ENDPOINT_URL_LOGS": "http://127.0.0.1:9",
         "AWS_EC2_METADATA_DISABLED": "true",
         "POKY_RETRY_BASE_MS": "10",
     }
@@ -703,6 +705,15 @@ class FakeEcs(FakeService):
         return self.ctl("POST", "tasks/" + task_arn.rsplit("/", 1)[-1], body)
 
 
+class FakeLogs(FakeService):
+    def __init__(self, workdir):
+        super().__init__("fake_logs.py", workdir)
+
+    def append(self, group, stream, messages):
+        return self.ctl("POST", "streams/append", {"group": group, "stream": stream,
+                                                   "messages": messages})
+
+
 class FakeS3(FakeService):
     def __init__(self, workdir):
         super().__init__("fake_s3_head.py", workdir)
@@ -728,6 +739,22 @@ def fake_ecs(fake_ecs_server):
     fake_ecs_server.reset()
     yield fake_ecs_server
     fake_ecs_server.assert_signed()
+
+
+@pytest.fixture(scope="session")
+def fake_logs_server(tmp_path_factory):
+    f = FakeLogs(tmp_path_factory.mktemp("fake_logs")).start()
+    yield f
+    f.stop()
+
+
+@pytest.fixture
+def fake_logs(fake_logs_server):
+    """The session's fake CloudWatch Logs, reset; pokyd reaches it with
+    env={"AWS_ENDPOINT_URL_LOGS": fake_logs.url}."""
+    fake_logs_server.reset()
+    yield fake_logs_server
+    fake_logs_server.assert_signed()
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,8 @@ EXPECTED = {
                     ("iam:PassRole", "role", ("iam:PassedToService",), "per_role")},
     "ecs:DescribeTasks": {("ecs:DescribeTasks", "task", ("ecs:cluster",), "always")},
     "ecs:StopTask": {("ecs:StopTask", "task", ("ecs:cluster",), "always")},
+    "ecs:DescribeTaskDefinition": {("ecs:DescribeTaskDefinition", "*", (), "always")},
+    "logs:GetLogEvents": {("logs:GetLogEvents", "log-stream", (), "always")},
     "s3:HeadBucket": {("s3:ListBucket", "bucket", (), "always")},
     "s3:HeadObject": {("s3:GetObject", "object", (), "always")},
 }
@@ -83,7 +85,7 @@ def pokyd_print(d, flag):
 
 # --------------------------------------------------------------------------- recorded calls
 
-def recorded(fake_ecs, fake_s3):
+def recorded(fake_ecs, fake_s3, fake_logs):
     """Every call pokyd made that the fakes answered, as (operation, facts)."""
     out = []
     for c in fake_ecs.calls():
@@ -98,6 +100,9 @@ def recorded(fake_ecs, fake_s3):
     for c in fake_s3.calls():
         assert c["status"] == 200, c
         out.append(("s3:" + c["op"], {"bucket": c["bucket"], "key": c["key"]}))
+    for c in fake_logs.calls():
+        assert c["status"] == 200, c
+        out.append(("logs:" + c["op"], dict(c["authz"])))
     return out
 
 
@@ -130,6 +135,11 @@ def requests_for(op, facts, rows):
             resources = ["arn:aws:s3:::" + facts["bucket"]]
         elif kind == "object":
             resources = ["arn:aws:s3:::%s/%s" % (facts["bucket"], facts["key"])]
+        elif kind == "*":
+            resources = ["*"]
+        elif kind == "log-stream":
+            resources = ["arn:aws:logs:%s:%s:log-group:%s:log-stream:%s" % (
+                REGION, ACCOUNT, facts["log_group"], facts["log_stream"])]
         else:
             raise AssertionError("resource type this test cannot build: " + kind)
         for res in resources:
@@ -143,17 +153,27 @@ def requests_for(op, facts, rows):
 # --------------------------------------------------------------------------- the test
 
 @pytest.fixture
-def scenario(pokyd_factory, fake_ecs, fake_s3):
-    """Submit with s3 checks, launch, track, cancel; the daemon and what the fakes saw."""
-    fake_ecs.set_config(clusters=["poky-cluster", "batch"], progression=FOREVER)
+def scenario(pokyd_factory, fake_ecs, fake_s3, fake_logs):
+    """Submit with s3 checks, launch (and read where the task logs), track, read the task's
+    logs, cancel; the daemon and what the fakes saw."""
+    fake_ecs.set_config(clusters=["poky-cluster", "batch"], progression=FOREVER,
+                        task_definitions={"poky-task-definition": {
+                            "containers": ["poky"], "logConfiguration": {
+                                "logDriver": "awslogs", "options": {
+                                    "awslogs-group": "/ecs/poky-worker",
+                                    "awslogs-stream-prefix": "ecs"}}},
+                            "batch-job": {}})
     fake_s3.set_config(buckets={"poky-in": ["data/in.txt"], "poky-out": []})
-    d = pokyd_factory.new(TEMPLATES)
+    d = pokyd_factory.new(TEMPLATES, env={"AWS_ENDPOINT_URL_LOGS": fake_logs.url})
     api = d.client()
     rec = api.submit("convert", PARAMS)
     wait_task(api, rec["id"], "running")        # DescribeTasks saw it start
+    rec = api.get("/tasks/" + rec["id"]).json
+    fake_logs.append(rec["ecs"]["log_group"], rec["ecs"]["log_stream"], ["hello"])
+    assert api.get("/tasks/%s/logs" % rec["id"]).body == b"hello\n"
     assert api.delete("/tasks/" + rec["id"]).status == 202
     wait_task(api, rec["id"], "cancelled")
-    calls = recorded(fake_ecs, fake_s3)
+    calls = recorded(fake_ecs, fake_s3, fake_logs)
     return d, calls
 
 
@@ -181,7 +201,8 @@ def test_printed_policy_allows_every_call_pokyd_made(scenario):
     requests = [rq for op, facts in calls for rq in requests_for(op, facts, by_op[op])]
     actions = {rq["action"] for rq in requests}
     assert actions == {"ecs:RunTask", "ecs:TagResource", "iam:PassRole", "ecs:DescribeTasks",
-                       "ecs:StopTask", "s3:ListBucket", "s3:GetObject"}, actions
+                       "ecs:StopTask", "s3:ListBucket", "s3:GetObject",
+                       "ecs:DescribeTaskDefinition", "logs:GetLogEvents"}, actions
     results = simulate(policy, requests)
     bad = [(rq["what"], rq["context"], res) for rq, res in zip(requests, results)
            if res["result"] != "Allowed"]
@@ -190,7 +211,8 @@ def test_printed_policy_allows_every_call_pokyd_made(scenario):
     # The simulator knows each action, resource type and context key from its own copy of
     # the Service Authorization Reference: none dropped as not applying to the action.
     for rq, res in zip(requests, results):
-        assert res["resourceType"] == rq["resource_type"], (rq["what"], res)
+        # An action without a resource type (Resource "*") has none to report.
+        assert res.get("resourceType", "*") == rq["resource_type"], (rq["what"], res)
         assert res["ignoredContextKeys"] == [], (rq["what"], res)
 
 
@@ -235,6 +257,8 @@ def test_printed_policy_denies_the_neighbours(scenario):
          {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
         ("PassRole of the task role to another service", "iam:PassRole", TASK_ROLE,
          {"iam:PassedToService": "ec2.amazonaws.com"}),
+        ("GetLogEvents in another log group", "logs:GetLogEvents",
+         "arn:aws:logs:%s:%s:log-group:/aws/lambda/x:log-stream:y" % (REGION, ACCOUNT), {}),
         ("ListTasks (pokyd never calls it)", "ecs:ListTasks",
          ecs_arn("container-instance", "poky-cluster/x"), {"ecs:cluster": poky_cluster}),
     ]

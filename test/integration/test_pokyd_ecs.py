@@ -62,6 +62,7 @@ def test_post_launches_one_runtask_with_the_environment(api, fake_ecs):
     assert vpc["assignPublicIp"] == "ENABLED"
     co = body["overrides"]["containerOverrides"]
     assert co == [{"name": "poky", "environment": [
+        {"name": "POKY_TASK_ID", "value": rec["id"]},
         {"name": "SOURCE_BUCKET", "value": "test-poky-input"},
         {"name": "SOURCE_KEY", "value": "test_file.txt"},
         {"name": "OUTPUT_BUCKET", "value": "test-poky-output"},
