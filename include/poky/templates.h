@@ -24,8 +24,9 @@ json_t *tmpl_check(const struct tmpl *t, const json_t *params, json_t **errors);
 size_t tmpl_env(const struct tmpl *t, const json_t *checked,
 		struct ecs_kv *out, size_t cap);
 
-/* tmpl_env with POKY_TASK_ID=task_id first (every launcher gives the task
- * its record's id); a template variable of that name is dropped. */
+/* tmpl_env with POKY_TASK_ID=task_id last (every launcher gives the task
+ * its record's id; the parameters keep their places); a template variable
+ * of that name is dropped. */
 size_t tmpl_env_task(const struct tmpl *t, const json_t *checked,
 		     const char *task_id, struct ecs_kv *out, size_t cap);
 

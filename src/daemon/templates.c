@@ -117,13 +117,15 @@ tmpl_env_task(const struct tmpl *t, const json_t *checked, const char *task_id,
 
 	if (cap == 0)
 		return 0;
-	out[n++] = (struct ecs_kv){ "POKY_TASK_ID", task_id };
-	m = tmpl_env(t, checked, out + 1, cap - 1);
+	m = tmpl_env(t, checked, out, cap - 1);
 	/* The record's id is Poky's to say: a template's own POKY_TASK_ID
 	 * would make the variable lie. */
-	for (size_t i = 1; i <= m; i++)
+	for (size_t i = 0; i < m; i++)
 		if (strcmp(out[i].name, "POKY_TASK_ID") != 0)
 			out[n++] = out[i];
+	/* Last: the parameters keep their places (the original Poky's
+	 * clients read RunTask's overrides by position). */
+	out[n++] = (struct ecs_kv){ "POKY_TASK_ID", task_id };
 	return n;
 }
 

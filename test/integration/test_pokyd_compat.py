@@ -201,8 +201,11 @@ def test_ecs_answers_the_runtask_response_with_the_three_overrides(ecs, fake_ecs
     assert run["failures"] == []
     assert run["tasks"][0]["taskArn"] == fake_ecs.tasks()[0]["taskArn"]
     env = environment(run)
+    task_id = r.header("Location").rsplit("/", 1)[1]
+    # The original's three, in its order and places; then Poky's own POKY_TASK_ID.
     assert env == [{"name": n, "value": FIELDS[k]} for n, k in
-                   zip(ENV_ORDER, ("source_bucket", "source_key", "output_bucket"))]
+                   zip(ENV_ORDER, ("source_bucket", "source_key", "output_bucket"))] + [
+                  {"name": "POKY_TASK_ID", "value": task_id}]
     assert run["tasks"][0]["overrides"]["containerOverrides"][0]["name"] == "poky"
     # The checks went to S3 first, signed (botocore's S3SigV4Auth agreed), in field order.
     calls = s3.calls()
@@ -211,7 +214,6 @@ def test_ecs_answers_the_runtask_response_with_the_three_overrides(ecs, fake_ecs
         ("HeadObject", "/test-poky-input/test_file.txt"),
         ("HeadBucket", "/test-poky-output")]
     assert all(c["signature_ok"] for c in calls)
-    task_id = r.header("Location").rsplit("/", 1)[1]
     wait_task(api, task_id, "succeeded")
 
 

@@ -62,12 +62,12 @@ def test_post_launches_one_runtask_with_the_environment(api, fake_ecs):
     assert vpc["assignPublicIp"] == "ENABLED"
     co = body["overrides"]["containerOverrides"]
     assert co == [{"name": "poky", "environment": [
-        {"name": "POKY_TASK_ID", "value": rec["id"]},
         {"name": "SOURCE_BUCKET", "value": "test-poky-input"},
         {"name": "SOURCE_KEY", "value": "test_file.txt"},
         {"name": "OUTPUT_BUCKET", "value": "test-poky-output"},
         {"name": "DELETE_SOURCE", "value": "false"},
-        {"name": "AWS_REGION", "value": "us-east-1"}]}]
+        {"name": "AWS_REGION", "value": "us-east-1"},
+        {"name": "POKY_TASK_ID", "value": rec["id"]}]}]
     assert {"key": "poky:task-id", "value": rec["id"]} in body["tags"]
     fake_task = fake_ecs.tasks()[0]
     assert rec["ecs"]["task_arn"] == fake_task["taskArn"]
