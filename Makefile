@@ -59,7 +59,7 @@ DAEMON_SRC := $(wildcard src/daemon/*.c)
 # Everything but main(): unit tests link it to call handlers directly.
 DAEMON_LIB := $(BUILD)/libpokyd.a
 DAEMON_LIB_OBJ := $(filter-out %/main.o,$(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)) \
-                  $(BUILD)/obj/openapi.o
+                  $(BUILD)/obj/openapi.o $(BUILD)/obj/ui_files.o
 DAEMON_PKGS := libmicrohttpd sqlite3 libsystemd
 DAEMON_CFLAGS := $(shell pkg-config --cflags $(DAEMON_PKGS) 2>/dev/null) -I/usr/include/iniparser
 DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null) -liniparser
@@ -81,7 +81,7 @@ TOOL_BINS := $(TOOL_SRC:test/tools/%.c=$(BUILD)/test-tools/%)
 DEPS_BUILD := gcc make pkg-config libssl-dev libcurl4-openssl-dev libjansson-dev libexpat1-dev \
               libmicrohttpd-dev libsqlite3-dev libsystemd-dev libiniparser-dev
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest python3-botocore \
-              python3-jsonschema python3-prometheus-client systemd openssl \
+              python3-jsonschema python3-prometheus-client systemd openssl chromium \
               podman buildah runc debootstrap git rsync sqlite3
 DEPS_LINT  := $(DEPS_BUILD) cppcheck clang-tidy
 
@@ -116,6 +116,36 @@ $(BUILD)/obj/openapi.c: src/daemon/openapi.json
 
 $(BUILD)/obj/openapi.o: $(BUILD)/obj/openapi.c
 	$(CC) -c -o $@ $<
+
+# The web console's files (src/daemon/ui/) are compiled in the same way, as
+# the table of include/poky/ui.h: name, content type by extension, an ETag
+# from the content's hash.  An extension without a type stops the build.
+UI_FILES := $(sort $(wildcard src/daemon/ui/*))
+$(BUILD)/obj/ui_files.c: $(UI_FILES) Makefile
+	@mkdir -p $(dir $@)
+	@set -e; { echo '#include "poky/ui.h"'; i=0; \
+	   for f in $(UI_FILES); do \
+	     echo "static const char ui_$$i[] = {"; \
+	     od -An -v -tx1 $$f | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	     echo '0x00};'; i=$$((i + 1)); \
+	   done; \
+	   echo 'const struct ui_file ui_files[] = {'; i=0; \
+	   for f in $(UI_FILES); do \
+	     case $$f in \
+	     *.html) ct='text/html; charset=utf-8';; \
+	     *.js) ct='text/javascript; charset=utf-8';; \
+	     *.css) ct='text/css; charset=utf-8';; \
+	     *.svg) ct='image/svg+xml';; \
+	     *) echo "$$f: no content type for this extension" >&2; exit 1;; \
+	     esac; \
+	     tag=$$(sha256sum < $$f | cut -c1-20); \
+	     echo "{ \"$$(basename $$f)\", \"$$ct\", \"\\\"$$tag\\\"\", ui_$$i, sizeof(ui_$$i) - 1 },"; \
+	     i=$$((i + 1)); \
+	   done; \
+	   echo '{ 0, 0, 0, 0, 0 } };'; } > $@.tmp; mv $@.tmp $@
+
+$(BUILD)/obj/ui_files.o: $(BUILD)/obj/ui_files.c
+	$(CC) $(CPPFLAGS) $(DAEMON_CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(DAEMON_LIB): $(DAEMON_LIB_OBJ)
 	@rm -f $@

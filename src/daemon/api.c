@@ -20,6 +20,7 @@
 #include "poky/str.h"
 #include "poky/templates.h"
 #include "poky/tracker.h"
+#include "poky/ui.h"
 #include "poky/uuid.h"
 #include "poky/version.h"
 
@@ -955,6 +956,27 @@ h_openapi(struct app *app, struct api_req *req, struct api_resp *r)
 		api_problem(r, 500, NULL, "Internal error", "OpenAPI document broken");
 }
 
+/* ---- the web console ------------------------------------------------------ */
+
+/* Open routes: the page itself holds no data; the API calls it makes carry
+ * the user's token. */
+static void
+h_ui(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	(void)app;
+	ui_serve(req->arg, req, r);
+}
+
+/* /ui without its slash: the page's relative links need the directory. */
+static void
+h_ui_redirect(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	(void)app;
+	(void)req;
+	r->status = 308;
+	api_resp_header(r, "Location", "/ui/");
+}
+
 /* ---- routes --------------------------------------------------------------- */
 
 const struct api_route api_routes[] = {
@@ -970,6 +992,9 @@ const struct api_route api_routes[] = {
 	{ "GET", "/readyz", h_readyz, true },
 	{ "GET", "/metrics", h_metrics, false },
 	{ "GET", "/openapi.json", h_openapi, false },
+	{ "GET", "/ui", h_ui_redirect, true },
+	{ "GET", "/ui/", h_ui, true },
+	{ "GET", "/ui/{file}", h_ui, true },
 	{ NULL, NULL, NULL, false },
 };
 

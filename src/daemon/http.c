@@ -250,6 +250,15 @@ http_resp_body(struct api_resp *r, size_t *len)
 	return body;
 }
 
+static bool
+resp_has_header(const struct api_resp *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static enum MHD_Result
 send_resp(struct MHD_Connection *mc, const struct http_conn *c,
 	  struct api_resp *r, const char *method)
@@ -275,7 +284,10 @@ send_resp(struct MHD_Connection *mc, const struct http_conn *c,
 	MHD_add_response_header(resp, "X-Request-Id", c->reqid);
 	if (c->bad_framing != NULL)     /* where the body ends is unknown */
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	/* API answers are never cached; a handler may say otherwise (the
+	 * console's static files). */
+	if (!resp_has_header(r, "Cache-Control"))
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	for (size_t i = 0; i < r->n_headers; i++)
 		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
