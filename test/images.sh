@@ -6,12 +6,16 @@
 #
 # Builds docker/Dockerfile.worker as poky-worker:test and docker/Dockerfile.pokyd
 # as pokyd:test from the repository root, with `podman build --pull=never`.
-# The Dockerfiles start FROM debian:bookworm-slim; when no such image is in
-# podman's storage, one is made here: `debootstrap --variant=minbase bookworm`
-# from the Debian mirror apt uses, imported as docker.io/library/debian:bookworm-slim
-# (the name `FROM debian:bookworm-slim` means).  That takes about 75 s once per
+# Their build stage starts FROM the build argument BASE_IMAGE (Docker Hub's
+# debian:bookworm-slim by default); here it is localhost/poky-base:bookworm,
+# made when missing: `debootstrap --variant=minbase bookworm` from the Debian
+# mirror apt uses, imported into podman's storage.  Project-local name on
+# purpose: an image imported as docker.io/library/debian would shadow the
+# official one in the user's image store.  That takes about 75 s once per
 # machine; later runs reuse it and podman's layer cache (a re-run with no source
-# change takes seconds).
+# change takes seconds).  The images get OCI labels: version from VERSION,
+# revision and created from the git commit (its date, so a rebuild of the same
+# commit is the same image), source from IMAGE_SOURCE.
 #
 # Installs podman, buildah, runc and debootstrap with apt-get when missing (root).
 #
@@ -22,11 +26,14 @@
 #   IMAGE_TAG         tag of the built images (default: test)
 #   DEBIAN_MIRROR     mirror for debootstrap (default: from apt's sources)
 #   REBUILD_BASE=1    make the base image again even if it exists
+#   POKY_BASE_IMAGE   the base (default localhost/poky-base:bookworm)
+#   IMAGE_SOURCE      the org.opencontainers.image.source label (default: the
+#                     git remote "origin" without credentials, else "unknown")
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TAG=${IMAGE_TAG:-test}
-BASE=docker.io/library/debian:bookworm-slim
+BASE=${POKY_BASE_IMAGE:-localhost/poky-base:bookworm}
 PACKAGES=(podman buildah runc debootstrap)
 
 log() { printf 'images.sh: %s\n' "$*" >&2; }
@@ -121,9 +128,10 @@ build() {
 	# --format docker: OCI image configs have no HEALTHCHECK; Docker's do.
 	# The build stage gets a name too (same steps, so from the cache): named,
 	# its layers stay in storage and the next run starts from them.
-	local opts=(--pull=never --format docker --layers -f "$ROOT/$dockerfile")
+	local opts=(--pull=never --format docker --layers -f "$ROOT/$dockerfile"
+	    --build-arg "BASE_IMAGE=$BASE")
 	podman build "${opts[@]}" --target build -t "localhost/$name-build:$TAG" "$ROOT" >&2
-	podman build "${opts[@]}" -t "localhost/$name:$TAG" "$ROOT" >&2
+	podman build "${opts[@]}" "${LABEL_ARGS[@]}" -t "localhost/$name:$TAG" "$ROOT" >&2
 	# What the previous build made (a changed source), now nameless, goes with
 	# the layers only it used: tens of MB per source change otherwise.  Only
 	# our own images: other dangling images on this machine are not ours.
@@ -135,6 +143,21 @@ build() {
 		fi
 	done
 	log "built $name:$TAG in $((SECONDS - t0)) s"
+}
+
+# Build arguments of the OCI labels (the Dockerfiles' last instruction, so
+# they change metadata, never a layer).
+label_args() {
+	local rev created source
+	rev=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+	# Uncommitted changes are not that commit: say so.
+	git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || rev="$rev-dirty"
+	created=$(git -C "$ROOT" log -1 --format=%cI 2>/dev/null || echo unknown)
+	source=${IMAGE_SOURCE:-$(git -C "$ROOT" remote get-url origin 2>/dev/null |
+	    sed -E 's|^([a-z+]+://)[^/@]*@|\1|' || true)}
+	LABEL_ARGS=(--build-arg "VERSION=$(cat "$ROOT/VERSION")"
+	    --build-arg "REVISION=$rev" --build-arg "CREATED=$created"
+	    --build-arg "SOURCE=${source:-unknown}")
 }
 
 main() {
@@ -166,6 +189,7 @@ CONF
 		CLEANUP+=("$CONTAINERS_CONF")
 	fi
 	make_base
+	label_args
 	for w in "${want[@]}"; do
 		case "$w" in
 		worker) build poky-worker docker/Dockerfile.worker ;;
