@@ -145,7 +145,7 @@ build() {
 	log "built $name:$TAG in $((SECONDS - t0)) s"
 }
 
-# Build arguments of the OCI labels (the Dockerfiles' last instruction, so
+# The OCI labels that change per commit (the Dockerfiles' last instruction, so
 # they change metadata, never a layer).
 label_args() {
 	local rev created source
@@ -155,9 +155,18 @@ label_args() {
 	created=$(git -C "$ROOT" log -1 --format=%cI 2>/dev/null || echo unknown)
 	source=${IMAGE_SOURCE:-$(git -C "$ROOT" remote get-url origin 2>/dev/null |
 	    sed -E 's|^([a-z+]+://)[^/@]*@|\1|' || true)}
-	LABEL_ARGS=(--build-arg "VERSION=$(cat "$ROOT/VERSION")"
-	    --build-arg "REVISION=$rev" --build-arg "CREATED=$created"
-	    --build-arg "SOURCE=${source:-unknown}")
+	local version kv k v
+	version=$(cat "$ROOT/VERSION")
+	LABEL_ARGS=()
+	for kv in "VERSION=$version" "REVISION=$rev" "CREATED=$created" "SOURCE=${source:-unknown}"; do
+		k=${kv%%=*} v=${kv#*=}
+		# The build arguments for the Dockerfile's LABEL, and the labels
+		# themselves: podman 4.3's layer cache ignores build-argument values,
+		# so a new commit would keep the old LABEL step; --label is applied
+		# to the image podman commits, cached or not.
+		LABEL_ARGS+=(--build-arg "$kv" --label
+		    "org.opencontainers.image.${k,,}=$v")
+	done
 }
 
 main() {
