@@ -18,6 +18,7 @@ SYSCONFDIR ?= /etc
 # Packaged location under /usr, the administrator's under /usr/local.
 UNITDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/systemd/system,$(SYSCONFDIR)/systemd/system)
 DOCDIR  ?= $(PREFIX)/share/doc/poky
+MANDIR  ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 # SAN=1 selects the sanitizer build; it lives in its own directory so the two
@@ -82,7 +83,8 @@ DEPS_BUILD := gcc make pkg-config libssl-dev libcurl4-openssl-dev libjansson-dev
               libmicrohttpd-dev libsqlite3-dev libsystemd-dev libiniparser-dev
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest python3-botocore \
               python3-jsonschema python3-prometheus-client systemd openssl chromium \
-              podman buildah runc debootstrap git rsync sqlite3
+              podman buildah runc debootstrap git rsync sqlite3 \
+              mandoc podman-compose
 DEPS_LINT  := $(DEPS_BUILD) cppcheck clang-tidy
 
 .PHONY: all asan test unit integration lint bench deps deps-build deps-test \
@@ -210,16 +212,20 @@ run: deps-build
 
 # ---- container images ---------------------------------------------------------
 # poky-worker:$(IMAGE_TAG) and pokyd:$(IMAGE_TAG) from docker/Dockerfile.*.
-# Default podman: no Docker engine or registry needed (test/images.sh makes the
-# debian:bookworm-slim base with debootstrap, once).  IMAGE_BUILDER=docker uses
-# docker build (pulls debian:bookworm-slim from Docker Hub).
+# Default podman: no Docker engine or registry needed (test/images.sh makes a
+# local base, localhost/poky-base:bookworm, with debootstrap, once).
+# IMAGE_BUILDER=docker uses docker build (the Dockerfiles' default base,
+# debian:bookworm-slim from Docker Hub).  Both set the OCI labels.
 IMAGE_TAG     ?= $(VERSION)
 IMAGE_BUILDER ?= podman
+IMAGE_LABELS   = --build-arg VERSION=$(VERSION) \
+    --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+    --build-arg CREATED=$$(git log -1 --format=%cI 2>/dev/null || echo unknown)
 
 image:
 ifeq ($(IMAGE_BUILDER),docker)
-	docker build -f docker/Dockerfile.worker -t poky-worker:$(IMAGE_TAG) .
-	docker build -f docker/Dockerfile.pokyd -t pokyd:$(IMAGE_TAG) .
+	docker build $(IMAGE_LABELS) -f docker/Dockerfile.worker -t poky-worker:$(IMAGE_TAG) .
+	docker build $(IMAGE_LABELS) -f docker/Dockerfile.pokyd -t pokyd:$(IMAGE_TAG) .
 else
 	IMAGE_TAG=$(IMAGE_TAG) test/images.sh
 endif
@@ -305,11 +311,17 @@ install: all
 	[ -e $(ETC)/poky/webhook_secret ] || install -m 0600 /dev/null $(ETC)/poky/webhook_secret
 	[ -e $(ETC)/default/pokyd ] || install -m 0600 config/pokyd.default $(ETC)/default/pokyd
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 docs/man/poky-worker.1 docs/man/poky-sign.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 docs/man/pokyd.ini.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/man/pokyd.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(BINS))) \
 	    $(DESTDIR)$(UNITDIR)/pokyd.service
 	rm -rf $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man1/poky-worker.1 $(DESTDIR)$(MANDIR)/man1/poky-sign.1 \
+	    $(DESTDIR)$(MANDIR)/man5/pokyd.ini.5 $(DESTDIR)$(MANDIR)/man8/pokyd.8
 
 clean:
 	rm -rf build

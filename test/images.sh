@@ -6,12 +6,16 @@
 #
 # Builds docker/Dockerfile.worker as poky-worker:test and docker/Dockerfile.pokyd
 # as pokyd:test from the repository root, with `podman build --pull=never`.
-# The Dockerfiles start FROM debian:bookworm-slim; when no such image is in
-# podman's storage, one is made here: `debootstrap --variant=minbase bookworm`
-# from the Debian mirror apt uses, imported as docker.io/library/debian:bookworm-slim
-# (the name `FROM debian:bookworm-slim` means).  That takes about 75 s once per
+# Their build stage starts FROM the build argument BASE_IMAGE (Docker Hub's
+# debian:bookworm-slim by default); here it is localhost/poky-base:bookworm,
+# made when missing: `debootstrap --variant=minbase bookworm` from the Debian
+# mirror apt uses, imported into podman's storage.  Project-local name on
+# purpose: an image imported as docker.io/library/debian would shadow the
+# official one in the user's image store.  That takes about 75 s once per
 # machine; later runs reuse it and podman's layer cache (a re-run with no source
-# change takes seconds).
+# change takes seconds).  The images get OCI labels: version from VERSION,
+# revision and created from the git commit (its date, so a rebuild of the same
+# commit is the same image), source from IMAGE_SOURCE.
 #
 # Installs podman, buildah, runc and debootstrap with apt-get when missing (root).
 #
@@ -22,11 +26,14 @@
 #   IMAGE_TAG         tag of the built images (default: test)
 #   DEBIAN_MIRROR     mirror for debootstrap (default: from apt's sources)
 #   REBUILD_BASE=1    make the base image again even if it exists
+#   POKY_BASE_IMAGE   the base (default localhost/poky-base:bookworm)
+#   IMAGE_SOURCE      the org.opencontainers.image.source label (default: the
+#                     git remote "origin" without credentials, else "unknown")
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TAG=${IMAGE_TAG:-test}
-BASE=docker.io/library/debian:bookworm-slim
+BASE=${POKY_BASE_IMAGE:-localhost/poky-base:bookworm}
 PACKAGES=(podman buildah runc debootstrap)
 
 log() { printf 'images.sh: %s\n' "$*" >&2; }
@@ -59,57 +66,18 @@ install_missing() {
 	}
 }
 
-# The mirror apt uses for bookworm itself (not -security / -updates).
-debian_mirror() {
-	if [ -n "${DEBIAN_MIRROR:-}" ]; then
-		echo "$DEBIAN_MIRROR"
-		return
+# Earlier versions of this script imported their base as
+# docker.io/library/debian:bookworm-slim, shadowing the official image in the
+# user's store.  Take that name away again - only from an image we imported
+# (an official one is never "imported from tarball").
+untag_legacy_base() {
+	local legacy=docker.io/library/debian:bookworm-slim
+	podman image exists "$legacy" || return 0
+	if podman image history --format '{{.Comment}}' "$legacy" 2>/dev/null |
+	    grep -qx 'imported from tarball'; then
+		log "removing the name $legacy from the base an older images.sh imported"
+		podman untag "$legacy" "$legacy" >/dev/null
 	fi
-	local m="" f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		m=$(awk 'BEGIN { RS = ""; FS = "\n" }
-		    {
-			uri = ""; suite = 0; deb = 0
-			for (i = 1; i <= NF; i++) {
-				if ($i ~ /^[ \t]*#/) continue
-				split($i, kv, ":")
-				key = kv[1]; val = substr($i, length(key) + 2)
-				n = split(val, w, /[ \t]+/)
-				if (key == "URIs") for (j = 1; j <= n; j++) if (w[j] != "" && uri == "") uri = w[j]
-				if (key == "Suites") for (j = 1; j <= n; j++) if (w[j] == "bookworm") suite = 1
-				if (key == "Types") for (j = 1; j <= n; j++) if (w[j] == "deb") deb = 1
-			}
-			if (uri != "" && suite && deb) { print uri; exit }
-		    }' "$f")
-		[ -n "$m" ] && break
-	done
-	if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
-		m=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list)
-	fi
-	echo "${m:-http://deb.debian.org/debian}"
-}
-
-make_base() {
-	if [ "${REBUILD_BASE:-0}" != 1 ] && podman image exists "$BASE"; then
-		return 0
-	fi
-	local mirror rootfs t0=$SECONDS
-	mirror=$(debian_mirror)
-	rootfs=$(mktemp -d /var/tmp/poky-rootfs.XXXXXX)
-	CLEANUP+=("$rootfs" "$rootfs.log")
-	log "making $BASE with debootstrap from $mirror (about 75 s, once) ..."
-	if ! debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1; then
-		tail -n 30 "$rootfs.log" >&2
-		log "debootstrap failed"
-		exit 1
-	fi
-	# What the official slim image leaves out: downloaded packages, indexes.
-	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
-	    "$rootfs"/var/log/* "$rootfs"/tmp/*
-	tar --numeric-owner -C "$rootfs" -c . |
-	    podman import --change 'CMD ["bash"]' - "$BASE" >/dev/null
-	log "made $BASE in $((SECONDS - t0)) s"
 }
 
 build() {
@@ -121,9 +89,10 @@ build() {
 	# --format docker: OCI image configs have no HEALTHCHECK; Docker's do.
 	# The build stage gets a name too (same steps, so from the cache): named,
 	# its layers stay in storage and the next run starts from them.
-	local opts=(--pull=never --format docker --layers -f "$ROOT/$dockerfile")
+	local opts=(--pull=never --format docker --layers -f "$ROOT/$dockerfile"
+	    --build-arg "BASE_IMAGE=$BASE")
 	podman build "${opts[@]}" --target build -t "localhost/$name-build:$TAG" "$ROOT" >&2
-	podman build "${opts[@]}" -t "localhost/$name:$TAG" "$ROOT" >&2
+	podman build "${opts[@]}" "${LABEL_ARGS[@]}" -t "localhost/$name:$TAG" "$ROOT" >&2
 	# What the previous build made (a changed source), now nameless, goes with
 	# the layers only it used: tens of MB per source change otherwise.  Only
 	# our own images: other dangling images on this machine are not ours.
@@ -137,6 +106,30 @@ build() {
 	log "built $name:$TAG in $((SECONDS - t0)) s"
 }
 
+# The OCI labels that change per commit (the Dockerfiles' last instruction, so
+# they change metadata, never a layer).
+label_args() {
+	local rev created source
+	rev=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)
+	# Uncommitted changes are not that commit: say so.
+	git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || rev="$rev-dirty"
+	created=$(git -C "$ROOT" log -1 --format=%cI 2>/dev/null || echo unknown)
+	source=${IMAGE_SOURCE:-$(git -C "$ROOT" remote get-url origin 2>/dev/null |
+	    sed -E 's|^([a-z+]+://)[^/@]*@|\1|' || true)}
+	local version kv k v
+	version=$(cat "$ROOT/VERSION")
+	LABEL_ARGS=()
+	for kv in "VERSION=$version" "REVISION=$rev" "CREATED=$created" "SOURCE=${source:-unknown}"; do
+		k=${kv%%=*} v=${kv#*=}
+		# The build arguments for the Dockerfile's LABEL, and the labels
+		# themselves: podman 4.3's layer cache ignores build-argument values,
+		# so a new commit would keep the old LABEL step; --label is applied
+		# to the image podman commits, cached or not.
+		LABEL_ARGS+=(--build-arg "$kv" --label
+		    "org.opencontainers.image.${k,,}=$v")
+	done
+}
+
 main() {
 	local want=("$@") w
 	[ ${#want[@]} -eq 0 ] && want=(worker pokyd)
@@ -147,11 +140,6 @@ main() {
 		esac
 	done
 	install_missing
-	# One build at a time per machine: two runs would both make the base.
-	if command -v flock >/dev/null; then
-		exec 9>/tmp/poky-images.lock
-		flock 9
-	fi
 	if [ -z "${CONTAINERS_CONF:-}" ]; then
 		CONTAINERS_CONF=$(mktemp /tmp/poky-containers.XXXXXX.conf)
 		cat >"$CONTAINERS_CONF" <<'CONF'
@@ -165,7 +153,16 @@ CONF
 		export CONTAINERS_CONF
 		CLEANUP+=("$CONTAINERS_CONF")
 	fi
-	make_base
+	# The base: test/base-image.sh makes it once (it takes the lock below
+	# itself, so before this script does).
+	POKY_BASE_IMAGE=$BASE "$ROOT/test/base-image.sh" >/dev/null
+	untag_legacy_base
+	# One build at a time per machine.
+	if command -v flock >/dev/null; then
+		exec 9>/tmp/poky-images.lock
+		flock 9
+	fi
+	label_args
 	for w in "${want[@]}"; do
 		case "$w" in
 		worker) build poky-worker docker/Dockerfile.worker ;;

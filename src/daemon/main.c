@@ -412,6 +412,12 @@ main(int argc, char **argv)
 	log_info("pokyd %s listening on %s%s%s:%u (config %s, state %s)",
 	    POKY_VERSION, strchr(host, ':') ? "[" : "", host,
 	    strchr(host, ':') ? "]" : "", http_port(srv), cfg_path, app.state_dir);
+	/* allow_anonymous let this through load_all; the container's sample
+	 * config runs this way, so its log must say what that means. */
+	if (tokens == NULL && !loopback(host))
+		log_warnx("no tokens_file: anyone who can reach port %u can start "
+		    "tasks (allow_anonymous = true); publish it on loopback only, "
+		    "or set [server] tokens_file", http_port(srv));
 	notify("READY=1");
 	if (sd_watchdog_enabled(0, &wd_usec) <= 0)
 		wd_usec = 0;

@@ -3,7 +3,7 @@ unix socket), which speaks the Docker-compatible API v1.41 and runs containers w
 
 A module fixture starts the service with a private CONTAINERS_CONF (what this kind of sandbox
 needs: ../shared/TESTING.md) and builds a tiny image, poky-test-sh:test, FROM the local
-debian:bookworm-slim base (test/images.sh makes that base with debootstrap when it is missing),
+localhost/poky-base:bookworm base (test/images.sh makes that base with debootstrap when it is missing),
 with `podman build --pull=never`: it has /bin/sh, so a template's `command` says what a task
 does.  Nothing here reaches a registry; a pull is expected to fail.
 
@@ -36,7 +36,7 @@ pytest_plugins = ["pokyd"]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 IMAGES_SH = ROOT / "test" / "images.sh"
-BASE = "docker.io/library/debian:bookworm-slim"
+BASE = "localhost/poky-base:bookworm"
 IMAGE = "poky-test-sh:test"
 MISSING_IMAGE = "poky-no-such-image:v0"
 CONTAINERS_CONF = """\
@@ -147,7 +147,7 @@ def ensure_images(engine):
     ctx = engine.workdir / "image"
     ctx.mkdir(exist_ok=True)
     (ctx / "Containerfile").write_text(
-        "FROM debian:bookworm-slim\n"
+        f"FROM {BASE}\n"
         "LABEL org.opencontainers.image.title=\"poky docker launcher tests\"\n")
     # One image build at a time on this machine (test/images.sh takes the same lock).
     with open("/tmp/poky-images.lock", "w") as lock:

@@ -34,6 +34,12 @@ IMAGES_SH = ROOT / "test" / "images.sh"
 WORKER = "localhost/poky-worker:test"
 POKYD = "localhost/pokyd:test"
 NONROOT = "65532:65532"
+# The token-protected configuration in the image (the default is the sample).
+SECURE = ("-c", "/etc/poky/pokyd.container.ini")
+BASE = "localhost/poky-base:bookworm"
+VERSION = (ROOT / "VERSION").read_text().strip()
+SAMPLE = {"source_bucket": "test-poky-input", "source_key": "test_file.txt",
+          "output_bucket": "test-poky-output"}
 WORKER_MAX_GZ = 10 * 1000 * 1000          # "under 10 MB compressed"
 TOKEN = "images-test-token-" + uuid.uuid4().hex
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
@@ -310,7 +316,7 @@ def pokyd(podman, tokens_file):
     # No systemd here to run the healthcheck timer: the tests run the check.
     podman.run("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
                "--health-interval", "disable",
-               "-v", f"{tokens_file}:/etc/poky/tokens:ro", POKYD)
+               "-v", f"{tokens_file}:/etc/poky/tokens:ro", POKYD, *SECURE)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -330,7 +336,7 @@ def pokyd(podman, tokens_file):
 
 
 def test_pokyd_image_refuses_to_start_without_tokens(podman):
-    p = podman.run("run", "--rm", POKYD, check=False, text=True, timeout=60)
+    p = podman.run("run", "--rm", POKYD, *SECURE, check=False, text=True, timeout=60)
     assert p.returncode == 1
     assert "/etc/poky/tokens" in p.stderr, p.stderr
 
@@ -381,8 +387,12 @@ def test_pokyd_image_holds_no_shell_or_package_manager(podman):
     assert bad == [], f"a shell or package manager in the image: {bad}"
     programs = sorted(n for n, m in files.items()
                       if m.isfile() and m.mode & 0o111 and ".so" not in n)
-    assert programs == ["usr/local/bin/poky-healthcheck", "usr/local/bin/pokyd"]
+    assert programs == ["usr/local/bin/poky-healthcheck", "usr/local/bin/poky-worker",
+                        "usr/local/bin/pokyd"]
     assert files["etc/poky/pokyd.ini"].isfile()
+    assert files["etc/poky/pokyd.container.ini"].isfile()
+    sample = files["var/lib/poky/buckets/test-poky-input/test_file.txt"]
+    assert sample.isfile() and (sample.uid, sample.gid) == (65532, 65532)
     state = files["var/lib/poky"]
     assert state.isdir() and (state.uid, state.gid) == (65532, 65532)
     assert "etc/ssl/certs/ca-certificates.crt" in files
@@ -391,7 +401,7 @@ def test_pokyd_image_holds_no_shell_or_package_manager(podman):
 def test_pokyd_image_stops_cleanly_on_sigterm(podman, tokens_file):
     name = f"poky-test-stop-{uuid.uuid4().hex[:8]}"
     podman.run("run", "-d", "--name", name, "--health-interval", "disable",
-               "-v", f"{tokens_file}:/etc/poky/tokens:ro", POKYD)
+               "-v", f"{tokens_file}:/etc/poky/tokens:ro", POKYD, *SECURE)
     try:
         deadline = time.monotonic() + 20
         while "listening on" not in podman.run("logs", name, text=True).stderr:
@@ -405,3 +415,168 @@ def test_pokyd_image_stops_cleanly_on_sigterm(podman, tokens_file):
         assert took < 8, f"stop took {took:.1f} s: SIGTERM not handled as PID 1?"
     finally:
         podman.run("rm", "-f", "-v", name, check=False)
+
+
+# ---- docker run: the sample, compose, labels, names ----------------------------------
+
+def post_json(url, body, timeout=30):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def wait_healthy(podman, name, base, seconds=20):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if fetch(base + "/healthz", timeout=1)[0] == 200:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            logs = podman.run("logs", name, check=False, text=True)
+            pytest.fail(f"pokyd did not answer on {base}: {logs.stdout}{logs.stderr}")
+        time.sleep(0.2)
+
+
+def run_sample_task(base) -> dict:
+    """POST the original Poky's request, then the record once final."""
+    status, body = post_json(base + "/process_file", SAMPLE)
+    assert status == 200, body
+    task_id = body["tasks"][0]["taskArn"]
+    deadline = time.monotonic() + 60
+    while True:
+        status, raw = fetch(f"{base}/tasks/{task_id}")
+        rec = json.loads(raw)
+        if rec.get("status") in ("succeeded", "failed", "cancelled", "lost"):
+            return rec
+        assert time.monotonic() < deadline, rec
+        time.sleep(0.2)
+
+
+def volume_dir(podman, volume) -> pathlib.Path:
+    return pathlib.Path(podman.inspect(volume)["Mountpoint"])
+
+
+def test_pokyd_image_serves_the_sample_without_arguments(podman):
+    """`docker run -p 8080:8080 pokyd:VERSION`, the README's way: no config, no
+    tokens; the sample file is in the state volume, the worker in the image,
+    the task succeeds and its output object appears in the volume.  The log
+    says the API is open, and webhooks are off."""
+    name = f"poky-test-sample-{uuid.uuid4().hex[:8]}"
+    volume = f"poky-test-state-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    podman.run("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
+               "--health-interval", "disable", "-v", f"{volume}:/var/lib/poky", POKYD)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(podman, name, base)
+        rec = run_sample_task(base)
+        assert rec["status"] == "succeeded" and rec["exit_code"] == 0, rec
+        status, logtext = fetch(f"{base}/tasks/{rec['id']}/logs")
+        assert status == 200
+        line = json.loads(logtext.decode().strip().splitlines()[-1])
+        assert line["strategy"] == "local" and line["bytes"] > 0, line
+        out_key = line["destination"].removeprefix("s3://test-poky-output/")
+        assert re.fullmatch(r"test_file_" + UUID4 + r"\.txt", out_key), line
+        # The output object, in the named volume as the host sees it.
+        out = volume_dir(podman, volume) / "buckets" / "test-poky-output" / out_key
+        assert out.read_bytes() == b"Poky test file: copy me to the output bucket.\n"
+        assert (out.stat().st_uid, out.stat().st_gid) == (65532, 65532)
+        # No webhooks from an anonymous API: every callback_url is refused.
+        status, body = post_json(base + "/tasks", {
+            "template": "process_file", "parameters": SAMPLE,
+            "callback_url": "https://hooks.example.com/poky"})
+        assert status == 400 and "callback_url" in json.dumps(body), body
+        logs = podman.run("logs", name, text=True).stderr
+        assert "listening on 0.0.0.0:8080" in logs, logs
+        assert re.search(r"warn .*no tokens_file: anyone who can reach port 8080", logs), logs
+    finally:
+        podman.run("rm", "-f", "-v", name, check=False)
+        podman.run("volume", "rm", "-f", volume, check=False)
+
+
+def test_images_carry_oci_labels(podman):
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    for image, title in ((POKYD, "pokyd"), (WORKER, "poky-worker")):
+        labels = podman.inspect(image)["Config"]["Labels"]
+        oci = {k.removeprefix("org.opencontainers.image."): v for k, v in labels.items()
+               if k.startswith("org.opencontainers.image.")}
+        assert oci["title"] == title
+        assert oci["version"] == VERSION
+        assert oci["licenses"] == "MIT"
+        assert len(oci["description"]) > 20
+        assert oci["revision"] in (rev, rev + "-dirty"), oci
+        # RFC 3339, the commit's date.
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d([+-]\d\d:\d\d|Z)",
+                            oci["created"]), oci
+        assert oci["source"], oci
+
+
+def test_no_image_of_ours_is_named_after_an_official_one(podman):
+    """The locally made base is localhost/poky-base:bookworm, and nothing in the
+    image store under docker.io/library/ is ours (the same image as our base, or
+    a tarball we imported): such a name shadows the official image."""
+    base_id = podman.inspect(BASE)["Id"]
+    ours = {base_id}
+    for ref in (POKYD, WORKER, "localhost/pokyd-build:test", "localhost/poky-worker-build:test"):
+        ours.add(podman.inspect(ref)["Id"])
+    images = json.loads(podman.text("images", "--all", "--format", "json"))
+    bad = []
+    for img in images:
+        names = [n for n in img.get("Names") or [] if n.startswith("docker.io/library/")]
+        if not names:
+            continue
+        history = json.loads(podman.text("image", "history", "--format", "json", img["Id"]))
+        if img["Id"] in ours or any(h.get("comment") == "imported from tarball"
+                                   for h in history):
+            bad += names
+    assert not bad, f"local images under official names: {sorted(set(bad))}"
+    # The build stages really start from our base (its layer is at their bottom).
+    base_layers = podman.inspect(BASE)["RootFS"]["Layers"]
+    for ref in ("localhost/pokyd-build:test", "localhost/poky-worker-build:test"):
+        assert podman.inspect(ref)["RootFS"]["Layers"][:len(base_layers)] == base_layers
+
+
+def test_compose_file_runs_pokyd_with_its_state_volume(podman, tmp_path):
+    """docker/compose.yaml with podman-compose (Debian's): pokyd from the built
+    image, the sample task through it, the output in the compose volume, and
+    `down -v` removes what `up` made."""
+    import yaml
+    compose = ROOT / "docker" / "compose.yaml"
+    spec = yaml.safe_load(compose.read_text())
+    svc = spec["services"]["pokyd"]
+    assert svc["volumes"] == ["poky-state:/var/lib/poky"] and "poky-state" in spec["volumes"]
+    assert svc["build"]["dockerfile"] == "docker/Dockerfile.pokyd"
+    assert all(p.startswith("127.0.0.1:") for p in svc["ports"]), svc["ports"]
+    project = f"pokytest{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    env = dict(podman.env, POKY_IMAGE=POKYD, POKY_PORT=str(port))
+    cmd = ["podman-compose", "-f", str(compose), "-p", project]
+
+    def compose_run(*args, check=True):
+        p = subprocess.run([*cmd, *args], env=env, cwd=tmp_path, capture_output=True,
+                           text=True, timeout=300)
+        assert not check or p.returncode == 0, f"{args}: {p.stdout}\n{p.stderr}"
+        return p
+
+    compose_run("up", "-d")
+    try:
+        names = podman.text("ps", "--filter", f"label=io.podman.compose.project={project}",
+                            "--format", "{{.Names}}").split()
+        assert len(names) == 1, names
+        base = f"http://127.0.0.1:{port}"
+        wait_healthy(podman, names[0], base)
+        rec = run_sample_task(base)
+        assert rec["status"] == "succeeded", rec
+        volume = f"{project}_poky-state"
+        outs = list((volume_dir(podman, volume) / "buckets" / "test-poky-output").iterdir())
+        assert len(outs) == 1 and outs[0].name.startswith("test_file_"), outs
+    finally:
+        compose_run("down", "-v", check=False)
+    assert podman.run("volume", "exists", f"{project}_poky-state", check=False).returncode != 0
