@@ -210,7 +210,8 @@ text_done(struct text *t, enum poky_err rc, char **out, size_t *len,
 		return rc;
 	}
 	text_trim(t);
-	t->p[t->len] = '\0';
+	if (t->p != NULL)
+		t->p[t->len] = '\0';
 	*out = t->p;
 	*len = t->len;
 	return POKY_OK;
@@ -221,11 +222,12 @@ logs_read_stream(struct aws_client *c, const char *group, const char *stream,
 		 size_t max, char **out, size_t *len, struct poky_error *e)
 {
 	struct text t = { .keep = max };
-	char sent[LOGS_TOKEN_MAX] = "", next[LOGS_TOKEN_MAX];
+	char sent[LOGS_TOKEN_MAX] = "", next[LOGS_TOKEN_MAX] = "";
 	enum poky_err rc = POKY_OK;
 	int pages;
 
 	for (pages = 0; pages < LOGS_MAX_PAGES; pages++) {
+		next[0] = '\0';
 		rc = logs_get_events(c, &(struct logs_get_events){
 		    .group = group, .stream = stream, .next_token = sent,
 		    .start_from_head = 1 }, text_add, &t, next, sizeof(next), e);
