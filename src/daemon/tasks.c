@@ -167,7 +167,9 @@ tasks_set_status(struct app *app, struct task *t, const char *status,
 		t->started_at = now_real();
 	rc = store_update(app->store, t, old, e);
 	if (rc == POKY_OK && strcmp(old, status) != 0)
-		log_info("task %s: %s -> %s", t->id, old, status);
+		log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", t->id),
+		    LF_STR("template", t->template_name), LF_STR("status", status)),
+		    "task %s: %s -> %s", t->id, old, status);
 	return rc;
 }
 
@@ -198,10 +200,15 @@ tasks_finish(struct app *app, struct task *t, const char *status,
 		launchq_ended(app->launchq, t->template_name);
 	if (rc == POKY_OK) {
 		if (t->has_exit_code)
-			log_info("task %s: %s -> %s (exit %d%s%s)", t->id, old, status,
+			log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", t->id),
+			    LF_STR("template", t->template_name), LF_STR("status",
+			    status), LF_INT("exit_code", t->exit_code)),
+			    "task %s: %s -> %s (exit %d%s%s)", t->id, old, status,
 			    t->exit_code, reason ? ": " : "", reason ? reason : "");
 		else
-			log_info("task %s: %s -> %s%s%s", t->id, old, status,
+			log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", t->id),
+			    LF_STR("template", t->template_name), LF_STR("status",
+			    status)), "task %s: %s -> %s%s%s", t->id, old, status,
 			    reason ? ": " : "", reason ? reason : "");
 		metrics_add(app->metrics, "poky_tasks_finished_total", 1,
 		    "template", t->template_name, "status", status, METRICS_END);
@@ -385,7 +392,9 @@ store_launch(struct app *app, struct task *task, struct poky_error *e)
 			break;
 		if (task_status_final(cur.status) && launch_ecs_stop(app, task,
 		    cur.reason ? cur.reason : "cancelled", NULL) != POKY_OK)
-			log_warnx("task %s: cancelled while it launched; StopTask "
+			log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id",
+			    task->id), LF_STR("template", task->template_name)),
+			    "task %s: cancelled while it launched; StopTask "
 			    "on %s failed", task->id, task->ecs_task_arn);
 		free(cur.ecs_task_arn);
 		free(cur.ecs_cluster);
@@ -559,7 +568,9 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 		task.reason = strdup(pending);
 		if (task.reason != NULL)
 			store_update(app->store, &task, TS_STARTING, NULL);
-		log_warnx("task %s: %s; the tracker will finish the launch",
+		log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id", task.id),
+		    LF_STR("template", task.template_name), LF_STR("status",
+		    task.status)), "task %s: %s; the tracker will finish the launch",
 		    task.id, pending);
 		res = TL_PENDING;
 		goto out;
@@ -582,10 +593,15 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 	if (launch_done(app, &launch, &task, e) != POKY_OK)
 		/* The task runs but its ids are not stored: the tracker
 		 * finds it again through the same clientToken. */
-		log_warnx("task %s: launched as %s, but its ids were not stored",
-		    task.id, task.ecs_task_arn);
+		log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id", task.id),
+		    LF_STR("template", task.template_name), LF_STR("status",
+		    task.status)), "task %s: launched as %s, but its ids were "
+		    "not stored", task.id, task.ecs_task_arn);
 	else
-		log_info("task %s: launched (%s)", task.id, task.ecs_task_arn);
+		log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", task.id),
+		    LF_STR("template", task.template_name), LF_STR("status",
+		    task.status)), "task %s: launched (%s)", task.id,
+		    task.ecs_task_arn);
 	json_decref(params);
 	if (launched != NULL) {
 		task_cleanup(launched);
@@ -718,7 +734,9 @@ submit_ecs(struct app *app, const struct submit *s, struct submit_result *r,
 		return fail(r, e, rc, 503, "Launch queue full", "%s",
 		    e ? e->message : "the launch queue is full");
 	}
-	log_info("task %s: created (queued, template %s, by %s)", task->id,
+	log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", task->id),
+	    LF_STR("template", task->template_name), LF_STR("status", "queued")),
+	    "task %s: created (queued, template %s, by %s)", task->id,
 	    task->template_name, task->created_by);
 	if (s->wait_seconds <= 0)
 		return POKY_OK;
@@ -879,7 +897,9 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		return launch_refused(r, e, t->launcher, rc);
 	}
 	r->launch = LAUNCH_STARTED;
-	log_info("task %s: created (%s, template %s, by %s)", task->id,
+	log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", task->id),
+	    LF_STR("template", task->template_name), LF_STR("status",
+	    task->status)), "task %s: created (%s, template %s, by %s)", task->id,
 	    task->status, task->template_name, task->created_by);
 	return POKY_OK;
 }
