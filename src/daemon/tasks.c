@@ -212,6 +212,10 @@ tasks_finish(struct app *app, struct task *t, const char *status,
 			    reason ? ": " : "", reason ? reason : "");
 		metrics_add(app->metrics, "poky_tasks_finished_total", 1,
 		    "template", t->template_name, "status", status, METRICS_END);
+		metrics_observe(app->metrics, "poky_task_duration_seconds",
+		    t->finished_at - (t->started_at > 0 ? t->started_at :
+		    t->created_at), "template", t->template_name, "status",
+		    status, METRICS_END);
 		if (t->callback_state != NULL &&
 		    strcmp(t->callback_state, "pending") == 0)
 			webhook_kick(app->webhook);

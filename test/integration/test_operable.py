@@ -6,17 +6,21 @@ and the metrics alerts are built on, parsed with prometheus_client's parser.
 import http.client
 import json
 import os
+import re
+import subprocess
 import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 pytest.register_assert_rewrite("pokyd")
-from pokyd import local_template, wait_task, wait_for  # noqa: E402
+from pokyd import AWS_KEY, AWS_SECRET, ecs_template, local_template, wait_task  # noqa: E402
 
 pytest_plugins = ["pokyd"]      # fixtures: fake_ecs, fake_s3, pokyd_factory, openapi ...
 
 LEVELS = {"debug", "info", "warn", "error"}
+ECS_PARAMS = {"source_bucket": "test-poky-input", "source_key": "test_file.txt",
+              "output_bucket": "test-poky-output"}
 
 
 def json_lines(d):
@@ -153,3 +157,153 @@ def test_journal_stream_naming_another_file_gives_plain_lines(pokyd_factory):
     d.stop()
     assert not any(line.startswith("<") for line in d.log().splitlines())
     d.start()
+
+
+# --------------------------------------------------------------------------- metrics
+
+def scrape(d):
+    r = d.client(check=False).get("/metrics")
+    assert r.status == 200
+    return {f.name: f for f in text_string_to_metric_families(r.text)}
+
+
+def sample(fams, family, name=None, **labels):
+    for s in fams[family].samples:
+        if s.name == (name or family) and all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    raise AssertionError("no %s %r in %r" % (name or family, labels, fams[family].samples))
+
+
+def test_process_collector(pokyd_factory):
+    before = time.time()
+    d = pokyd_factory.new({"t": local_template("/bin/true")})
+    fams = scrape(d)
+    for name, kind in (("process_start_time_seconds", "gauge"),
+                       ("process_cpu_seconds", "counter"),     # the parser drops _total
+                       ("process_resident_memory_bytes", "gauge"),
+                       ("process_virtual_memory_bytes", "gauge"),
+                       ("process_open_fds", "gauge"), ("process_max_fds", "gauge")):
+        assert fams[name].type == kind, name
+    start = sample(fams, "process_start_time_seconds")
+    assert before - 5 <= start <= time.time() + 1, (before, start)
+    assert sample(fams, "process_cpu_seconds", "process_cpu_seconds_total") >= 0
+    rss = sample(fams, "process_resident_memory_bytes")
+    assert 1 << 20 <= rss <= sample(fams, "process_virtual_memory_bytes")
+    fds = sample(fams, "process_open_fds")
+    assert 3 <= fds <= len(os.listdir("/proc/%d/fd" % d.proc.pid)) + 5
+    assert sample(fams, "process_max_fds") >= fds
+
+
+def test_config_reload_gauges(pokyd_factory):
+    d = pokyd_factory.new({"t": local_template("/bin/true")})
+    fams = scrape(d)
+    assert sample(fams, "poky_config_last_reload_successful") == 1
+    t0 = sample(fams, "poky_config_last_reload_success_timestamp_seconds")
+    assert abs(t0 - time.time()) < 60
+    good = d.config_path.read_text()
+    d.write_config(good + "\n[server\nbroken\n")
+    assert d.reload() == "failed"
+    fams = scrape(d)
+    assert sample(fams, "poky_config_last_reload_successful") == 0
+    assert sample(fams, "poky_config_last_reload_success_timestamp_seconds") == t0
+    d.write_config(good)
+    time.sleep(1.1)
+    assert d.reload() == "reloaded"
+    fams = scrape(d)
+    assert sample(fams, "poky_config_last_reload_successful") == 1
+    assert sample(fams, "poky_config_last_reload_success_timestamp_seconds") > t0
+
+
+def test_task_duration_histogram_per_template(pokyd_factory):
+    d = pokyd_factory.new({"quick": local_template("/bin/true"),
+                           "slow": local_template("/bin/sleep 1.2")})
+    api = d.client()
+    for tpl in ("quick", "slow"):
+        rec = api.post("/tasks", {"template": tpl}).json
+        wait_task(api, rec["id"], "succeeded")
+    fams = scrape(d)
+    fam = fams["poky_task_duration_seconds"]
+    assert fam.type == "histogram"
+    assert sample(fams, "poky_task_duration_seconds", "poky_task_duration_seconds_count",
+                  template="slow", status="succeeded") == 1
+    assert sample(fams, "poky_task_duration_seconds", "poky_task_duration_seconds_sum",
+                  template="slow", status="succeeded") >= 1.0
+    # Long buckets (seconds to a day), not the 10 s request ones.
+    les = {float(s.labels["le"]) for s in fam.samples if s.name.endswith("_bucket")}
+    assert 3600 in les and 86400 in les
+    buckets = {(s.labels["template"], float(s.labels["le"])): s.value for s in fam.samples
+               if s.name.endswith("_bucket") and s.labels["status"] == "succeeded"}
+    assert buckets[("slow", 1.0)] == 0 and buckets[("slow", 5.0)] == 1
+    assert buckets[("quick", 1.0)] == 1
+
+
+def test_aws_latency_and_errors_per_operation(pokyd_factory, fake_ecs):
+    d = pokyd_factory.new({"job": ecs_template()})
+    api = d.client()
+    api.launch_wait = 30
+    rec = api.submit("job", ECS_PARAMS)
+    assert rec["status"] in ("starting", "running")
+    fake_ecs.faults("RunTask", [{"status": 400, "type": "AccessDeniedException",
+                                 "message": "not allowed"}])
+    r = api.post("/tasks", {"template": "job", "parameters": ECS_PARAMS},
+                 headers={"Prefer": "wait=30"})
+    assert r.status >= 400, r
+    fams = scrape(d)
+    assert fams["poky_aws_request_duration_seconds"].type == "histogram"
+    assert sample(fams, "poky_aws_request_duration_seconds",
+                  "poky_aws_request_duration_seconds_count",
+                  service="ecs", operation="RunTask") == 2
+    assert sample(fams, "poky_aws_request_duration_seconds",
+                  "poky_aws_request_duration_seconds_sum",
+                  service="ecs", operation="RunTask") > 0
+    assert sample(fams, "poky_aws_errors", "poky_aws_errors_total",
+                  service="ecs", operation="RunTask") == 1
+
+
+# --------------------------------------------------------------------------- User-Agent
+
+UA = re.compile(r"^poky/\S+ \((pokyd|poky-worker); [a-z]+ [A-Za-z0-9_]+\)$")
+
+
+def check_user_agent(call, app):
+    h = call["headers"]
+    assert UA.match(h["user-agent"]), h["user-agent"]
+    assert "(%s;" % app in h["user-agent"]
+    xua = h["x-amz-user-agent"]
+    assert xua.startswith("poky/") and " ua/2.0 " in xua and xua.endswith(" app/" + app), xua
+    signed = call["signed_headers"]
+    signed = signed.split(";") if isinstance(signed, str) else signed
+    assert "user-agent" not in signed            # AWS: never sign User-Agent
+    assert "x-amz-user-agent" in signed
+    assert call["signature_ok"] is True
+
+
+def test_pokyd_sends_user_agent_on_aws_calls(pokyd_factory, fake_ecs):
+    d = pokyd_factory.new({"job": ecs_template()})
+    api = d.client()
+    api.launch_wait = 30
+    api.submit("job", ECS_PARAMS)
+    calls = fake_ecs.calls("RunTask")
+    assert calls
+    for c in calls:
+        check_user_agent(c, "pokyd")
+
+
+def test_worker_sends_user_agent_on_aws_calls(bindir, fake_s3):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWS_ACCESS_KEY_ID": AWS_KEY,
+        "AWS_SECRET_ACCESS_KEY": AWS_SECRET, "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": fake_s3.url, "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/nonexistent/c", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/c",
+        "AWS_MAX_ATTEMPTS": "1", "SOURCE_BUCKET": "test-poky-input",
+        "SOURCE_KEY": "no-such-key", "OUTPUT_BUCKET": "test-poky-output",
+    }
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    p = subprocess.run([str(bindir / "poky-worker")], env=env, capture_output=True, timeout=60)
+    assert p.returncode != 0            # the source does not exist
+    calls = fake_s3.calls()
+    assert calls, p.stderr.decode(errors="replace")
+    for c in calls:
+        check_user_agent(c, "poky-worker")
