@@ -1,4 +1,5 @@
 /* log.c - text or JSON log lines on stderr. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -34,9 +35,16 @@ journal_stream_is(FILE *out)
 	const char *js = getenv("JOURNAL_STREAM");
 	unsigned long long dev, ino;
 	struct stat st;
-	char end;
+	char *end;
 
-	if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2)
+	if (js == NULL || !isdigit((unsigned char)*js))
+		return 0;
+	errno = 0;
+	dev = strtoull(js, &end, 10);
+	if (errno != 0 || *end != ':' || !isdigit((unsigned char)end[1]))
+		return 0;
+	ino = strtoull(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
 		return 0;
 	if (fstat(fileno(out), &st) != 0)
 		return 0;

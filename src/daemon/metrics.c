@@ -296,8 +296,10 @@ boot_time(void)
 	if (f == NULL)
 		return 0;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "btime %llu", &bt) == 1)
+		if (strncmp(line, "btime ", 6) == 0) {
+			bt = strtoull(line + 6, NULL, 10);
 			break;
+		}
 	fclose(f);
 	return (double)bt;
 }
@@ -321,9 +323,9 @@ count_fds(void)
 void
 metrics_collect_process(struct metrics *m)
 {
-	char stat[1024], *p;
-	unsigned long long ut, st, start, vsize;
-	long long rss;
+	char stat[1024], *p, *save = NULL;
+	unsigned long long v[25] = { 0 };
+	int field = 2;
 	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	struct rlimit rl;
 	FILE *f = fopen("/proc/self/stat", "re");
@@ -339,21 +341,22 @@ metrics_collect_process(struct metrics *m)
 	 * counted from the last ')'.  After it: state (3) ... utime (14),
 	 * stime (15), ... starttime (22), vsize (23), rss (24, pages). */
 	p = strrchr(stat, ')');
-	if (p != NULL && tick > 0 && page > 0 && sscanf(p + 1,
-	    " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
-	    "%*d %*d %*d %*d %*d %*d %llu %llu %lld", &ut, &st, &start, &vsize,
-	    &rss) == 5) {
+	if (p != NULL)
+		for (char *tok = strtok_r(p + 1, " \n", &save); tok != NULL &&
+		    ++field < 25; tok = strtok_r(NULL, " \n", &save))
+			v[field] = field == 3 ? 0 : strtoull(tok, NULL, 10);
+	if (field >= 24 && tick > 0 && page > 0) {
 		double bt = boot_time();
 
 		metrics_set(m, "process_cpu_seconds_total",
-		    (double)(ut + st) / (double)tick, METRICS_END);
+		    (double)(v[14] + v[15]) / (double)tick, METRICS_END);
 		if (bt > 0)
 			metrics_set(m, "process_start_time_seconds",
-			    bt + (double)start / (double)tick, METRICS_END);
-		metrics_set(m, "process_virtual_memory_bytes", (double)vsize,
+			    bt + (double)v[22] / (double)tick, METRICS_END);
+		metrics_set(m, "process_virtual_memory_bytes", (double)v[23],
 		    METRICS_END);
 		metrics_set(m, "process_resident_memory_bytes",
-		    (double)rss * (double)page, METRICS_END);
+		    (double)v[24] * (double)page, METRICS_END);
 	}
 	if ((fds = count_fds()) >= 0)
 		metrics_set(m, "process_open_fds", fds, METRICS_END);
