@@ -44,7 +44,19 @@ struct aws_config {
 	long retry_base_ms;             /* 0: POKY_RETRY_BASE_MS, else 1000 */
 	int s3_addressing;              /* AWS_S3_ADDR_*; AUTO: POKY_S3_ADDRESSING_STYLE */
 	int endpoints_over_env;         /* the endpoints above beat AWS_ENDPOINT_URL* */
+	const char *app_name;           /* in the User-Agent: "pokyd"; NULL "poky" */
 };
+
+#define AWS_UA_MAX 256
+
+/* The User-Agent and x-amz-user-agent values every AWS call sends, so
+ * CloudTrail's userAgent finds pokyd and the worker:
+ *   User-Agent: poky/VERSION (APP; OS ARCH)
+ *   x-amz-user-agent: poky/VERSION ua/2.0 os/OS md/arch#ARCH app/APP
+ * app NULL: "poky".  User-Agent is never signed (a proxy may rewrite it);
+ * x-amz-user-agent is, like any x-amz- header. */
+void aws_user_agent(const char *app, char *ua, size_t ua_cap, char *xua,
+		    size_t xua_cap);
 
 /* No wait between two attempts of one call is longer than this. */
 #define AWS_MAX_BACKOFF_MS 20000L
@@ -86,6 +98,7 @@ struct aws_call_stats {
 	const char *outcome;
 	int attempts;                   /* requests sent, retries included */
 	int throttles;                  /* attempts answered with throttling */
+	double seconds;                 /* the whole call, retries and waits included */
 };
 
 typedef void (*aws_observer_fn)(void *ud, const struct aws_call_stats *s);

@@ -37,6 +37,7 @@ void http_stop(struct http_server *srv);
 #define HTTP_MAX_URL 2048               /* bytes of the decoded path: 414 */
 #define HTTP_MAX_QUERY (2 * HTTP_MAX_URL) /* of the re-encoded query: 414 */
 #define HTTP_MAX_HEADERS 64             /* more: 431 */
+#define HTTP_CLIENT_MAX 48              /* an IPv6 address as text, and more */
 #define HTTP_REQID_MAX 64               /* a longer X-Request-Id is replaced */
 
 struct http_job;
@@ -52,6 +53,7 @@ struct http_conn {
 	bool too_many_headers;
 	const char *bad_framing;        /* why the request is refused (400) */
 	char reqid[HTTP_REQID_MAX + 1];
+	char client[HTTP_CLIENT_MAX];   /* peer address for the access log, or "" */
 	struct http_job *job;           /* handler running off the MHD threads */
 };
 
@@ -67,6 +69,11 @@ bool http_conn_header(struct http_conn *c, const char *k, size_t k_len,
 /* After the last header: the request id, the framing checks (request
  * smuggling shapes set bad_framing), a Content-Length over max_body. */
 void http_conn_head_done(struct http_conn *c);
+
+/* The query for a log line: each argument whose name looks like a secret
+ * (token, secret, password, signature, credential, auth, session, api key)
+ * has its value replaced by REDACTED; cut (with "...") to fit out. */
+void http_log_query(char *out, size_t cap, const char *query);
 
 /* Value of a header (case-insensitive name), or NULL. */
 const char *http_conn_find(const struct http_conn *c, const char *name);

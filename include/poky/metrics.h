@@ -20,6 +20,16 @@ void metrics_free(struct metrics *m);
 void metrics_describe(struct metrics *m, const char *name, const char *type,
 		      const char *help);
 
+/* A histogram with buckets for task run times and queue waits (1 s to a
+ * day) instead of the request latency ones (1 ms to 10 s). */
+void metrics_describe_long(struct metrics *m, const char *name,
+			   const char *help);
+
+/* The standard process_* metrics (Prometheus client conventions): describe
+ * them once, collect before each render.  Read from /proc on Linux. */
+void metrics_describe_process(struct metrics *m);
+void metrics_collect_process(struct metrics *m);
+
 /* Ends a label list (a typed NULL: a bare NULL in a variadic call is
  * undefined behaviour where NULL is a plain 0). */
 #define METRICS_END ((const char *)NULL)

@@ -35,8 +35,12 @@ void str_time_amz(char out[17], time_t t);
 /* "2015-08-30T12:36:00Z" (20 chars + NUL) from a UTC time. */
 void str_time_iso8601(char out[21], time_t t);
 
-/* Parse "YYYYMMDDTHHMMSSZ" or "YYYY-MM-DDTHH:MM:SS[.frac]Z" (UTC) into *t.
- * Returns false on anything else, including out-of-range fields. */
+/* Parse an ISO 8601 / RFC 3339 time into *t: "YYYYMMDDTHHMMSSZ" or
+ * "YYYY-MM-DDTHH:MM:SS[.frac]Z", or with a UTC offset instead of Z
+ * ("+02:00", "-05:30"; basic format "+0200").  The one parser for every
+ * time AWS sends (STS, credential_process, container, IMDS, SSO).  Returns
+ * false on anything else, including out-of-range fields and times before
+ * 1970 UTC. */
 bool str_time_parse(const char *s, time_t *t);
 
 /* Parse an HTTP date (RFC 9110 IMF-fixdate: "Sun, 06 Nov 1994 08:49:37

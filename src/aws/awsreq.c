@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "poky/creds.h"
 #include "poky/log.h"
 #include "poky/str.h"
+#include "poky/version.h"
 #include "poky/xml.h"
 
 #define MAX_BACKOFF_MS AWS_MAX_BACKOFF_MS
@@ -59,7 +61,42 @@ struct aws_client {
 	atomic_long skew;
 	aws_observer_fn observer;
 	void *observer_ud;
+	char ua[AWS_UA_MAX], xua[AWS_UA_MAX];
 };
+
+/* ---- user agent ----------------------------------------------------------- */
+
+/* Keep only what a User-Agent token may hold (RFC 9110 token characters);
+ * uname's fields are the system's, but never trust them into a header. */
+static void
+ua_token(char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr("!#$%&'*+-.^_`|~", *s) == NULL)
+			*s = '_';
+}
+
+void
+aws_user_agent(const char *app, char *ua, size_t ua_cap, char *xua,
+	       size_t xua_cap)
+{
+	struct utsname u;
+	char os[32] = "linux", arch[32] = "unknown", name[32];
+
+	if (uname(&u) == 0) {
+		str_copy(arch, sizeof(arch), u.machine);
+		str_copy(os, sizeof(os), u.sysname);
+		for (char *p = os; *p != '\0'; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	str_copy(name, sizeof(name), app != NULL && *app != '\0' ? app : "poky");
+	ua_token(os);
+	ua_token(arch);
+	ua_token(name);
+	snprintf(ua, ua_cap, "poky/%s (%s; %s %s)", POKY_VERSION, name, os, arch);
+	snprintf(xua, xua_cap, "poky/%s ua/2.0 os/%s md/arch#%s app/%s",
+	    POKY_VERSION, os, arch, name);
+}
 
 /* ---- endpoints ------------------------------------------------------------ */
 
@@ -221,6 +258,7 @@ aws_client_new(const struct aws_config *cfg, struct poky_error *e)
 	pthread_mutex_init(&c->quota_lock, NULL);
 	c->quota = QUOTA_MAX;
 	atomic_init(&c->skew, 0);
+	aws_user_agent(cfg->app_name, c->ua, sizeof(c->ua), c->xua, sizeof(c->xua));
 	creds_region(cfg->profile, c->region, sizeof(c->region));
 	if (c->region[0] == '\0' && nonempty(cfg->region))
 		str_copy(c->region, sizeof(c->region), cfg->region);
@@ -595,7 +633,7 @@ attempt_once(struct aws_client *c, struct httpc *h, const struct aws_request *rq
 	     const struct endpoint *ep, struct httpc_response *resp,
 	     struct write_guard *guard, struct poky_error *e)
 {
-	struct hdr hs[MAX_REQ_HEADERS + SIGV4_MAX_ADDED + 1];
+	struct hdr hs[MAX_REQ_HEADERS + SIGV4_MAX_ADDED + 3];
 	struct sigv4_result sig;
 	struct aws_creds cr;
 	struct sigv4_creds sc;
@@ -622,6 +660,8 @@ attempt_once(struct aws_client *c, struct httpc *h, const struct aws_request *rq
 		goto out;
 	}
 	hs[n++] = (struct hdr){ "Host", 4, host.data, host.len };
+	hs[n++] = (struct hdr){ "User-Agent", 10, c->ua, strlen(c->ua) };
+	hs[n++] = (struct hdr){ "x-amz-user-agent", 16, c->xua, strlen(c->xua) };
 	for (size_t i = 0; i < rq->n_headers; i++)
 		hs[n++] = rq->headers[i];
 
@@ -781,17 +821,22 @@ aws_send(struct aws_client *c, const struct aws_request *rq,
 {
 	struct poky_error tmp;
 	int attempts = 0, throttles = 0;
+	struct timespec t0, t1;
 	enum poky_err rc;
 
 	if (e == NULL)
 		e = &tmp;
 	poky_error_clear(e);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = send_attempts(c, rq, resp, e, &attempts, &throttles);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (c->observer != NULL)
 		c->observer(c->observer_ud, &(struct aws_call_stats){
 		    .service = rq->service,
 		    .operation = rq->operation ? rq->operation : rq->method,
 		    .outcome = call_outcome(rc, e), .attempts = attempts,
-		    .throttles = throttles });
+		    .throttles = throttles,
+		    .seconds = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9 });
 	return rc;
 }

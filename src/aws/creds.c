@@ -166,16 +166,9 @@ creds_error_prefix(struct poky_error *e, const char *fmt, ...)
 bool
 creds_parse_time(const char *s, time_t *t)
 {
-	char tmp[64];
-	size_t n;
-
-	if (s == NULL || (n = strlen(s)) >= sizeof(tmp))
-		return false;
-	memcpy(tmp, s, n + 1);
-	/* Python's isoformat() writes UTC as "+00:00"; only UTC is accepted. */
-	if (n > 6 && strcmp(tmp + n - 6, "+00:00") == 0)
-		memcpy(tmp + n - 6, "Z", 2);
-	return str_time_parse(tmp, t);
+	/* Any UTC offset, as the SDKs accept ("+00:00" from Python's
+	 * isoformat(), "+02:00" from a local clock). */
+	return str_time_parse(s, t);
 }
 
 static enum poky_err
@@ -219,7 +212,7 @@ creds_from_json(const json_t *obj, const char *source, const char *token_key,
 		return rc;
 	if (exp != NULL && !creds_parse_time(exp, &t))
 		return poky_error_set(e, POKY_ERR_INVALID,
-		    "%s: Expiration is not an ISO 8601 UTC time", what);
+		    "%s: Expiration is not an ISO 8601 time", what);
 	return creds_set(out, source, akid, secret, token, t, what, e);
 }
 

@@ -144,6 +144,38 @@ enum poky_err creds_imds_get(const struct creds_ctx *ctx, void *ud,
 /* The IMDS base URL (no trailing '/') from the environment. */
 enum poky_err creds_imds_endpoint(char *out, size_t cap, struct poky_error *e);
 
+/* ---- creds_sso.c: IAM Identity Center profiles --------------------------- */
+
+struct creds_sso_profile {
+	const char *profile;            /* for the source name and messages */
+	const char *session;            /* sso_session name; NULL: legacy form */
+	const char *start_url;          /* sso_start_url */
+	const char *region;             /* sso_region */
+	const char *account_id;         /* sso_account_id, 12 digits */
+	const char *role_name;          /* sso_role_name */
+};
+
+/* Credentials for p from the AWS CLI's token cache and the SSO portal's
+ * GetRoleCredentials.  POKY_ERR_AUTH when there is no valid token (the
+ * message says to run "aws sso login"). */
+enum poky_err creds_sso_get(const struct creds_sso_profile *p, time_t now,
+			    struct aws_creds *out, struct poky_error *e);
+
+/* The token cache file's name without ".json": the hex SHA-1 of the
+ * sso_session name, or of the start URL for a legacy profile. */
+void creds_sso_cache_key(const char *s, char out[41]);
+
+/* The accessToken of a cache file, checked against its expiresAt (ISO
+ * 8601, any offset) and now, into token (NUL-terminated). */
+enum poky_err creds_sso_parse_token(const char *data, size_t n, time_t now,
+				    struct buf *token, struct poky_error *e);
+
+/* GetRoleCredentials' answer ({"roleCredentials": {accessKeyId,
+ * secretAccessKey, sessionToken, expiration (ms)}}) into *out. */
+enum poky_err creds_sso_parse_role(const char *data, size_t n,
+				   const char *source, struct aws_creds *out,
+				   struct poky_error *e);
+
 /* ---- creds_process.c: credential_process -------------------------------- */
 
 /* Split a command line like Python's shlex.split (POSIX mode, no comments):

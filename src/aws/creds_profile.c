@@ -10,6 +10,8 @@
  *   2. static keys: aws_access_key_id + aws_secret_access_key
  *      (+ aws_session_token);
  *   3. credential_process.
+ * An SSO profile (sso_session, or the legacy sso_start_url) comes after
+ * role_arn and before static keys, as in botocore's chain (creds_sso.c).
  * A source profile that has static keys uses them even when it also has a
  * role_arn (so "source_profile = itself" works), as botocore does. */
 #include <limits.h>
@@ -318,6 +320,45 @@ out:
 	return rc;
 }
 
+/* An SSO profile: its sso_session's [sso-session NAME] section gives the
+ * start URL and region (the profile's own keys, when set, must agree, as
+ * botocore requires). */
+static enum poky_err
+profile_sso(struct resolve *r, const struct profile *p, struct aws_creds *out,
+	    struct poky_error *e)
+{
+	const char *session = profile_get(p, "sso_session");
+	struct creds_sso_profile sp = {
+		.profile = p->name, .session = session,
+		.start_url = profile_get(p, "sso_start_url"),
+		.region = profile_get(p, "sso_region"),
+		.account_id = profile_get(p, "sso_account_id"),
+		.role_name = profile_get(p, "sso_role_name"),
+	};
+
+	if (session != NULL) {
+		char sec[CREDS_PROFILE_MAX + 16];
+		const char *url, *region;
+
+		snprintf(sec, sizeof(sec), "sso-session %s", session);
+		if (!awsini_has_section(r->f->conf, sec))
+			return poky_error_set(e, POKY_ERR_INVALID, "profile "
+			    "\"%.64s\": no [sso-session %.64s] in the config file",
+			    p->name, session);
+		url = awsini_get(r->f->conf, sec, "sso_start_url");
+		region = awsini_get(r->f->conf, sec, "sso_region");
+		if ((sp.start_url != NULL && url != NULL &&
+		    strcmp(sp.start_url, url) != 0) || (sp.region != NULL &&
+		    region != NULL && strcmp(sp.region, region) != 0))
+			return poky_error_set(e, POKY_ERR_INVALID, "profile "
+			    "\"%.64s\": sso_start_url or sso_region differs from "
+			    "its sso-session's", p->name);
+		sp.start_url = url != NULL && url[0] != '\0' ? url : sp.start_url;
+		sp.region = region != NULL && region[0] != '\0' ? region : sp.region;
+	}
+	return creds_sso_get(&sp, r->ctx->now, out, e);
+}
+
 static enum poky_err
 profile_resolve(struct resolve *r, const char *name, bool as_source,
 		struct aws_creds *out, struct poky_error *e)
@@ -335,6 +376,9 @@ profile_resolve(struct resolve *r, const char *name, bool as_source,
 	has_static = profile_has_static(&p);
 	if (role_arn != NULL && !(as_source && has_static))
 		return profile_assume(r, &p, role_arn, out, e);
+	if (profile_get(&p, "sso_session") != NULL ||
+	    profile_get(&p, "sso_start_url") != NULL)
+		return profile_sso(r, &p, out, e);
 	if (has_static)
 		return profile_static(&p, out, e);
 	if ((proc = profile_get(&p, "credential_process")) != NULL) {

@@ -77,7 +77,7 @@ sts_parse_credentials(const char *xml, size_t n, const char *action,
 	}
 	if (!str_time_parse(exp, &t)) {
 		rc = poky_error_set(e, POKY_ERR_INVALID,
-		    "STS %s: Expiration is not an ISO 8601 UTC time", action);
+		    "STS %s: Expiration is not an ISO 8601 time", action);
 		goto out;
 	}
 	snprintf(root, sizeof(root), "STS %s", action);

@@ -1,8 +1,12 @@
 /* log.c - text or JSON log lines on stderr. */
+#include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -15,9 +19,38 @@
 static FILE *log_out;
 static enum log_format log_fmt = LOG_FORMAT_TEXT;
 static enum log_level log_min = LOG_LEVEL_INFO;
+static int log_journal;
 static _Thread_local char log_reqid[LOG_REQID_MAX + 1];
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+/* syslog priorities: debug 7, info 6, warning 4, err 3. */
+static const char level_prio[] = { '7', '6', '4', '3' };
+
+/* systemd sets JOURNAL_STREAM=DEV:INO for a service whose stderr goes to
+ * the journal; compare it with out, since a child may have inherited the
+ * variable with a different stderr (a redirect to a file). */
+static int
+journal_stream_is(FILE *out)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char *end;
+
+	if (js == NULL || !isdigit((unsigned char)*js))
+		return 0;
+	errno = 0;
+	dev = strtoull(js, &end, 10);
+	if (errno != 0 || *end != ':' || !isdigit((unsigned char)end[1]))
+		return 0;
+	ino = strtoull(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return 0;
+	if (fstat(fileno(out), &st) != 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_setup(FILE *out, enum log_format format, enum log_level level)
@@ -25,6 +58,13 @@ log_setup(FILE *out, enum log_format format, enum log_level level)
 	log_out = out;
 	log_fmt = format;
 	log_min = level;
+	log_journal = journal_stream_is(out != NULL ? out : stderr);
+}
+
+int
+log_journal_prefixes(void)
+{
+	return log_journal;
 }
 
 int
@@ -123,7 +163,38 @@ line_put_text(struct line *l, const char *s)
 }
 
 static void
-log_vwrite(enum log_level level, const char *fmt, va_list ap, int errnum)
+line_put_field(struct line *l, const struct log_field *f)
+{
+	char num[64];
+
+	if (f->key == NULL || (f->type == LOG_F_STR && f->s == NULL))
+		return;
+	line_puts(l, ",\"");
+	line_put_json(l, f->key);
+	line_puts(l, "\":");
+	switch (f->type) {
+	case LOG_F_STR:
+		line_putc(l, '"');
+		line_put_json(l, f->s);
+		line_putc(l, '"');
+		return;
+	case LOG_F_INT:
+		snprintf(num, sizeof(num), "%lld", f->i);
+		break;
+	case LOG_F_NUM:
+		/* JSON has no NaN or infinity. */
+		if (isfinite(f->d))
+			snprintf(num, sizeof(num), "%.3f", f->d);
+		else
+			snprintf(num, sizeof(num), "null");
+		break;
+	}
+	line_puts(l, num);
+}
+
+static void
+log_vwrite(enum log_level level, const struct log_field *fields,
+	   size_t n_fields, const char *fmt, va_list ap, int errnum)
 {
 	char msg[LOG_LINE_MAX], ts[32];
 	static _Thread_local struct line l;
@@ -145,6 +216,11 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap, int errnum)
 	snprintf(ts + n, sizeof(ts) - (size_t)n, ".%03dZ", (int)(tv.tv_usec / 1000));
 
 	l.len = 0;
+	if (log_journal) {
+		line_putc(&l, '<');
+		line_putc(&l, level_prio[level]);
+		line_putc(&l, '>');
+	}
 	if (log_fmt == LOG_FORMAT_JSON) {
 		line_puts(&l, "{\"ts\":\"");
 		line_puts(&l, ts);
@@ -162,7 +238,16 @@ log_vwrite(enum log_level level, const char *fmt, va_list ap, int errnum)
 			l.len = keep;
 			line_puts(&l, "(message too long)");
 		}
-		line_puts(&l, "\"}");
+		line_putc(&l, '"');
+		/* Fields after msg; a field that would not fit whole is
+		 * dropped, so the line stays one valid object. */
+		for (size_t i = 0; i < n_fields; i++) {
+			keep = l.len;
+			line_put_field(&l, &fields[i]);
+			if (l.len > sizeof(l.p) - 4)
+				l.len = keep;
+		}
+		line_putc(&l, '}');
 	} else {
 		line_puts(&l, ts);
 		line_putc(&l, ' ');
@@ -187,7 +272,18 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite(level, fmt, ap, 0);
+	log_vwrite(level, NULL, 0, fmt, ap, 0);
+	va_end(ap);
+}
+
+void
+log_fields(enum log_level level, const struct log_field *f, size_t n,
+	   const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(level, f, n, fmt, ap, 0);
 	va_end(ap);
 }
 
@@ -198,7 +294,7 @@ log_warn(const char *fmt, ...)
 	int errnum = errno;
 
 	va_start(ap, fmt);
-	log_vwrite(LOG_LEVEL_WARN, fmt, ap, errnum);
+	log_vwrite(LOG_LEVEL_WARN, NULL, 0, fmt, ap, errnum);
 	va_end(ap);
 }
 
@@ -209,6 +305,6 @@ log_error(const char *fmt, ...)
 	int errnum = errno;
 
 	va_start(ap, fmt);
-	log_vwrite(LOG_LEVEL_ERROR, fmt, ap, errnum);
+	log_vwrite(LOG_LEVEL_ERROR, NULL, 0, fmt, ap, errnum);
 	va_end(ap);
 }

@@ -148,11 +148,38 @@ expect(const char **s, char c)
 	return true;
 }
 
+/* The zone of an ISO 8601 time: "Z", or a UTC offset "+HH:MM"/"-HH:MM"
+ * (basic format: "+HHMM"), as seconds east of UTC.  AWS sends "Z", but a
+ * credential_process or an SDK-written cache may use an offset, which the
+ * SDKs accept. */
+static bool
+zone_offset(const char **s, bool ext, long *off)
+{
+	int oh, om, sign;
+
+	if (**s == 'Z') {
+		(*s)++;
+		*off = 0;
+		return true;
+	}
+	if (**s != '+' && **s != '-')
+		return false;
+	sign = **s == '-' ? -1 : 1;
+	(*s)++;
+	if (!digits(s, 2, &oh) || (ext && !expect(s, ':')) || !digits(s, 2, &om) ||
+	    oh > 23 || om > 59)
+		return false;
+	*off = sign * (oh * 3600L + om * 60L);
+	return true;
+}
+
 bool
 str_time_parse(const char *s, time_t *t)
 {
 	struct tm tm;
 	int y, mo, d, h, mi, se;
+	long off;
+	time_t local;
 	bool ext;
 
 	memset(&tm, 0, sizeof(tm));
@@ -173,7 +200,7 @@ str_time_parse(const char *s, time_t *t)
 		while (isdigit((unsigned char)*s))
 			s++;
 	}
-	if (!expect(&s, 'Z') || *s != '\0')
+	if (!zone_offset(&s, ext, &off) || *s != '\0')
 		return false;
 	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
 	    mi > 59 || se > 59)
@@ -184,11 +211,14 @@ str_time_parse(const char *s, time_t *t)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = se;
-	*t = timegm(&tm);
+	local = timegm(&tm);
 	/* timegm normalises 31 February into March: refuse such dates. */
 	struct tm back;
-	gmtime_r(t, &back);
-	return back.tm_mday == d && back.tm_mon == mo - 1;
+	gmtime_r(&local, &back);
+	if (back.tm_mday != d || back.tm_mon != mo - 1 || local - off < 0)
+		return false;
+	*t = local - off;
+	return true;
 }
 
 bool

@@ -934,6 +934,7 @@ h_metrics(struct app *app, struct api_req *req, struct api_resp *r)
 	    (double)(time(NULL) - app->started), METRICS_END);
 	metrics_set(app->metrics, "poky_store_deferred_failures_total",
 	    (double)store_deferred_failures(app->store), METRICS_END);
+	metrics_collect_process(app->metrics);
 	r->text = metrics_render(app->metrics, &r->text_len);
 	if (r->text == NULL) {
 		api_problem(r, 503, NULL, "Out of memory", "cannot render the metrics");

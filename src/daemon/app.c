@@ -1,5 +1,6 @@
 /* app.c - shared state: the current configuration and the AWS client. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "poky/app.h"
 #include "poky/auth.h"
@@ -72,6 +73,12 @@ aws_observed(void *ud, const struct aws_call_stats *s)
 	    "operation", s->operation, METRICS_END);
 	metrics_add(m, "poky_aws_throttles_total", (double)s->throttles,
 	    "service", s->service, "operation", s->operation, METRICS_END);
+	metrics_observe(m, "poky_aws_request_duration_seconds", s->seconds,
+	    "service", s->service, "operation", s->operation, METRICS_END);
+	/* Present at 0 for every operation used, so a rate() has a series
+	 * before the first error. */
+	metrics_add(m, "poky_aws_errors_total", strcmp(s->outcome, "ok") != 0,
+	    "service", s->service, "operation", s->operation, METRICS_END);
 }
 
 struct aws_client *
@@ -93,6 +100,7 @@ app_aws(struct app *app, struct poky_error *e)
 			.max_attempts = cfg->aws.max_attempts,
 			.connect_timeout_ms = cfg->aws.connect_timeout * 1000,
 			.timeout_ms = cfg->aws.request_timeout * 1000,
+			.app_name = "pokyd",
 		};
 
 		app->aws = aws_client_new(&ac, e);

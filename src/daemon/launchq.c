@@ -331,9 +331,13 @@ settle(struct launchq *q, struct lq_entry *en, enum tasks_launch res,
 	pthread_mutex_unlock(&q->bg.lock);
 	if (then == DELETE) {
 		store_delete(app->store, en->id, NULL);
-		log_warnx("task %s: not started: %s", en->id, why);
+		log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id", en->id),
+		    LF_STR("template", en->tm->name)), "task %s: not started: %s",
+		    en->id, why);
 	} else if (then == FAIL) {
-		log_warnx("task %s: not started: %s", en->id, why);
+		log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id", en->id),
+		    LF_STR("template", en->tm->name)), "task %s: not started: %s",
+		    en->id, why);
 		tasks_launch_failed(app, en->id, why);
 	} else if (tasks_requeue(app, en->id) != POKY_OK) {
 		then = KEEP;            /* cancelled meanwhile */
@@ -349,7 +353,9 @@ settle(struct launchq *q, struct lq_entry *en, enum tasks_launch res,
 		en->resume = false;
 		entry_append(q, t, en, true);
 		if (res == TL_RETRY)
-			log_warnx("task %s: not started (%s); retry %d in %.0f s",
+			log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id",
+			    en->id), LF_STR("template", en->tm->name)),
+			    "task %s: not started (%s); retry %d in %.0f s",
 			    en->id, why, en->tries, wait);
 		kick(q);
 		json_decref(raw);

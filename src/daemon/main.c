@@ -231,6 +231,19 @@ store_backup_main(const char *cfg_path, const char *out, bool force)
 	return 0;
 }
 
+/* The reload gauges: a failed SIGHUP keeps the old configuration, which an
+ * alert on poky_config_last_reload_successful == 0 should catch. */
+static void
+config_loaded(struct app *app, bool ok)
+{
+	metrics_set(app->metrics, "poky_config_last_reload_successful", ok ? 1 : 0,
+	    METRICS_END);
+	if (ok)
+		metrics_set(app->metrics,
+		    "poky_config_last_reload_success_timestamp_seconds",
+		    (double)time(NULL), METRICS_END);
+}
+
 static void
 notify(const char *state)
 {
@@ -369,7 +382,8 @@ main(int argc, char **argv)
 	    "Webhook delivery attempts by outcome: delivered, retry (another "
 	    "attempt scheduled) or failed (given up or refused).");
 	metrics_describe(app.metrics, "poky_uptime_seconds", "gauge",
-	    "Seconds since pokyd started.");
+	    "Seconds since pokyd started (deprecated: use "
+	    "time() - process_start_time_seconds).");
 	metrics_describe(app.metrics, "poky_store_deferred_failures_total", "counter",
 	    "Launch ids RunTask answered that could not be stored after the 202 "
 	    "(a restart finishes those launches with the same clientToken).");
@@ -382,7 +396,24 @@ main(int argc, char **argv)
 	metrics_describe(app.metrics, "poky_launch_throttled_total", "counter",
 	    "Launches ECS throttled past the retries (re-queued, paced), by "
 	    "template.");
+	metrics_describe(app.metrics, "poky_aws_request_duration_seconds",
+	    "histogram", "AWS API call duration by service and operation, "
+	    "retries and their waits included.");
+	metrics_describe(app.metrics, "poky_aws_errors_total", "counter",
+	    "AWS API calls that ended in an error (any outcome but ok), by "
+	    "service and operation.");
+	metrics_describe_long(app.metrics, "poky_task_duration_seconds",
+	    "Run time of finished tasks (start to end; creation to end for "
+	    "tasks that never started), by template and final status.");
+	metrics_describe(app.metrics, "poky_config_last_reload_successful",
+	    "gauge", "1 if the last configuration load (start or SIGHUP) "
+	    "succeeded, 0 if it failed (the old configuration is kept).");
+	metrics_describe(app.metrics,
+	    "poky_config_last_reload_success_timestamp_seconds", "gauge",
+	    "Time of the last successful configuration load, Unix seconds.");
+	metrics_describe_process(app.metrics);
 	metrics_set(app.metrics, "poky_build_info", 1, "version", POKY_VERSION, METRICS_END);
+	config_loaded(&app, true);
 
 	/* Webhooks first: the launchers may finish tasks as they start. */
 	app.webhook = webhook_new(&app);
@@ -445,9 +476,11 @@ main(int argc, char **argv)
 			notify("RELOADING=1");
 			if (load_all(cfg_path, listen, &ncfg, &ntok, &e) == POKY_OK) {
 				app_config_swap(&app, ncfg, ntok);
+				config_loaded(&app, true);
 				log_info("reloaded %s (templates and tokens; listen, "
 				    "threads and state_dir need a restart)", cfg_path);
 			} else {
+				config_loaded(&app, false);
 				log_errorx("reload failed, keeping the old configuration: %s",
 				    e.message);
 			}

@@ -1,10 +1,14 @@
 /* metrics.c - Prometheus text exposition (see metrics.h). */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "poky/buf.h"
 #include "poky/metrics.h"
@@ -16,17 +20,23 @@ static const double buckets[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10 };
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
+/* Task run times and queue waits: a second to a day, as many buckets. */
+static const double long_buckets[N_BUCKETS] = { 1, 5, 10, 30, 60, 120, 300,
+	600, 1800, 3600, 7200, 21600, 86400 };
+
 struct series {
 	char *name;
 	char *labels;                   /* rendered, escaped; "" for none */
 	double value;                   /* counters/gauges; histogram sum */
 	double count;                   /* histogram */
 	double bucket[N_BUCKETS];
+	const double *bk;               /* the bucket bounds */
 	bool histogram;
 };
 
 struct desc {
 	char *name, *type, *help;
+	bool long_buckets;
 };
 
 struct metrics {
@@ -86,6 +96,17 @@ metrics_describe(struct metrics *m, const char *name, const char *type,
 	pthread_mutex_unlock(&m->lock);
 }
 
+void
+metrics_describe_long(struct metrics *m, const char *name, const char *help)
+{
+	metrics_describe(m, name, "histogram", help);
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->nd; i++)
+		if (m->d[i].name != NULL && strcmp(m->d[i].name, name) == 0)
+			m->d[i].long_buckets = true;
+	pthread_mutex_unlock(&m->lock);
+}
+
 /* k="v" pairs with \\, \" and \n escaped, as the format requires. */
 static void
 render_labels(char *out, size_t cap, va_list ap)
@@ -127,6 +148,10 @@ find(struct metrics *m, const char *name, const char *labels)
 			return &m->s[i];
 	if (m->n == METRICS_MAX_SERIES)
 		return NULL;
+	m->s[m->n].bk = buckets;
+	for (size_t i = 0; i < m->nd; i++)
+		if (m->d[i].long_buckets && strcmp(m->d[i].name, name) == 0)
+			m->s[m->n].bk = long_buckets;
 	m->s[m->n].name = strdup(name);
 	m->s[m->n].labels = strdup(labels);
 	if (m->s[m->n].name == NULL || m->s[m->n].labels == NULL) {
@@ -159,7 +184,7 @@ update(struct metrics *m, const char *name, double v, enum op op, va_list ap)
 			s->value += v;
 			s->count += 1;
 			for (size_t i = 0; i < N_BUCKETS; i++)
-				if (v <= buckets[i])
+				if (v <= s->bk[i])
 					s->bucket[i] += 1;
 			break;
 		}
@@ -209,7 +234,7 @@ render_series(struct buf *b, const struct series *s)
 	}
 	for (size_t i = 0; i < N_BUCKETS; i++)
 		buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %.17g\n", s->name, s->labels,
-		    sep, buckets[i], s->bucket[i]);
+		    sep, s->bk[i], s->bucket[i]);
 	buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %.17g\n", s->name, s->labels, sep,
 	    s->count);
 	buf_printf(b, "%s_sum%s%s%s %.17g\n", s->name, s->labels[0] ? "{" : "",
@@ -238,4 +263,104 @@ metrics_render(struct metrics *m, size_t *len)
 	*len = b.len;
 	out = buf_take(&b);
 	return out;
+}
+
+/* ---- the process collector ---------------------------------------------- */
+
+void
+metrics_describe_process(struct metrics *m)
+{
+	metrics_describe(m, "process_start_time_seconds", "gauge",
+	    "Start time of the process since the Unix epoch in seconds.");
+	metrics_describe(m, "process_cpu_seconds_total", "counter",
+	    "Total user and system CPU time spent in seconds.");
+	metrics_describe(m, "process_resident_memory_bytes", "gauge",
+	    "Resident memory size in bytes.");
+	metrics_describe(m, "process_virtual_memory_bytes", "gauge",
+	    "Virtual memory size in bytes.");
+	metrics_describe(m, "process_open_fds", "gauge",
+	    "Number of open file descriptors.");
+	metrics_describe(m, "process_max_fds", "gauge",
+	    "Maximum number of open file descriptors.");
+}
+
+/* Boot time (btime in /proc/stat), for the start time /proc gives in
+ * ticks since boot.  0 when unknown. */
+static double
+boot_time(void)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	char line[256];
+	unsigned long long bt = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "btime ", 6) == 0) {
+			bt = strtoull(line + 6, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return (double)bt;
+}
+
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	const struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;   /* the directory stream's own descriptor */
+}
+
+void
+metrics_collect_process(struct metrics *m)
+{
+	char stat[1024], *p, *save = NULL;
+	unsigned long long v[25] = { 0 };
+	int field = 2;
+	long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	struct rlimit rl;
+	FILE *f = fopen("/proc/self/stat", "re");
+	size_t n = 0;
+	int fds;
+
+	if (f != NULL) {
+		n = fread(stat, 1, sizeof(stat) - 1, f);
+		fclose(f);
+	}
+	stat[n] = '\0';
+	/* The command name (field 2) may hold spaces and ')': fields are
+	 * counted from the last ')'.  After it: state (3) ... utime (14),
+	 * stime (15), ... starttime (22), vsize (23), rss (24, pages). */
+	p = strrchr(stat, ')');
+	if (p != NULL)
+		for (char *tok = strtok_r(p + 1, " \n", &save); tok != NULL &&
+		    ++field < 25; tok = strtok_r(NULL, " \n", &save))
+			v[field] = field == 3 ? 0 : strtoull(tok, NULL, 10);
+	if (field >= 24 && tick > 0 && page > 0) {
+		double bt = boot_time();
+
+		metrics_set(m, "process_cpu_seconds_total",
+		    (double)(v[14] + v[15]) / (double)tick, METRICS_END);
+		if (bt > 0)
+			metrics_set(m, "process_start_time_seconds",
+			    bt + (double)v[22] / (double)tick, METRICS_END);
+		metrics_set(m, "process_virtual_memory_bytes", (double)v[23],
+		    METRICS_END);
+		metrics_set(m, "process_resident_memory_bytes",
+		    (double)v[24] * (double)page, METRICS_END);
+	}
+	if ((fds = count_fds()) >= 0)
+		metrics_set(m, "process_open_fds", fds, METRICS_END);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		metrics_set(m, "process_max_fds", rl.rlim_cur == RLIM_INFINITY ?
+		    -1 : (double)rl.rlim_cur, METRICS_END);
 }

@@ -180,7 +180,9 @@ tasks_set_status(struct app *app, struct task *t, const char *status,
 		t->started_at = now_real();
 	rc = store_update(app->store, t, old, e);
 	if (rc == POKY_OK && strcmp(old, status) != 0)
-		log_info("task %s: %s -> %s", t->id, old, status);
+		log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", t->id),
+		    LF_STR("template", t->template_name), LF_STR("status", status)),
+		    "task %s: %s -> %s", t->id, old, status);
 	return rc;
 }
 
@@ -224,14 +226,22 @@ tasks_finish(struct app *app, struct task *t, const struct task_outcome *o,
 		launchq_ended(app->launchq, t->template_name);
 	if (rc == POKY_OK) {
 		if (t->has_exit_code)
-			log_info("task %s: %s -> %s (exit %d%s%s)", t->id, old,
-			    v.status, t->exit_code, reason ? ": " : "",
-			    reason ? reason : "");
+			log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", t->id),
+			    LF_STR("template", t->template_name), LF_STR("status",
+			    v.status), LF_INT("exit_code", t->exit_code)),
+			    "task %s: %s -> %s (exit %d%s%s)", t->id, old, v.status,
+			    t->exit_code, reason ? ": " : "", reason ? reason : "");
 		else
-			log_info("task %s: %s -> %s%s%s", t->id, old, v.status,
+			log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", t->id),
+			    LF_STR("template", t->template_name), LF_STR("status",
+			    v.status)), "task %s: %s -> %s%s%s", t->id, old, v.status,
 			    reason ? ": " : "", reason ? reason : "");
 		metrics_add(app->metrics, "poky_tasks_finished_total", 1,
 		    "template", t->template_name, "status", v.status, METRICS_END);
+		metrics_observe(app->metrics, "poky_task_duration_seconds",
+		    t->finished_at - (t->started_at > 0 ? t->started_at :
+		    t->created_at), "template", t->template_name, "status",
+		    v.status, METRICS_END);
 		if (t->callback_state != NULL &&
 		    strcmp(t->callback_state, "pending") == 0)
 			webhook_kick(app->webhook);
@@ -412,7 +422,9 @@ store_launch(struct app *app, struct task *task, struct poky_error *e)
 			break;
 		if (task_status_final(cur.status) && launch_ecs_stop(app, task,
 		    cur.reason ? cur.reason : "cancelled", NULL) != POKY_OK)
-			log_warnx("task %s: cancelled while it launched; StopTask "
+			log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id",
+			    task->id), LF_STR("template", task->template_name)),
+			    "task %s: cancelled while it launched; StopTask "
 			    "on %s failed", task->id, task->ecs_task_arn);
 		free(cur.ecs_task_arn);
 		free(cur.ecs_cluster);
@@ -586,7 +598,9 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 		task.reason = strdup(pending);
 		task.launch_pending = true;
 		store_update(app->store, &task, TS_STARTING, NULL);
-		log_warnx("task %s: %s; the tracker will finish the launch",
+		log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id", task.id),
+		    LF_STR("template", task.template_name), LF_STR("status",
+		    task.status)), "task %s: %s; the tracker will finish the launch",
 		    task.id, pending);
 		res = TL_PENDING;
 		goto out;
@@ -609,10 +623,15 @@ tasks_launch_ecs(struct app *app, const char *id, json_t **raw,
 	if (launch_done(app, &launch, &task, e) != POKY_OK)
 		/* The task runs but its ids are not stored: the tracker
 		 * finds it again through the same clientToken. */
-		log_warnx("task %s: launched as %s, but its ids were not stored",
-		    task.id, task.ecs_task_arn);
+		log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id", task.id),
+		    LF_STR("template", task.template_name), LF_STR("status",
+		    task.status)), "task %s: launched as %s, but its ids were "
+		    "not stored", task.id, task.ecs_task_arn);
 	else
-		log_info("task %s: launched (%s)", task.id, task.ecs_task_arn);
+		log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", task.id),
+		    LF_STR("template", task.template_name), LF_STR("status",
+		    task.status)), "task %s: launched (%s)", task.id,
+		    task.ecs_task_arn);
 	json_decref(params);
 	if (launched != NULL) {
 		task_cleanup(launched);
@@ -885,7 +904,9 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 			    e ? e->message : "the launch queue is full");
 		return launch_refused(r, e, t->launcher, rc);
 	}
-	log_info("task %s: created (%s, template %s, by %s)", task->id,
+	log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", task->id),
+	    LF_STR("template", task->template_name), LF_STR("status",
+	    task->status)), "task %s: created (%s, template %s, by %s)", task->id,
 	    task->status, task->template_name, task->created_by);
 	if (!ops->queued_launch) {
 		r->launch = LAUNCH_STARTED;

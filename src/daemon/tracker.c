@@ -268,11 +268,15 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 			set_str(&t.reason, reason);
 			t.timed_out = true;
 			store_update(app->store, &t, t.status, NULL);
-			log_info("task %s: %s, stopping it", t.id, reason);
+			log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", t.id),
+			    LF_STR("template", t.template_name), LF_STR("status",
+			    t.status)), "task %s: %s, stopping it", t.id, reason);
 			changed = true;
 		} else {
-			log_warnx("task %s: StopTask after timeout failed: %s", t.id,
-			    e.message);
+			log_fields(LOG_LEVEL_WARN, LOG_FIELDS(LF_STR("task_id", t.id),
+			    LF_STR("template", t.template_name), LF_STR("status",
+			    t.status)), "task %s: StopTask after timeout failed: %s",
+			    t.id, e.message);
 		}
 	}
 out:

@@ -35,7 +35,7 @@ client_new(const char *endpoint, int max_attempts, long timeout_ms,
 	struct aws_config cfg = { .timeout_ms = timeout_ms,
 		.stall_seconds = stall_seconds,
 		.max_attempts = max_attempts, .s3_endpoint_url = endpoint,
-		.endpoints_over_env = endpoint != NULL };
+		.endpoints_over_env = endpoint != NULL, .app_name = "poky-worker" };
 
 	return aws_client_new(&cfg, e);
 }

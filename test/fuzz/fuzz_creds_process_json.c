@@ -29,7 +29,7 @@ static const char message_words[] =
     "credential_process: output is not JSON (line %d, column %d) "
     "not a JSON object no Version Version is not 1 answer "
     "AccessKeyId SecretAccessKey SessionToken Expiration is not a string "
-    "Expiration is not an ISO 8601 UTC time access key id secret access key "
+    "Expiration is not an ISO 8601 time access key id secret access key "
     "session token longer than holds blanks or control characters "
     "0123456789";
 

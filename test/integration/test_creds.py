@@ -14,6 +14,7 @@ import pathlib
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -26,6 +27,7 @@ sys.path.insert(0, str(FAKES))
 import common  # noqa: E402
 import fake_container_creds  # noqa: E402
 import fake_imds  # noqa: E402
+import fake_sso  # noqa: E402
 import fake_sts  # noqa: E402
 
 AK, SK = "AKIDPOKYTEST", "pokySecretKey"      # fake_sts's default key pair
@@ -79,6 +81,13 @@ def _server(module):
 sts_server = _server(fake_sts)
 imds_server = _server(fake_imds)
 container_server = _server(fake_container_creds)
+sso_server = _server(fake_sso)
+
+
+@pytest.fixture
+def sso(sso_server):
+    sso_server.reset()
+    return sso_server
 
 
 @pytest.fixture
@@ -160,7 +169,7 @@ class Result:
         return self.lines[-1]
 
 
-SECRETS = [SK, WEB_TOKEN, "containerSecret", "imdsSecret", "processSecretKey",
+SECRETS = [SK, WEB_TOKEN, "poky-sso-access-token", "ssoSecretKey", "containerSecret", "imdsSecret", "processSecretKey",
            "envSecretKey", "fileSecretKey"]
 
 
@@ -527,3 +536,130 @@ def test_region_order(credsctl, env):
     del env["AWS_DEFAULT_REGION"]
     assert run(credsctl, env, "--region").one == {"region": "eu-west-3"}
     assert run(credsctl, env, "--region", "--profile", "dev").one == {"region": "sa-east-1"}
+
+
+# --------------------------------------------------------------------------- SSO (issue 19)
+
+SSO_TOKEN = "poky-sso-access-token"
+START_URL = "https://poky-test.awsapps.com/start"
+
+
+def sso_cache(env, key_source, expires_at, token=SSO_TOKEN):
+    """The file "aws sso login" leaves: ~/.aws/sso/cache/<sha1 of the session or URL>.json."""
+    d = env.tmp / ".aws" / "sso" / "cache"
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / (hashlib.sha1(key_source.encode()).hexdigest() + ".json")
+    p.write_text(json.dumps({"startUrl": START_URL, "region": "us-east-1",
+                             "accessToken": token, "expiresAt": expires_at}))
+    return p
+
+
+def in_an_hour_plus_two():
+    """An hour from now, written with a +02:00 offset (the SDKs accept any offset)."""
+    t = time.gmtime(time.time() + 3600 + 7200)
+    return time.strftime("%Y-%m-%dT%H:%M:%S+02:00", t)
+
+
+SESSION_CONFIG = """[profile dev]
+sso_session = my-sso
+sso_account_id = 123456789012
+sso_role_name = PokyDev
+region = us-east-1
+
+[sso-session my-sso]
+sso_start_url = %s
+sso_region = us-east-1
+sso_registration_scopes = sso:account:access
+""" % START_URL
+
+
+def check_sso_call(sso):
+    calls = sso.calls("GetRoleCredentials")
+    assert calls, "no GetRoleCredentials call"
+    for c in calls:
+        assert c["model_errors"] == [], c["model_errors"]
+        assert c["status"] == 200
+        assert "authorization" not in c["headers"]
+        assert c["headers"]["user-agent"].startswith("poky/")
+    return calls
+
+
+def test_sso_session_profile(credsctl, env, sso):
+    env.write("config", SESSION_CONFIG)
+    sso_cache(env, "my-sso", in_an_hour_plus_two())
+    env["AWS_PROFILE"] = "dev"
+    env["AWS_ENDPOINT_URL_SSO"] = sso.url
+    out = run(credsctl, env).one
+    assert out["source"] == "sso:dev"
+    assert out["access_key_id"] == "ASIASSOPOKY000000001" and out["token"] is True
+    assert out["secret_sha256"] == sha256("ssoSecretKey/0123456789+abcdefghijklmn")
+    calls = check_sso_call(sso)
+    assert calls[0]["query"] == {"role_name": ["PokyDev"], "account_id": ["123456789012"]}
+
+
+def test_sso_legacy_profile_uses_the_start_url_as_cache_key(credsctl, env, sso):
+    env.write("config", """[profile old]
+sso_start_url = %s
+sso_region = us-east-1
+sso_account_id = 123456789012
+sso_role_name = PokyDev
+""" % START_URL)
+    sso_cache(env, START_URL, "2099-01-01T00:00:00Z")
+    env["AWS_PROFILE"] = "old"
+    env["AWS_ENDPOINT_URL_SSO"] = sso.url
+    assert run(credsctl, env).one["source"] == "sso:old"
+    check_sso_call(sso)
+
+
+def test_sso_expired_token_says_to_log_in(credsctl, env, sso):
+    env.write("config", SESSION_CONFIG)
+    sso_cache(env, "my-sso", "2020-01-01T00:00:00+02:00")
+    env["AWS_PROFILE"] = "dev"
+    env["AWS_ENDPOINT_URL_SSO"] = sso.url
+    err = run(credsctl, env).error
+    assert "aws sso login" in json.dumps(err)
+    assert sso.calls("GetRoleCredentials") == []
+
+
+def test_sso_without_cached_token_says_to_log_in(credsctl, env, sso):
+    env.write("config", SESSION_CONFIG)
+    env["AWS_PROFILE"] = "dev"
+    env["AWS_ENDPOINT_URL_SSO"] = sso.url
+    err = json.dumps(run(credsctl, env).error)
+    assert "aws sso login --sso-session my-sso" in err
+
+
+def test_sso_portal_refusal_is_an_error(credsctl, env, sso):
+    env.write("config", SESSION_CONFIG)
+    sso_cache(env, "my-sso", in_an_hour_plus_two(), token="a-stale-token")
+    env["AWS_PROFILE"] = "dev"
+    env["AWS_ENDPOINT_URL_SSO"] = sso.url
+    err = json.dumps(run(credsctl, env).error)
+    assert "UnauthorizedException" in err and "a-stale-token" not in err
+
+
+def test_sso_credentials_are_refreshed(credsctl, env, sso):
+    env.write("config", SESSION_CONFIG)
+    sso_cache(env, "my-sso", in_an_hour_plus_two())
+    env["AWS_PROFILE"] = "dev"
+    env["AWS_ENDPOINT_URL_SSO"] = sso.url
+    res = run(credsctl, env, "--count", "2", "--invalidate")
+    assert res.rc == 0, res.stderr
+    assert [x["source"] for x in res.lines] == ["sso:dev", "sso:dev"]
+    assert len(check_sso_call(sso)) == 2
+
+
+def test_fake_sso_judges_requests_by_the_botocore_model(sso):
+    """The judge can fail: a signed-looking request without account_id breaks the model."""
+    req = urllib.request.Request(sso.url + "/federation/credentials?role_name=PokyDev&x=1",
+                                 headers={"Authorization": "AWS4-HMAC-SHA256 x"})
+    try:
+        urllib.request.urlopen(req, timeout=5)
+        raise AssertionError("accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 400
+    errs = sso.calls("GetRoleCredentials")[0]["model_errors"]
+    assert any("account_id" in x for x in errs)
+    assert any("x-amz-sso_bearer_token" in x for x in errs)
+    assert any("query x" in x for x in errs)
+    assert any("Authorization" in x for x in errs)

@@ -333,4 +333,4 @@ def test_hash_token_line_authenticates(run, pokyd_factory, tmp_path):
                           server={"tokens_file": str(tokens)})
     r = d.client(token=token).post("/tasks", {"template": "t"})
     assert r.status == 202, r
-    d.wait_log(r"POST /tasks 202 [0-9.]+ms carol")
+    d.wait_log(r"POST /tasks 202 [0-9]+B [0-9.]+ms 127\.0\.0\.1 \"[^\"]*\" carol")

@@ -527,7 +527,7 @@ def test_healthz_and_readyz_need_no_token(daemon):
 def test_the_token_name_is_logged_never_the_token(daemon, api):
     r = api.get("/templates", headers={"X-Request-Id": "who-am-i"})
     assert r.status == 200
-    daemon.wait_log(r"\[who-am-i\] GET /templates 200 [0-9.]+ms alice")
+    daemon.wait_log(r"\[who-am-i\] GET /templates 200 [0-9]+B [0-9.]+ms 127\.0\.0\.1 \"[^\"]*\" alice")
     assert ALICE not in daemon.log() and BOB not in daemon.log()
 
 

@@ -235,7 +235,7 @@ test_creds_set_refuses_overlong_fields(void **state)
 }
 
 static void
-test_creds_parse_time_accepts_z_and_utc_offset_only(void **state)
+test_creds_parse_time_accepts_z_and_any_utc_offset(void **state)
 {
 	time_t t = 0;
 
@@ -245,7 +245,10 @@ test_creds_parse_time_accepts_z_and_utc_offset_only(void **state)
 	assert_true(creds_parse_time("2030-01-02T03:04:05.123Z", &t));
 	assert_true(creds_parse_time("2030-01-02T03:04:05+00:00", &t));
 	assert_int_equal(t, 1893553445);
-	assert_false(creds_parse_time("2030-01-02T03:04:05+01:00", &t));
+	assert_true(creds_parse_time("2030-01-02T03:04:05+01:00", &t));
+	assert_int_equal(t, 1893553445 - 3600);
+	assert_true(creds_parse_time("2030-01-02T03:04:05-05:30", &t));
+	assert_int_equal(t, 1893553445 + 5 * 3600 + 1800);
 	assert_false(creds_parse_time("tomorrow", &t));
 	assert_false(creds_parse_time(NULL, &t));
 }
@@ -1906,7 +1909,7 @@ main(void)
 		T(test_creds_clear_wipes_every_field),
 		T(test_creds_set_refuses_line_breaks_and_names_only_the_field),
 		T(test_creds_set_refuses_overlong_fields),
-		T(test_creds_parse_time_accepts_z_and_utc_offset_only),
+		T(test_creds_parse_time_accepts_z_and_any_utc_offset),
 		T(test_creds_env_keys_answer),
 		T(test_creds_env_reads_old_security_token_name),
 		T(test_creds_env_reads_expiration),

@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -636,6 +638,154 @@ test_log_format_parse_unknown_is_minus_one(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- structured fields (docs/logging.md) -------------------------------- */
+
+static void
+test_log_json_fields_are_typed_members(void **state)
+{
+	json_t *j;
+
+	(void)state;
+	log_setup(log_file, LOG_FORMAT_JSON, LOG_LEVEL_DEBUG);
+	log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", "abc"),
+	    LF_STR("template", "copy"), LF_STR("status", "running"),
+	    LF_INT("http_status", 202), LF_NUM("duration_ms", 1.5)),
+	    "task %s started", "abc");
+	j = read_one_json();
+	assert_string_equal(json_str(j, "msg"), "task abc started");
+	assert_string_equal(json_str(j, "task_id"), "abc");
+	assert_string_equal(json_str(j, "template"), "copy");
+	assert_string_equal(json_str(j, "status"), "running");
+	assert_true(json_is_integer(json_object_get(j, "http_status")));
+	assert_int_equal(json_integer_value(json_object_get(j, "http_status")), 202);
+	assert_true(json_is_real(json_object_get(j, "duration_ms")));
+	assert_true(json_real_value(json_object_get(j, "duration_ms")) == 1.5);
+	json_decref(j);
+}
+
+static void
+test_log_json_null_string_field_is_left_out(void **state)
+{
+	json_t *j;
+
+	(void)state;
+	log_setup(log_file, LOG_FORMAT_JSON, LOG_LEVEL_DEBUG);
+	log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("token", NULL),
+	    LF_STR("route", "/tasks")), "x");
+	j = read_one_json();
+	assert_null(json_object_get(j, "token"));
+	assert_string_equal(json_str(j, "route"), "/tasks");
+	json_decref(j);
+}
+
+static void
+test_log_json_field_values_are_escaped(void **state)
+{
+	json_t *j;
+
+	(void)state;
+	log_setup(log_file, LOG_FORMAT_JSON, LOG_LEVEL_DEBUG);
+	log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("user_agent",
+	    "a\"b\n\\c\x01")), "x");
+	j = read_one_json();
+	assert_string_equal(json_str(j, "user_agent"), "a\"b\n\\c\x01");
+	json_decref(j);
+}
+
+static void
+test_log_json_fields_past_the_line_size_still_give_one_object(void **state)
+{
+	static char big[6000];
+	json_t *j;
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	log_setup(log_file, LOG_FORMAT_JSON, LOG_LEVEL_DEBUG);
+	log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("a", big), LF_STR("b", big),
+	    LF_INT("c", 7)), "%s", big);
+	j = read_one_json();
+	assert_int_equal(json_integer_value(json_object_get(j, "c")), 7);
+	json_decref(j);
+}
+
+static void
+test_log_text_fields_do_not_change_the_line(void **state)
+{
+	(void)state;
+	log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", "abc")), "hello");
+	assert_non_null(strstr(read_one_line(), " info hello\n"));
+	assert_null(strstr(got, "task_id"));
+}
+
+/* ---- journald priorities ------------------------------------------------- */
+
+static void
+set_journal_stream(FILE *f)
+{
+	struct stat st;
+	char v[64];
+
+	assert_int_equal(fstat(fileno(f), &st), 0);
+	snprintf(v, sizeof(v), "%llu:%llu", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino);
+	assert_int_equal(setenv("JOURNAL_STREAM", v, 1), 0);
+}
+
+static void
+test_log_journal_stream_prefixes_syslog_priorities(void **state)
+{
+	(void)state;
+	set_journal_stream(log_file);
+	log_setup(log_file, LOG_FORMAT_TEXT, LOG_LEVEL_DEBUG);
+	unsetenv("JOURNAL_STREAM");
+	assert_true(log_journal_prefixes());
+	log_debug("d");
+	log_info("i");
+	log_warnx("w");
+	log_errorx("e");
+	read_log();
+	assert_int_equal(count_lines(), 4);
+	assert_memory_equal(got, "<7>", 3);
+	assert_non_null(strstr(got, "\n<6>"));
+	assert_non_null(strstr(got, "\n<4>"));
+	assert_non_null(strstr(got, "\n<3>"));
+}
+
+static void
+test_log_journal_prefix_then_json_object(void **state)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	(void)state;
+	set_journal_stream(log_file);
+	log_setup(log_file, LOG_FORMAT_JSON, LOG_LEVEL_DEBUG);
+	unsetenv("JOURNAL_STREAM");
+	log_errorx("bad");
+	read_one_line();
+	assert_memory_equal(got, "<3>{", 4);
+	j = json_loads(got + 3, 0, &jerr);
+	assert_non_null(j);
+	assert_string_equal(json_str(j, "level"), "error");
+	json_decref(j);
+}
+
+static void
+test_log_journal_stream_of_another_file_gives_no_prefix(void **state)
+{
+	FILE *other = tmpfile();
+
+	(void)state;
+	assert_non_null(other);
+	set_journal_stream(other);
+	log_setup(log_file, LOG_FORMAT_TEXT, LOG_LEVEL_DEBUG);
+	unsetenv("JOURNAL_STREAM");
+	fclose(other);
+	assert_false(log_journal_prefixes());
+	log_errorx("e");
+	assert_true(read_one_line()[0] != '<');
+}
+
 int
 main(void)
 {
@@ -675,6 +825,14 @@ main(void)
 		T(test_log_level_parse_unknown_is_minus_one),
 		T(test_log_format_parse_known_names),
 		T(test_log_format_parse_unknown_is_minus_one),
+		T(test_log_json_fields_are_typed_members),
+		T(test_log_json_null_string_field_is_left_out),
+		T(test_log_json_field_values_are_escaped),
+		T(test_log_json_fields_past_the_line_size_still_give_one_object),
+		T(test_log_text_fields_do_not_change_the_line),
+		T(test_log_journal_stream_prefixes_syslog_priorities),
+		T(test_log_journal_prefix_then_json_object),
+		T(test_log_journal_stream_of_another_file_gives_no_prefix),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);

@@ -700,6 +700,38 @@ test_str_copy_with_zero_cap_returns_false_and_writes_nothing(void **state)
 	assert_int_equal(dst[1], 'Y');
 }
 
+/* ---- ISO 8601 with UTC offsets (issue 19) -------------------------------- */
+
+static void
+test_str_time_parse_accepts_utc_offsets(void **state)
+{
+	(void)state;
+	assert_int_equal(parse_ok("2015-08-30T14:36:00+02:00"), T_SUITE);
+	assert_int_equal(parse_ok("2015-08-30T07:06:00-05:30"), T_SUITE);
+	assert_int_equal(parse_ok("2015-08-30T12:36:00+00:00"), T_SUITE);
+	assert_int_equal(parse_ok("2015-08-30T12:36:00-00:00"), T_SUITE);
+	assert_int_equal(parse_ok("2015-08-30T14:36:00.5+02:00"), T_SUITE);
+	assert_int_equal(parse_ok("20150830T143600+0200"), T_SUITE);
+	/* The offset moves the day: still the same instant. */
+	assert_int_equal(parse_ok("2015-08-31T01:36:00+13:00"), T_SUITE);
+}
+
+static void
+test_str_time_parse_refuses_bad_offsets(void **state)
+{
+	(void)state;
+	parse_fails("2015-08-30T14:36:00+02");
+	parse_fails("2015-08-30T14:36:00+0200");        /* basic offset, extended time */
+	parse_fails("20150830T143600+02:00");           /* extended offset, basic time */
+	parse_fails("2015-08-30T14:36:00+24:00");
+	parse_fails("2015-08-30T14:36:00+02:60");
+	parse_fails("2015-08-30T14:36:00+02:00Z");
+	parse_fails("2015-08-30T14:36:00 +02:00");
+	parse_fails("2015-08-30T14:36:00*02:00");
+	parse_fails("1970-01-01T00:30:00+01:00");       /* before the epoch in UTC */
+	parse_fails("2015-02-29T01:00:00+02:00");       /* no such local date */
+}
+
 int
 main(void)
 {
@@ -744,6 +776,8 @@ main(void)
 		cmocka_unit_test(test_str_time_iso8601_formats_extended_utc),
 		cmocka_unit_test(test_str_time_iso8601_of_epoch),
 		cmocka_unit_test(test_str_time_parse_accepts_basic_format),
+		cmocka_unit_test(test_str_time_parse_accepts_utc_offsets),
+		cmocka_unit_test(test_str_time_parse_refuses_bad_offsets),
 		cmocka_unit_test(test_str_time_parse_accepts_extended_format),
 		cmocka_unit_test(test_str_time_parse_accepts_and_drops_fractional_seconds),
 		cmocka_unit_test(test_str_time_parse_of_epoch_is_zero),
