@@ -49,7 +49,7 @@ FUZZ_BINS    := $(FUZZ_ALL:%=$(FUZZ_BUILD)/fuzz_%)
 FUZZ_LIB_SRC := $(wildcard src/common/*.c) $(wildcard src/aws/*.c) \
                 $(filter-out src/daemon/main.c,$(wildcard src/daemon/*.c))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o) \
-                $(FUZZ_BUILD)/obj/openapi.o
+                $(FUZZ_BUILD)/obj/openapi.o $(FUZZ_BUILD)/obj/ui_files.o
 FUZZ_LIB     := $(FUZZ_BUILD)/libpoky-fuzz.a
 
 .PHONY: fuzz fuzz-build fuzz-regress fuzz-deps
@@ -71,6 +71,11 @@ $(FUZZ_BUILD)/obj/openapi.c: src/daemon/openapi.json
 
 $(FUZZ_BUILD)/obj/openapi.o: $(FUZZ_BUILD)/obj/openapi.c
 	$(FUZZ_CC) -c -o $@ $<
+
+# The console's files: the table the Makefile generates, compiled here.
+$(FUZZ_BUILD)/obj/ui_files.o: $(BUILD)/obj/ui_files.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
 
 $(FUZZ_LIB): $(FUZZ_LIB_OBJ)
 	@rm -f $@

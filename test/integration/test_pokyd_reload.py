@@ -128,7 +128,7 @@ def test_ecs_tasks_are_tracked_after_a_restart(pokyd_factory, fake_ecs):
     d = pokyd_factory.new({"job": ecs_template()})
     api = d.client()
     rec = api.submit("job", {"source_bucket": "a", "source_key": "b", "output_bucket": "c"})
-    wait_task(api, rec["id"], "running")
+    rec = wait_task(api, rec["id"], "running")
     d.stop()
     fake_ecs.steer(rec["ecs"]["task_arn"], lastStatus="STOPPED", exitCode=3)
     d.start()
@@ -164,7 +164,7 @@ def test_launch_interrupted_by_a_crash_is_finished_once(pokyd_factory, fake_ecs)
     done = wait_task(api, rec["id"], "succeeded")
     assert done["ecs"]["task_arn"] == fake_ecs.tasks()[0]["taskArn"]
     assert fake_ecs.launches()["by_client_token"] == {rec["id"]: 1}
-    d.wait_log(r"task %s: launch finished" % rec["id"])
+    d.wait_log(r"task %s: launched \(arn:" % rec["id"])
 
 
 def test_sigterm_drains_a_request_in_flight(pokyd_factory, fake_ecs):
