@@ -119,7 +119,8 @@ cmd_write_config() {
 	[ -r "$json" ] || die "$json: cannot read it"
 	need python3
 	for key in Region ClusterName TaskDefinitionFamily ContainerName Subnets SecurityGroup \
-	    AssignPublicIp InputBucket OutputBucket TaskRoleArn ExecutionRoleArn LogGroupName; do
+	    AssignPublicIp InputBucket OutputBucket TaskRoleArn ExecutionRoleArn LogGroupName \
+	    LogStreamPrefix; do
 		[ -n "$(output "$json" "$key")" ] ||
 		    die "$json: the stack has no output $key (deployed from an older template?)"
 	done
@@ -147,8 +148,8 @@ state_dir = /var/lib/poky
 [aws]
 region = $reg
 
-; The original Poky's task, on the stack's cluster.  Task output: CloudWatch Logs group
-; $(output "$json" LogGroupName).
+; The original Poky's task, on the stack's cluster.  Task output: CloudWatch Logs
+; (GET /tasks/ID/logs reads it; the worker's result line becomes the record's result).
 [template.process_file]
 launcher = ecs
 cluster = $(output "$json" ClusterName)
@@ -160,6 +161,8 @@ security_groups = $(output "$json" SecurityGroup)
 assign_public_ip = $(output "$json" AssignPublicIp)
 task_role_arn = $(output "$json" TaskRoleArn)
 execution_role_arn = $(output "$json" ExecutionRoleArn)
+log_group = $(output "$json" LogGroupName)
+log_stream_prefix = $(output "$json" LogStreamPrefix)
 timeout = 0
 param.source_bucket = required env=SOURCE_BUCKET max=63 s3=bucket pattern=$in_re
 param.source_key    = required env=SOURCE_KEY max=1024 s3=object:source_bucket

@@ -524,7 +524,9 @@ def test_write_config_makes_an_ini_pokyd_accepts(tmp_path, bindir):
                         ("container", "ContainerName"), ("subnets", "Subnets"),
                         ("security_groups", "SecurityGroup"), ("task_role_arn", "TaskRoleArn"),
                         ("execution_role_arn", "ExecutionRoleArn"),
-                        ("assign_public_ip", "AssignPublicIp")]:
+                        ("assign_public_ip", "AssignPublicIp"),
+                        ("log_group", "LogGroupName"),
+                        ("log_stream_prefix", "LogStreamPrefix")]:
         assert f"\n{key} = {outs[output]}\n" in text
     assert "\nregion = eu-west-1\n" in text and "launch_type = FARGATE" in text
     assert r"pattern=^poky\.output\.example$" in text
