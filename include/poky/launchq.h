@@ -106,6 +106,8 @@ void launchq_ended(struct launchq *q, const char *template_name);
  * launch answered it); without one, a refused launch is a failed task.
  * want_raw keeps RunTask's answer for the waiter. */
 void launchq_watch(struct launchq *q, const char *id, bool want_raw);
+/* Take back a launchq_watch whose push failed (nobody will wait). */
+void launchq_unwatch(struct launchq *q, const char *id);
 void launchq_wait(struct launchq *q, const char *id, double seconds,
 		  struct launch_outcome *out);
 

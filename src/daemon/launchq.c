@@ -641,6 +641,25 @@ launchq_watch(struct launchq *q, const char *id, bool want_raw)
 }
 
 void
+launchq_unwatch(struct launchq *q, const char *id)
+{
+	struct lq_waiter *w = NULL;
+
+	pthread_mutex_lock(&q->bg.lock);
+	for (struct lq_waiter **p = &q->waiters; *p != NULL; p = &(*p)->next)
+		if (strcmp((*p)->id, id) == 0) {
+			w = *p;
+			*p = w->next;
+			break;
+		}
+	pthread_mutex_unlock(&q->bg.lock);
+	if (w != NULL) {
+		launch_outcome_cleanup(&w->out);
+		free(w);
+	}
+}
+
+void
 launchq_wait(struct launchq *q, const char *id, double seconds,
 	     struct launch_outcome *out)
 {

@@ -897,7 +897,8 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	if ((rc = ops->submit(app, task, e)) != POKY_OK) {
 		/* Nothing started: forget the record so a retry (same key) can
 		 * try again instead of replaying a failure. */
-		launchq_forget(app->launchq, task->id);
+		if (s->wait_seconds > 0 && ops->queued_launch)
+			launchq_unwatch(app->launchq, task->id);
 		store_delete(app->store, task->id, NULL);
 		if (rc == POKY_ERR_LIMIT)
 			return fail(r, e, rc, 503, "Launch queue full", "%s",
