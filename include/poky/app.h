@@ -46,6 +46,7 @@ struct app {
 	struct launchq *launchq;
 	struct webhook *webhook;
 	struct metrics *metrics;
+	struct watch *watch;            /* parked watchers (watch.h) */
 	time_t started;
 	atomic_bool stopping;
 	char state_dir[2048];

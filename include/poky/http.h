@@ -53,6 +53,9 @@ struct http_conn {
 	const char *bad_framing;        /* why the request is refused (400) */
 	char reqid[HTTP_REQID_MAX + 1];
 	struct http_job *job;           /* handler running off the MHD threads */
+	double wait_until;              /* a watch's deadline, once parked */
+	bool watching;                  /* counted in the watch registry */
+	bool parked;                    /* suspended until a change or the deadline */
 };
 
 /* Start c (all zero) for a body of at most max_body bytes. */

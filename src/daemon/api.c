@@ -48,6 +48,11 @@ api_resp_cleanup(struct api_resp *r)
 {
 	json_decref(r->json);
 	free(r->text);
+	if (r->stream != NULL) {
+		if (r->stream->free != NULL)
+			r->stream->free(r->stream->ud);
+		free(r->stream);
+	}
 	memset(r, 0, sizeof(*r));
 }
 
