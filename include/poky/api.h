@@ -42,6 +42,7 @@ struct api_req {
 	 * deadline (0 on the first call). */
 	bool may_wait;
 	double wait_until;
+	const char *wait_etag;          /* the version first seen ("" at first) */
 };
 
 /* A body made while it is sent (SSE, a followed log).  read fills buf and
@@ -74,6 +75,7 @@ struct api_resp {
 	char wait_key[40];              /* the task watched */
 	long long wait_seen;            /* watch_seq before the record was read */
 	double wait_until;
+	char wait_etag[40];             /* kept across the calls of a watch */
 	struct api_stream *stream;      /* the body, sent as it is made */
 };
 

@@ -127,6 +127,14 @@ enum poky_err store_list(struct store *s, const char *status,
 			 int limit, int (*fn)(void *ud, const struct task *t),
 			 void *ud, struct poky_error *e);
 
+/* store_list, also keeping only records that carry every label of the
+ * JSON object text `labels` (NULL: no label filter). */
+enum poky_err store_list_labeled(struct store *s, const char *status,
+				 const char *template_name, const char *labels,
+				 const char *cursor, int limit,
+				 int (*fn)(void *ud, const struct task *t),
+				 void *ud, struct poky_error *e);
+
 /* The oldest task with this status and template (POKY_ERR_NOTFOUND when
  * there is none): the head of a FIFO queue. */
 enum poky_err store_oldest(struct store *s, const char *status,

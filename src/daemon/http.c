@@ -396,6 +396,7 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 	 * thread (may_defer) and with a registry to wake them. */
 	req->may_wait = may_defer && app->watch != NULL;
 	req->wait_until = c->wait_until;
+	req->wait_etag = c->wait_etag;
 	log_set_request_id(c->reqid);
 	rt->handler(app, req, r);
 	log_set_request_id(NULL);
@@ -549,6 +550,7 @@ park(struct http_server *srv, struct MHD_Connection *mc, struct http_conn *c,
 		c->watching = true;
 	}
 	c->wait_until = r->wait_until;
+	str_copy(c->wait_etag, sizeof(c->wait_etag), r->wait_etag);
 	c->parked = true;
 	/* Suspended before it is parked: a wake may come at once. */
 	MHD_suspend_connection(mc);

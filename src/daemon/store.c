@@ -1225,15 +1225,29 @@ store_list(struct store *s, const char *status, const char *template_name,
 	   int (*fn)(void *ud, const struct task *t), void *ud,
 	   struct poky_error *e)
 {
+	return store_list_labeled(s, status, template_name, NULL, cursor, limit,
+	    fn, ud, e);
+}
+
+enum poky_err
+store_list_labeled(struct store *s, const char *status,
+		   const char *template_name, const char *labels,
+		   const char *cursor, int limit,
+		   int (*fn)(void *ud, const struct task *t), void *ud,
+		   struct poky_error *e)
+{
 	/* UUIDv7 ids sort by creation time, so "id < cursor" pages newest
-	 * first without a separate sequence. */
-	const char *args[3] = { status, template_name,
-		cursor && *cursor ? cursor : NULL };
+	 * first without a separate sequence.  ?4: every label asked for must
+	 * be on the record with that value. */
+	const char *args[4] = { status, template_name,
+		cursor && *cursor ? cursor : NULL, labels };
 
 	return query_each(s, "SELECT " COLUMNS " FROM tasks WHERE "
 	    "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR template = ?2) AND "
-	    "(?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4", args, 3, limit,
-	    fn, ud, e);
+	    "(?3 IS NULL OR id < ?3) AND (?4 IS NULL OR NOT EXISTS ("
+	    "SELECT 1 FROM json_each(?4) f WHERE f.value IS NOT (SELECT l.value "
+	    "FROM json_each(tasks.labels) l WHERE l.key = f.key))) "
+	    "ORDER BY id DESC LIMIT ?5", args, 4, limit, fn, ud, e);
 }
 
 enum poky_err
