@@ -554,9 +554,19 @@ park(struct http_server *srv, struct MHD_Connection *mc, struct http_conn *c,
 	c->parked = true;
 	/* Suspended before it is parked: a wake may come at once. */
 	MHD_suspend_connection(mc);
-	if (watch_park(w, r->wait_key[0] ? r->wait_key : NULL,
-	    (int64_t)r->wait_seen, r->wait_until, wake_conn, mc) != WATCH_PARKED)
+	switch (watch_park(w, r->wait_key[0] ? r->wait_key : NULL,
+	    (int64_t)r->wait_seen, r->wait_until, wake_conn, mc)) {
+	case WATCH_PARKED:
+		break;
+	case WATCH_CLOSED:
+		/* Stopping: the deadline is now, so the next pass answers. */
+		c->wait_until = watch_now() - 1;
 		MHD_resume_connection(mc);
+		break;
+	case WATCH_CHANGED:
+		MHD_resume_connection(mc);
+		break;
+	}
 	return true;
 }
 
