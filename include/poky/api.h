@@ -36,6 +36,25 @@ struct api_req {
 	 * false, off the request threads.  Direct callers (tests) leave it
 	 * false and get the answer at once. */
 	bool may_defer;
+	/* On an MHD thread, a handler that watches (?wait=) may set
+	 * resp->wait instead of answering: it is called again when the task
+	 * changes or at resp->wait_until, with wait_until set to that
+	 * deadline (0 on the first call). */
+	bool may_wait;
+	double wait_until;
+	const char *wait_etag;          /* the version first seen ("" at first) */
+};
+
+/* A body made while it is sent (SSE, a followed log).  read fills buf and
+ * returns the bytes (> 0); 0 to wait until the task named in key (""
+ * for any task) changes or *until (monotonic seconds) passes; -1 at the
+ * end.  It runs on an MHD thread: no network waits in it.  free(ud) when
+ * the response goes. */
+struct api_stream {
+	long (*read)(void *ud, char *buf, size_t max, char *key, size_t key_cap,
+		     double *until);
+	void (*free)(void *ud);
+	void *ud;
 };
 
 #define API_MAX_RESP_HEADERS 8
@@ -52,6 +71,12 @@ struct api_resp {
 	} headers[API_MAX_RESP_HEADERS];
 	size_t n_headers;
 	bool defer;                     /* see api_req.may_defer */
+	bool wait;                      /* see api_req.may_wait */
+	char wait_key[40];              /* the task watched */
+	long long wait_seen;            /* watch_seq before the record was read */
+	double wait_until;
+	char wait_etag[40];             /* kept across the calls of a watch */
+	struct api_stream *stream;      /* the body, sent as it is made */
 };
 
 typedef void (*api_handler)(struct app *app, struct api_req *req,

@@ -46,6 +46,7 @@ struct app {
 	struct launchq *launchq;
 	struct webhook *webhook;
 	struct metrics *metrics;
+	struct watch *watch;            /* parked watchers (watch.h) */
 	time_t started;
 	atomic_bool stopping;
 	char state_dir[2048];
@@ -76,6 +77,7 @@ struct submit {
 	json_t *parameters;             /* object of strings (borrowed) */
 	const char *callback_url;
 	long timeout_seconds;           /* 0: the template's */
+	json_t *labels;                 /* object of strings (borrowed), or NULL */
 	const char *idem_key;           /* NULL: none */
 	const char *owner;              /* token name or "anonymous" */
 	bool compat;                    /* POST /process_file wording */

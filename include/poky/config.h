@@ -97,6 +97,7 @@ struct config {
 		int log_level;
 		long request_timeout;   /* seconds a client may take */
 		int max_connections;
+		int max_watchers;       /* long-polls and streams at once */
 	} server;
 	struct {
 		char *region;

@@ -55,6 +55,10 @@ struct http_conn {
 	char reqid[HTTP_REQID_MAX + 1];
 	char client[HTTP_CLIENT_MAX];   /* peer address for the access log, or "" */
 	struct http_job *job;           /* handler running off the MHD threads */
+	double wait_until;              /* a watch's deadline, once parked */
+	char wait_etag[40];             /* the version it watches from */
+	bool watching;                  /* counted in the watch registry */
+	bool parked;                    /* suspended until a change or the deadline */
 };
 
 /* Start c (all zero) for a body of at most max_body bytes. */

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -129,6 +130,14 @@ enum poky_err store_list(struct store *s, const char *status,
 			 int limit, int (*fn)(void *ud, const struct task *t),
 			 void *ud, struct poky_error *e);
 
+/* store_list, also keeping only records that carry every label of the
+ * JSON object text `labels` (NULL: no label filter). */
+enum poky_err store_list_labeled(struct store *s, const char *status,
+				 const char *template_name, const char *labels,
+				 const char *cursor, int limit,
+				 int (*fn)(void *ud, const struct task *t),
+				 void *ud, struct poky_error *e);
+
 /* The oldest task with this status and template (POKY_ERR_NOTFOUND when
  * there is none): the head of a FIFO queue. */
 enum poky_err store_oldest(struct store *s, const char *status,
@@ -147,6 +156,35 @@ enum poky_err store_callbacks_due(struct store *s, double now,
 
 /* Count of tasks per status, into a JSON object {status: n}. */
 json_t *store_counts(struct store *s);
+
+/* ---- the change log (GET /events, watches) ----
+ *
+ * Every insert and update adds an entry (seq strictly increasing, never
+ * reused) in the same transaction; the log keeps the last ~20,000. */
+struct store_event {
+	int64_t seq;
+	char task_id[TASK_ID_LEN + 1];
+	char template_name[65];
+	char status[16];
+	double ts;                      /* the record's updated_at */
+};
+
+/* Called on the writer thread after each commit, once per record written
+ * (before the writers waiting on it are released): keep it short and
+ * never call the store from it.  Set once, before any write. */
+typedef void (*store_notify_fn)(void *ud, const char *task_id, int64_t seq);
+void store_set_notify(struct store *s, store_notify_fn fn, void *ud);
+
+/* The oldest seq kept and the newest ever given (0 when none); first is
+ * last + 1 when the log is empty. */
+enum poky_err store_events_range(struct store *s, int64_t *first,
+				 int64_t *last, struct poky_error *e);
+
+/* Up to limit entries after seq `after`, oldest first; fn returning non-0
+ * stops. */
+enum poky_err store_events(struct store *s, int64_t after, int limit,
+			   int (*fn)(void *ud, const struct store_event *ev),
+			   void *ud, struct poky_error *e);
 
 /* ---- retention ([store] keep_finished; retention.c drives these) ----
  *

@@ -1,5 +1,7 @@
 /* api.c - the route table and the handlers of pokyd's API (see api.h). */
 #include <ctype.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "poky/ui.h"
 #include "poky/uuid.h"
 #include "poky/version.h"
+#include "poky/watch.h"
 
 #define LIST_DEFAULT 100
 #define LIST_MAX 1000
@@ -30,6 +33,14 @@
 #define LOG_MAX_BYTES (8u << 20)
 #define MAX_TIMEOUT_SECONDS (30L * 86400)
 #define PREFER_WAIT_MAX 60              /* Prefer: wait=N is capped here */
+#define WATCH_WAIT_MAX 60.0             /* ?wait= is capped here */
+#define LABELS_MAX 16                   /* per record */
+#define LABEL_KEY_MAX 63
+#define LABEL_VALUE_MAX 255
+#define LABEL_FILTERS_MAX 8             /* ?label= on one list */
+#define SSE_KEEPALIVE 15.0              /* seconds between comments */
+#define SSE_BATCH 64                    /* events read per store query */
+#define FOLLOW_POLL 0.5                 /* a followed log is looked at */
 /* /process_file answers with RunTask's answer, as the original did, so it
  * waits for the launch - this long at most, then it answers 202 with the
  * queued record. */
@@ -50,6 +61,11 @@ api_resp_cleanup(struct api_resp *r)
 {
 	json_decref(r->json);
 	free(r->text);
+	if (r->stream != NULL) {
+		if (r->stream->free != NULL)
+			r->stream->free(r->stream->ud);
+		free(r->stream);
+	}
 	memset(r, 0, sizeof(*r));
 }
 
@@ -230,6 +246,99 @@ body_object(const struct api_req *req, struct api_resp *r)
 	return j;
 }
 
+
+/* ---- query checks, shared by every route ---------------------------------- */
+
+static bool query_has(const struct api_req *req, const char *name);
+
+/* Answer 400 naming the first query parameter not in allowed (NULL-ended;
+ * may be NULL for none): a misspelt filter must not answer with
+ * everything.  True when the query is fine. */
+static bool
+query_only(const struct api_req *req, struct api_resp *r,
+	   const char *const *allowed)
+{
+	const char *q = req->query;
+
+	while (q != NULL && *q) {
+		size_t n = strcspn(q, "&"), kl = strcspn(q, "=&");
+		bool ok = kl == 0;      /* "&&" carries nothing */
+
+		for (int i = 0; !ok && allowed && allowed[i]; i++)
+			ok = strlen(allowed[i]) == kl &&
+			    memcmp(q, allowed[i], kl) == 0;
+		if (!ok) {
+			json_t *errors = json_array();
+
+			json_array_append_new(errors, json_pack("{s:s%, s:s}",
+			    "field", q, kl > 64 ? (size_t)64 : kl, "message",
+			    "unknown query parameter"));
+			api_problem_fields(r, "Invalid query", errors);
+			return false;
+		}
+		q += n;
+		if (*q == '&')
+			q++;
+	}
+	return true;
+}
+
+/* "30s", "500ms", "2m", or a bare number of seconds; -1 when it is none of
+ * these. */
+static double
+parse_duration(const char *v)
+{
+	char *end;
+	double n;
+
+	if (v == NULL || !isdigit((unsigned char)*v))
+		return -1;
+	n = strtod(v, &end);
+	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+		return n;
+	if (strcmp(end, "ms") == 0)
+		return n / 1000;
+	if (strcmp(end, "m") == 0)
+		return n * 60;
+	return -1;
+}
+
+static double
+mono_now(void)
+{
+	return watch_now();
+}
+
+/* A record's entity tag: its version (updated_at changes with every
+ * write, strictly increasing). */
+static void
+task_etag(const struct task *t, char *out, size_t cap)
+{
+	snprintf(out, cap, "\"%.3f\"", t->updated_at);
+}
+
+/* If-None-Match against tag: "*" or a list containing it (weak or not). */
+static bool
+etag_matches(const char *inm, const char *tag)
+{
+	size_t tl = strlen(tag);
+
+	if (inm == NULL)
+		return false;
+	for (const char *p = inm; *p;) {
+		p += strspn(p, " \t,");
+		if (*p == '*')
+			return true;
+		if (strncmp(p, "W/", 2) == 0)
+			p += 2;
+		if (strncmp(p, tag, tl) == 0 && (p[tl] == '\0' || p[tl] == ',' ||
+		    p[tl] == ' ' || p[tl] == '\t'))
+			return true;
+		p += strcspn(p, ",");
+	}
+	return false;
+}
+
 /* Answer a failed submit as the domain layer decided. */
 static void
 answer_submit_error(struct api_resp *r, struct submit_result *res,
@@ -287,7 +396,64 @@ prefer_wait(const struct api_req *req)
 }
 
 static const char *const task_fields[] = { "template", "parameters",
-	"callback_url", "timeout_seconds", NULL };
+	"callback_url", "timeout_seconds", "labels", NULL };
+
+static bool
+label_key_ok(const char *k)
+{
+	size_t n = strlen(k);
+
+	if (n == 0 || n > LABEL_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)k[i]) && !strchr("._-/", k[i]))
+			return false;
+	return true;
+}
+
+static bool
+label_value_ok(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > LABEL_VALUE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < ' ' || v[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* labels: an object of at most LABELS_MAX strings, with tame keys. */
+static void
+check_labels(json_t *v, json_t *errors)
+{
+	const char *k;
+	json_t *x;
+
+	if (!json_is_object(v)) {
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "labels", "message", "must be an object of strings"));
+		return;
+	}
+	if (json_object_size(v) > LABELS_MAX) {
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "labels", "message", "at most 16 labels"));
+		return;
+	}
+	json_object_foreach(v, k, x) {
+		char field[96];
+
+		snprintf(field, sizeof(field), "labels.%.64s", k);
+		if (!label_key_ok(k))
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+			    field, "message", "a key is 1-63 of A-Z a-z 0-9 . _ - /"));
+		else if (!json_is_string(x) || !label_value_ok(json_string_value(x)))
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+			    field, "message",
+			    "a value is a string of at most 255 printable characters"));
+	}
+}
 
 static void
 h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
@@ -299,6 +465,10 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 	struct poky_error e = { 0 };
 	struct app_conf *conf;
 
+	if (!query_only(req, r, NULL)) {
+		json_decref(errors);
+		return;
+	}
 	if ((body = body_object(req, r)) == NULL) {
 		json_decref(errors);
 		return;
@@ -335,6 +505,10 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 		    "timeout_seconds", "message", "must be a whole number 1..2592000"));
 	else if (v != NULL)
 		s.timeout_seconds = (long)json_integer_value(v);
+	v = json_object_get(body, "labels");
+	if (v != NULL)
+		check_labels(v, errors);
+	s.labels = v;
 	if (idem != NULL) {
 		size_t n = strlen(idem);
 		bool ok = n > 0 && n <= IDEM_KEY_MAX;
@@ -366,8 +540,14 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 	if (tasks_submit(app, conf->cfg, &s, &res, &e) != POKY_OK) {
 		answer_submit_error(r, &res, &e);
 	} else {
+		char tag[40];
+
 		set_json(r, res.replayed ? 200 : 202, task_to_json(&res.task));
 		api_resp_header(r, "Location", "/tasks/%s", res.task.id);
+		task_etag(&res.task, tag, sizeof(tag));
+		api_resp_header(r, "ETag", "%s", tag);
+		if (res.replayed)
+			api_resp_header(r, "Idempotent-Replayed", "true");
 		if (!res.replayed)
 			metrics_add(app->metrics, "poky_tasks_launched_total", 1,
 			    "template", res.task.template_name, "launcher",
@@ -378,23 +558,92 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 	json_decref(body);
 }
 
+/* Whether a watch is over: the task is final (until=final), or its version
+ * differs from the one the client has (If-None-Match) or first saw. */
+static bool
+watch_done(const struct task *t, const char *tag, bool until_final,
+	   const char *inm, const char *first)
+{
+	if (until_final)
+		return task_status_final(t->status);
+	if (inm != NULL)
+		return !etag_matches(inm, tag);
+	return first != NULL && first[0] != '\0' && strcmp(first, tag) != 0;
+}
+
+static const char *const task_get_params[] = { "wait", "until", NULL };
+
+/* GET /tasks/{id}: the record, with its version as ETag.  ?wait=D parks
+ * the request (no thread) until the record changes from what the client
+ * has (If-None-Match, else the version first read) - or, with
+ * until=final, until it is final - or D passes. */
 static void
 h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
 {
 	struct task t;
 	struct poky_error e;
+	char wait_s[32], until_s[16], tag[40];
+	const char *wv, *uv, *inm = api_header(req, "if-none-match");
+	double wait = 0;
+	long long seen;
+	bool until_final = false;
 
+	if (!query_only(req, r, task_get_params))
+		return;
+	wv = api_query(req, "wait", wait_s, sizeof(wait_s));
+	uv = api_query(req, "until", until_s, sizeof(until_s));
+	if (query_has(req, "wait") && ((wait = parse_duration(wv)) < 0)) {
+		api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+		    "field", "wait", "message",
+		    "a duration such as 30s, 500ms or 2m (at most 60s)"));
+		return;
+	}
+	if (query_has(req, "until")) {
+		if (uv == NULL || strcmp(uv, "final") != 0) {
+			api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+			    "field", "until", "message", "the only value is final"));
+			return;
+		}
+		until_final = true;
+	}
+	if (wait > WATCH_WAIT_MAX)
+		wait = WATCH_WAIT_MAX;
+	/* Before the read: a change after it wakes the park at once. */
+	seen = app->watch ? watch_seq(app->watch) : 0;
 	task_init(&t);
 	if (!uuid_valid(req->arg)) {
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
-	} else if (store_get(app->store, req->arg, &t, &e) == POKY_OK) {
-		set_json(r, 200, task_to_json(&t));
-	} else if (e.code == POKY_ERR_NOTFOUND) {
-		api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
-	} else {
-		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
-		api_resp_header(r, "Retry-After", "5");
+		goto out;
+	} else if (store_get(app->store, req->arg, &t, &e) != POKY_OK) {
+		if (e.code == POKY_ERR_NOTFOUND) {
+			api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
+		} else {
+			api_problem(r, 503, NULL, "Task store unavailable", "%s",
+			    e.message);
+			api_resp_header(r, "Retry-After", "5");
+		}
+		goto out;
 	}
+	task_etag(&t, tag, sizeof(tag));
+	if (wait > 0 && req->may_wait && (req->wait_until == 0 ||
+	    mono_now() < req->wait_until) && !watch_done(&t, tag, until_final,
+	    inm, req->wait_etag)) {
+		r->wait = true;
+		str_copy(r->wait_key, sizeof(r->wait_key), t.id);
+		r->wait_seen = seen;
+		r->wait_until = req->wait_until > 0 ? req->wait_until :
+		    mono_now() + wait;
+		str_copy(r->wait_etag, sizeof(r->wait_etag),
+		    req->wait_etag && req->wait_etag[0] ? req->wait_etag : tag);
+		goto out;
+	}
+	api_resp_header(r, "ETag", "%s", tag);
+	if (etag_matches(inm, tag)) {
+		r->status = 304;        /* no body */
+		goto out;
+	}
+	set_json(r, 200, task_to_json(&t));
+out:
 	task_cleanup(&t);
 }
 
@@ -460,6 +709,63 @@ query_arg(const struct api_req *req, const char *name, char *out, size_t cap,
 	return v;
 }
 
+static const char *const list_params[] = { "status", "template", "cursor",
+	"limit", "label", NULL };
+
+/* Every ?label=k=v of the query (AND), as an object; bad ones go to
+ * errors. */
+static json_t *
+label_filters(const struct api_req *req, json_t *errors)
+{
+	json_t *o = json_object();
+	const char *q = req->query;
+	int n = 0;
+
+	while (q != NULL && *q) {
+		size_t len = strcspn(q, "&");
+
+		if (len > 6 && strncmp(q, "label=", 6) == 0) {
+			struct api_req one = { .query = NULL };
+			char pair[LABEL_KEY_MAX + LABEL_VALUE_MAX + 8], *eq;
+			char raw[3 * (LABEL_KEY_MAX + LABEL_VALUE_MAX + 8)];
+
+			/* api_query decodes the first "label" of a query: give it
+			 * this one alone. */
+			if (len >= sizeof(raw) || ++n > LABEL_FILTERS_MAX) {
+				json_array_append_new(errors, json_pack("{s:s, s:s}",
+				    "field", "label", "message", n > LABEL_FILTERS_MAX ?
+				    "at most 8 label filters" : "too long"));
+				break;
+			}
+			memcpy(raw, q, len);
+			raw[len] = '\0';
+			one.query = raw;
+			if (api_query(&one, "label", pair, sizeof(pair)) == NULL ||
+			    (eq = strchr(pair, '=')) == NULL) {
+				json_array_append_new(errors, json_pack("{s:s, s:s}",
+				    "field", "label", "message", "must be key=value"));
+				break;
+			}
+			*eq = '\0';
+			if (!label_key_ok(pair) || !label_value_ok(eq + 1)) {
+				json_array_append_new(errors, json_pack("{s:s, s:s}",
+				    "field", "label", "message", "not a valid label"));
+				break;
+			}
+			json_object_set_new(o, pair, json_string(eq + 1));
+		} else if (len >= 5 && strncmp(q, "label", 5) == 0 &&
+		    (len == 5 || q[5] == '=')) {
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+			    "label", "message", "must be key=value"));
+			break;
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	return o;
+}
+
 static void
 h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 {
@@ -472,6 +778,14 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 	struct list_ctx c = { .arr = NULL };
 	struct poky_error e;
 	long limit = LIST_DEFAULT;
+	json_t *labels = NULL;
+	char *labels_text = NULL;
+
+	if (!query_only(req, r, list_params)) {
+		json_decref(errors);
+		return;
+	}
+	labels = label_filters(req, errors);
 
 	if (st != NULL && !valid_status(st))
 		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
@@ -487,16 +801,23 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 		    "cursor", "message", "not a cursor from this API"));
 	if (json_array_size(errors) > 0) {
 		api_problem_fields(r, "Invalid query", errors);
+		json_decref(labels);
 		return;
 	}
 	json_decref(errors);
+	if (labels != NULL && json_object_size(labels) > 0)
+		labels_text = json_dumps(labels, JSON_COMPACT);
+	json_decref(labels);
 	c.arr = json_array();
-	if (store_list(app->store, st, tp, cur, (int)limit, list_one, &c, &e) != POKY_OK) {
+	if (store_list_labeled(app->store, st, tp, labels_text, cur, (int)limit,
+	    list_one, &c, &e) != POKY_OK) {
+		free(labels_text);
 		json_decref(c.arr);
 		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
 		api_resp_header(r, "Retry-After", "5");
 		return;
 	}
+	free(labels_text);
 	set_json(r, 200, json_pack("{s:o, s:o}", "tasks", c.arr, "next_cursor",
 	    json_array_size(c.arr) == (size_t)limit ? json_string(c.last) :
 	    json_null()));
@@ -508,6 +829,8 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 	struct task t;
 	struct poky_error e;
 
+	if (!query_only(req, r, NULL))
+		return;
 	/* A cancel may call StopTask or the Docker engine. */
 	if (req->may_defer && uuid_valid(req->arg)) {
 		r->defer = true;
@@ -517,7 +840,11 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 	if (!uuid_valid(req->arg)) {
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
 	} else if (tasks_cancel(app, req->arg, req->token_name, &t, &e) == POKY_OK) {
+		char tag[40];
+
 		set_json(r, 202, task_to_json(&t));
+		task_etag(&t, tag, sizeof(tag));
+		api_resp_header(r, "ETag", "%s", tag);
 		tracker_kick(app->tracker);
 	} else if (e.code == POKY_ERR_NOTFOUND) {
 		api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
@@ -579,6 +906,241 @@ ecs_logs(struct app *app, struct api_req *req, struct api_resp *r,
 	}
 }
 
+
+/* ---- streams: GET /events, GET /tasks/{id}/logs?follow=1 ------------------ */
+
+struct sse {
+	struct app *app;
+	int64_t after;                  /* the last seq sent (or skipped) */
+	char tmpl[80];                  /* "" any */
+	char status[16];                /* "" any */
+	char pending[512];              /* a first message (hello or reset) */
+	double last_write;
+	struct buf out;                 /* formatted, not yet given to MHD */
+	size_t out_pos;
+};
+
+struct sse_fill {
+	struct sse *x;
+	int n;
+};
+
+static int
+sse_one(void *ud, const struct store_event *ev)
+{
+	struct sse_fill *f = ud;
+	struct sse *x = f->x;
+	char line[512];
+	int n;
+
+	x->after = ev->seq;
+	f->n++;
+	if ((x->tmpl[0] && strcmp(x->tmpl, ev->template_name) != 0) ||
+	    (x->status[0] && strcmp(x->status, ev->status) != 0))
+		return 0;
+	n = snprintf(line, sizeof(line), "id: %lld\nevent: task\ndata: "
+	    "{\"id\":\"%s\",\"status\":\"%s\",\"template\":\"%s\","
+	    "\"updated_at\":%.3f}\n\n", (long long)ev->seq, ev->task_id,
+	    ev->status, ev->template_name, ev->ts);
+	if (n > 0 && (size_t)n < sizeof(line))
+		buf_append(&x->out, line, (size_t)n);
+	return 0;
+}
+
+/* Give MHD what is formatted; format more from the change log when that
+ * is used up; wait (for any change, or the keep-alive) when there is
+ * none.  A template name is plain (config-checked), a status one of
+ * ours, an id a UUID: no JSON escaping needed. */
+static long
+sse_read(void *ud, char *buf, size_t max, char *key, size_t key_cap,
+	 double *until)
+{
+	struct sse *x = ud;
+	struct poky_error e;
+	size_t n;
+
+	if (x->out_pos >= x->out.len) {
+		struct sse_fill f = { x, 0 };
+
+		x->out.len = x->out_pos = 0;
+		if (x->pending[0]) {
+			buf_append(&x->out, x->pending, strlen(x->pending));
+			x->pending[0] = '\0';
+		}
+		/* Template and status filters may skip a whole batch: go on
+		 * while the log has more and nothing is ready. */
+		do {
+			f.n = 0;
+			if (store_events(x->app->store, x->after, SSE_BATCH, sse_one,
+			    &f, &e) != POKY_OK)
+				return -1;      /* the client reconnects with its id */
+		} while (f.n == SSE_BATCH && x->out.len == 0);
+		if (x->out.len == 0 && mono_now() - x->last_write >= SSE_KEEPALIVE)
+			buf_append(&x->out, ": keep-alive\n\n", 14);
+	}
+	if (x->out_pos >= x->out.len) {
+		key[0] = '\0';
+		(void)key_cap;
+		*until = x->last_write + SSE_KEEPALIVE;
+		return 0;
+	}
+	n = x->out.len - x->out_pos;
+	if (n > max)
+		n = max;
+	memcpy(buf, x->out.data + x->out_pos, n);
+	x->out_pos += n;
+	x->last_write = mono_now();
+	return (long)n;
+}
+
+static void
+sse_free(void *ud)
+{
+	struct sse *x = ud;
+
+	buf_free(&x->out);
+	free(x);
+}
+
+static const char *const events_params[] = { "template", "status",
+	"last_event_id", NULL };
+
+/* GET /events: task changes as Server-Sent Events, from the store's change
+ * log.  Last-Event-ID (or ?last_event_id=) resumes after that event; an
+ * id the log no longer has gets an "event: reset" first (re-list, then
+ * follow). */
+static void
+h_events(struct app *app, struct api_req *req, struct api_resp *r)
+{
+	char tmpl[80], status[32], idq[32];
+	json_t *errors = json_array();
+	const char *tp, *st, *id = api_header(req, "last-event-id");
+	int64_t first, last, from = -1;
+	struct poky_error e;
+	struct sse *x;
+
+	if (!query_only(req, r, events_params)) {
+		json_decref(errors);
+		return;
+	}
+	tp = query_arg(req, "template", tmpl, sizeof(tmpl), errors);
+	st = query_arg(req, "status", status, sizeof(status), errors);
+	if (id == NULL)
+		id = query_arg(req, "last_event_id", idq, sizeof(idq), errors);
+	if (st != NULL && !valid_status(st))
+		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+		    "status", "message", "not a task status"));
+	if (id != NULL) {
+		char *end;
+		long long v = strtoll(id, &end, 10);
+
+		if (*id == '\0' || *end != '\0' || v < 0)
+			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
+			    "Last-Event-ID", "message", "an event id from this stream"));
+		from = v;
+	}
+	if (json_array_size(errors) > 0) {
+		api_problem_fields(r, "Invalid query", errors);
+		return;
+	}
+	json_decref(errors);
+	if (!req->may_wait) {
+		api_problem(r, 501, NULL, "Not available",
+		    "event streams need the HTTP server");
+		return;
+	}
+	if (store_events_range(app->store, &first, &last, &e) != POKY_OK) {
+		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
+		api_resp_header(r, "Retry-After", "5");
+		return;
+	}
+	x = calloc(1, sizeof(*x));
+	r->stream = calloc(1, sizeof(*r->stream));
+	if (x == NULL || r->stream == NULL) {
+		free(x);
+		free(r->stream);
+		r->stream = NULL;
+		api_problem(r, 503, NULL, "Out of memory", "try again");
+		return;
+	}
+	x->app = app;
+	buf_init(&x->out, 64 * 1024);
+	str_copy(x->tmpl, sizeof(x->tmpl), tp ? tp : "");
+	str_copy(x->status, sizeof(x->status), st ? st : "");
+	x->last_write = mono_now();
+	if (from < 0) {
+		x->after = last;        /* from now on */
+		snprintf(x->pending, sizeof(x->pending), "retry: 2000\n: stream "
+		    "of task changes from id %lld\n\n", (long long)last);
+	} else if (from + 1 < first || from > last) {
+		/* Entries after `from` are gone (or never were): the client
+		 * missed changes it can't be told of. */
+		x->after = last;
+		snprintf(x->pending, sizeof(x->pending), "id: %lld\nevent: reset\n"
+		    "data: {\"reason\":\"last_event_id %lld is not in the change "
+		    "log (it starts at %lld): list the tasks again, then follow "
+		    "from here\",\"first_id\":%lld}\n\n", (long long)last,
+		    (long long)from, (long long)first, (long long)first);
+	} else {
+		x->after = from;
+		str_copy(x->pending, sizeof(x->pending), "retry: 2000\n\n");
+	}
+	r->stream->read = sse_read;
+	r->stream->free = sse_free;
+	r->stream->ud = x;
+	r->status = 200;
+	r->content_type = "text/event-stream";
+}
+
+struct follow {
+	struct app *app;
+	char id[TASK_ID_LEN + 1];
+	char path[4096];
+	off_t off;
+	bool final_seen;                /* read to the end once after final */
+};
+
+/* The log file from off on; at its end, the task's status decides: final
+ * (and read once more after that) ends the stream; otherwise wait for a
+ * change of the task or FOLLOW_POLL (the file grows without telling). */
+static long
+follow_read(void *ud, char *buf, size_t max, char *key, size_t key_cap,
+	    double *until)
+{
+	struct follow *x = ud;
+	struct task t;
+	struct poky_error e;
+	ssize_t n = 0;
+	int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+	bool final;
+
+	if (fd >= 0) {
+		n = pread(fd, buf, max, x->off);
+		close(fd);
+	}
+	if (n > 0) {
+		x->off += n;
+		return (long)n;
+	}
+	if (x->final_seen)
+		return -1;
+	task_init(&t);
+	final = store_get(x->app->store, x->id, &t, &e) != POKY_OK ||
+	    task_status_final(t.status);
+	task_cleanup(&t);
+	if (final) {
+		/* Its last lines may have come after the read above. */
+		x->final_seen = true;
+		*until = mono_now();
+	} else {
+		*until = mono_now() + FOLLOW_POLL;
+	}
+	str_copy(key, key_cap, x->id);
+	return 0;
+}
+
+static const char *const logs_params[] = { "follow", NULL };
+
 static void
 h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 {
@@ -588,10 +1150,50 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 	FILE *f;
 	struct stat st;
 	long start = 0;
+	char fv[8];
+	const char *follow;
 
+	if (!query_only(req, r, logs_params))
+		return;
+	follow = api_query(req, "follow", fv, sizeof(fv));
+	if (follow != NULL && strcmp(follow, "1") != 0 &&
+	    strcmp(follow, "true") != 0 && strcmp(follow, "0") != 0 &&
+	    strcmp(follow, "false") != 0) {
+		api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+		    "field", "follow", "message", "1 or 0"));
+		return;
+	}
 	task_init(&t);
 	if (!uuid_valid(req->arg) || store_get(app->store, req->arg, &t, &e) != POKY_OK) {
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
+		goto out;
+	}
+	if (follow != NULL && (follow[0] == '1' || follow[0] == 't')) {
+		struct follow *x;
+
+		if (t.launcher != LAUNCHER_LOCAL || !req->may_wait) {
+			api_problem(r, 501, NULL, "Follow not available",
+			    "following logs works for the local launcher only; "
+			    "read them without follow");
+			goto out;
+		}
+		x = calloc(1, sizeof(*x));
+		r->stream = calloc(1, sizeof(*r->stream));
+		if (x == NULL || r->stream == NULL) {
+			free(x);
+			free(r->stream);
+			r->stream = NULL;
+			api_problem(r, 503, NULL, "Out of memory", "try again");
+			goto out;
+		}
+		x->app = app;
+		str_copy(x->id, sizeof(x->id), t.id);
+		local_log_path(app, t.id, x->path, sizeof(x->path));
+		r->stream->read = follow_read;
+		r->stream->free = free;
+		r->stream->ud = x;
+		r->status = 200;
+		r->content_type = "text/plain; charset=utf-8";
 		goto out;
 	}
 	if (t.launcher == LAUNCHER_DOCKER) {
@@ -980,19 +1582,36 @@ h_ui_redirect(struct app *app, struct api_req *req, struct api_resp *r)
 
 /* ---- routes --------------------------------------------------------------- */
 
+/* Routes that take no query parameter refuse any (400), as the others
+ * refuse those they do not know. */
+#define NO_QUERY(h) \
+	static void h##_nq(struct app *app, struct api_req *req, \
+			   struct api_resp *r) \
+	{ \
+		if (query_only(req, r, NULL)) \
+			h(app, req, r); \
+	}
+NO_QUERY(h_templates)
+NO_QUERY(h_template)
+NO_QUERY(h_healthz)
+NO_QUERY(h_readyz)
+NO_QUERY(h_metrics)
+NO_QUERY(h_openapi)
+
 const struct api_route api_routes[] = {
 	{ "POST", "/tasks", h_tasks_post, false },
 	{ "GET", "/tasks", h_tasks_list, false },
 	{ "GET", "/tasks/{id}", h_task_get, false },
 	{ "DELETE", "/tasks/{id}", h_task_delete, false },
 	{ "GET", "/tasks/{id}/logs", h_task_logs, false },
-	{ "GET", "/templates", h_templates, false },
-	{ "GET", "/templates/{name}", h_template, false },
+	{ "GET", "/events", h_events, false },
+	{ "GET", "/templates", h_templates_nq, false },
+	{ "GET", "/templates/{name}", h_template_nq, false },
 	{ "POST", "/process_file", h_process_file, false },
-	{ "GET", "/healthz", h_healthz, true },
-	{ "GET", "/readyz", h_readyz, true },
-	{ "GET", "/metrics", h_metrics, false },
-	{ "GET", "/openapi.json", h_openapi, false },
+	{ "GET", "/healthz", h_healthz_nq, true },
+	{ "GET", "/readyz", h_readyz_nq, true },
+	{ "GET", "/metrics", h_metrics_nq, false },
+	{ "GET", "/openapi.json", h_openapi_nq, false },
 	{ "GET", "/ui", h_ui_redirect, true },
 	{ "GET", "/ui/", h_ui, true },
 	{ "GET", "/ui/{file}", h_ui, true },

@@ -256,7 +256,8 @@ get_number(struct loader *l, const char *sec, const char *key, double lo,
 
 static const char *const server_keys[] = { "listen", "threads",
 	"max_body_bytes", "tokens_file", "allow_anonymous", "state_dir",
-	"log_format", "log_level", "request_timeout", "max_connections", NULL };
+	"log_format", "log_level", "request_timeout", "max_connections",
+	"max_watchers", NULL };
 
 static enum poky_err
 load_server(struct loader *l)
@@ -276,7 +277,9 @@ load_server(struct loader *l)
 	    (rc = get_long(l, "server", "request_timeout", 1, 3600,
 	     &c->server.request_timeout)) ||
 	    (rc = get_int(l, "server", "max_connections", 4, 65536,
-	     &c->server.max_connections)))
+	     &c->server.max_connections)) ||
+	    (rc = get_int(l, "server", "max_watchers", 1, 65536,
+	     &c->server.max_watchers)))
 		return rc;
 	c->server.max_body_bytes = (size_t)body;
 	if ((v = get(l, "server", "log_format")) != NULL &&
@@ -944,6 +947,7 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 	c->server.log_level = LOG_LEVEL_INFO;
 	c->server.request_timeout = 30;
 	c->server.max_connections = 1024;
+	c->server.max_watchers = 1000;
 	c->aws.max_attempts = 3;
 	c->aws.connect_timeout = 3;
 	c->aws.request_timeout = 30;

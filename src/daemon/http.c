@@ -30,6 +30,7 @@
 #include "poky/metrics.h"
 #include "poky/str.h"
 #include "poky/uuid.h"
+#include "poky/watch.h"
 
 #define CONN_MEMORY (64 * 1024)
 
@@ -500,12 +501,20 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 	}
 	req->query = query;
 	req->may_defer = may_defer;
+	/* Watches park only where a connection can be suspended: on an MHD
+	 * thread (may_defer) and with a registry to wake them. */
+	req->may_wait = may_defer && app->watch != NULL;
+	req->wait_until = c->wait_until;
+	req->wait_etag = c->wait_etag;
 	log_set_request_id(c->reqid);
 	rt->handler(app, req, r);
 	log_set_request_id(NULL);
 	if (r->defer && may_defer)
 		return;
+	if (r->wait && req->may_wait)
+		return;
 	r->defer = false;
+	r->wait = false;
 	if (r->status == 0)
 		api_problem(r, 500, NULL, "Internal error", "handler gave no answer");
 log:
@@ -654,6 +663,156 @@ client_address(struct MHD_Connection *mc, struct http_conn *c)
 		    sin6_addr, c->client, sizeof(c->client));
 }
 
+/* ---- watches: parked requests and streamed bodies ----------------------- */
+
+static void
+wake_conn(void *ud)
+{
+	MHD_resume_connection(ud);
+}
+
+/* A watch handler asked to be called again on a change or its deadline:
+ * suspend the connection (holding no thread) and park it.  False when the
+ * watcher cap is reached (answer 503). */
+static bool
+park(struct http_server *srv, struct MHD_Connection *mc, struct http_conn *c,
+     const struct api_resp *r)
+{
+	struct watch *w = srv->app->watch;
+
+	if (!c->watching) {
+		if (!watch_enter(w))
+			return false;
+		c->watching = true;
+	}
+	c->wait_until = r->wait_until;
+	str_copy(c->wait_etag, sizeof(c->wait_etag), r->wait_etag);
+	c->parked = true;
+	/* Suspended before it is parked: a wake may come at once. */
+	MHD_suspend_connection(mc);
+	switch (watch_park(w, r->wait_key[0] ? r->wait_key : NULL,
+	    (int64_t)r->wait_seen, r->wait_until, wake_conn, mc)) {
+	case WATCH_PARKED:
+		break;
+	case WATCH_CLOSED:
+		/* Stopping: the deadline is now, so the next pass answers. */
+		c->wait_until = watch_now() - 1;
+		MHD_resume_connection(mc);
+		break;
+	case WATCH_CHANGED:
+		MHD_resume_connection(mc);
+		break;
+	}
+	return true;
+}
+
+struct http_stream {
+	struct http_server *srv;
+	struct MHD_Connection *mc;
+	struct api_stream *st;
+};
+
+/* MHD asks for more of a streamed body.  With nothing to send, the
+ * connection is suspended and parked (returning 0 alone would have MHD
+ * call again at once: a busy loop); a change or the stream's deadline
+ * resumes it and MHD asks again. */
+static ssize_t
+stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct http_stream *hs = cls;
+	struct watch *w = hs->srv->app->watch;
+	char key[40] = "";
+	double until = 0;
+	int64_t seen = watch_seq(w);
+	long n;
+
+	(void)pos;
+	n = hs->st->read(hs->st->ud, buf, max, key, sizeof(key), &until);
+	if (n > 0)
+		return (ssize_t)n;
+	if (n < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	MHD_suspend_connection(hs->mc);
+	switch (watch_park(w, key[0] ? key : NULL, seen, until, wake_conn, hs->mc)) {
+	case WATCH_PARKED:
+		break;
+	case WATCH_CHANGED:
+		MHD_resume_connection(hs->mc);
+		break;
+	case WATCH_CLOSED:
+		MHD_resume_connection(hs->mc);
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	return 0;
+}
+
+static void
+stream_free(void *cls)
+{
+	struct http_stream *hs = cls;
+
+	if (hs->st->free != NULL)
+		hs->st->free(hs->st->ud);
+	free(hs->st);
+	watch_leave(hs->srv->app->watch);
+	free(hs);
+}
+
+/* Send a streamed body; r->stream is taken over.  Socket buffers for it are
+ * kept small, so a reader that stops reading fills them soon and MHD's
+ * connection timeout drops it; it holds nothing others wait for. */
+static enum MHD_Result
+send_stream(struct http_server *srv, struct MHD_Connection *mc,
+	    const struct http_conn *c, struct api_resp *r)
+{
+	struct http_stream *hs;
+	struct MHD_Response *resp;
+	const union MHD_ConnectionInfo *ci;
+	enum MHD_Result ret;
+
+	if (!watch_enter(srv->app->watch)) {
+		api_resp_cleanup(r);
+		api_resp_init(r);
+		api_problem(r, 503, NULL, "Too many watchers",
+		    "[server] max_watchers are connected; try again later");
+		api_resp_header(r, "Retry-After", "5");
+		return send_resp(mc, c, r, "GET");
+	}
+	hs = calloc(1, sizeof(*hs));
+	if (hs == NULL) {
+		watch_leave(srv->app->watch);
+		return MHD_NO;
+	}
+	hs->srv = srv;
+	hs->mc = mc;
+	hs->st = r->stream;
+	r->stream = NULL;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
+	    stream_read, hs, stream_free);
+	if (resp == NULL) {
+		stream_free(hs);
+		return MHD_NO;
+	}
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL) {
+		int sz = 16 * 1024;
+
+		setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
+	MHD_add_response_header(resp, "Content-Type", r->content_type ?
+	    r->content_type : "text/event-stream");
+	MHD_add_response_header(resp, "X-Request-Id", c->reqid);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	/* Proxies (nginx) would buffer the stream otherwise. */
+	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+	for (size_t i = 0; i < r->n_headers; i++)
+		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
+	ret = MHD_queue_response(mc, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *mc, const char *url,
 	   const char *method, const char *version, const char *upload,
@@ -689,7 +848,10 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 			return MHD_YES;
 		/* else answer 400 now, before any body is read */
 	}
-	if (c->job != NULL) {
+	if (c->parked) {
+		/* Resumed from a watch: the handler looks again below. */
+		c->parked = false;
+	} else if (c->job != NULL) {
 		/* Resumed: the offload thread has answered. */
 		ret = c->job->done ? send_resp(mc, c, &c->job->r, method) : MHD_NO;
 		job_free(c->job);
@@ -719,7 +881,22 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		    "no thread to serve this request");
 		api_resp_header(&r, "Retry-After", "1");
 	}
-	ret = send_resp(mc, c, &r, method);
+	if (r.wait) {
+		if (park(srv, mc, c, &r)) {
+			api_resp_cleanup(&r);
+			buf_free(&query);
+			return MHD_YES;
+		}
+		api_resp_cleanup(&r);
+		api_resp_init(&r);
+		api_problem(&r, 503, NULL, "Too many watchers",
+		    "[server] max_watchers are waiting; try again later");
+		api_resp_header(&r, "Retry-After", "5");
+	}
+	if (r.stream != NULL && r.status == 200 && strcmp(method, "GET") == 0)
+		ret = send_stream(srv, mc, c, &r);
+	else
+		ret = send_resp(mc, c, &r, method);
 	api_resp_cleanup(&r);
 	buf_free(&query);
 	return ret;
@@ -737,6 +914,8 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	if (c == NULL)
 		return;
 	job_free(c->job);
+	if (c->watching)
+		watch_leave(srv->app->watch);
 	http_conn_cleanup(c);
 	free(c);
 	*con_cls = NULL;
@@ -848,6 +1027,8 @@ http_stop(struct http_server *srv)
 
 	if (srv == NULL)
 		return;
+	/* Watches answer now and streams end: they would hold the drain. */
+	watch_close(srv->app->watch);
 	/* A request being handled gets its answer before the daemon goes:
 	 * MHD_stop_daemon closes connections whose response is queued but
 	 * not sent, and the client would never learn its task started. */

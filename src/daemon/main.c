@@ -29,6 +29,7 @@
 #include "poky/store.h"
 #include "poky/tracker.h"
 #include "poky/version.h"
+#include "poky/watch.h"
 #include "poky/webhook.h"
 
 #include "iam.h"
@@ -354,6 +355,19 @@ main(int argc, char **argv)
 	app_config_swap(&app, cfg, tokens);
 	app.metrics = metrics_new();
 	app.store = store_open(app.state_dir, &e);
+	if (app.store != NULL) {
+		struct app_conf *wconf = app_config_get(&app);
+
+		/* Set once, before any write: the writer tells the watches. */
+		app.watch = watch_new(wconf->cfg->server.max_watchers, &e);
+		app_config_put(&app, wconf);
+		if (app.watch == NULL) {
+			store_close(app.store);
+			app.store = NULL;
+		} else {
+			store_set_notify(app.store, watch_notify, app.watch);
+		}
+	}
 	if (app.metrics == NULL || app.store == NULL) {
 		log_errorx("cannot start: %s", app.store ? "out of memory" : e.message);
 		goto out;
@@ -505,6 +519,7 @@ out:
 	docker_free(app.docker);
 	webhook_free(app.webhook);
 	store_close(app.store);
+	watch_free(app.watch);
 	aws_client_free(app.aws);
 	metrics_free(app.metrics);
 	if (app.conf != NULL)

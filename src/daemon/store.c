@@ -19,7 +19,7 @@
 #include "poky/store.h"
 #include "poky/str.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define BUSY_TIMEOUT_MS 10000
 /* The WAL is cut back to this when a checkpoint resets it: a burst (or a
  * long read holding checkpoints back, such as a backup) may grow it, and
@@ -31,6 +31,11 @@
 /* How long a checkpoint after a prune waits for readers: it runs on the
  * writer thread, whose queue waits meanwhile; busy means "next time". */
 #define CHECKPOINT_BUSY_MS 200
+/* The change log (events) keeps this many entries: enough for a watcher
+ * to reconnect after minutes of a busy day; older ids answer "re-list". */
+#define EVENTS_KEEP 20000
+/* Pruned once every this many events, in the writer's transaction. */
+#define EVENTS_PRUNE_EVERY 500
 
 struct store {
 	char *path;
@@ -45,7 +50,12 @@ struct store {
 	bool writer_ok;
 	sqlite3 *wdb;
 	/* The writer's statements, prepared once (its thread only). */
-	sqlite3_stmt *w_insert, *w_update, *w_delete, *w_prune;
+	sqlite3_stmt *w_insert, *w_update, *w_delete, *w_prune, *w_event;
+	int64_t events_since_prune;     /* writer thread only */
+	/* Told of every committed change (store_set_notify); set before any
+	 * write, read by the writer only. */
+	store_notify_fn notify;
+	void *notify_ud;
 	pthread_mutex_t wlock;
 	pthread_cond_t wwake;   /* the writer: work arrived */
 	struct wop *whead, *wtail;
@@ -82,6 +92,7 @@ struct wop {
 	double cutoff;                  /* prune: finished before this */
 	size_t pruned;                  /* prune: rows deleted */
 	double read_at;                 /* update: t->updated_at before */
+	int64_t event_seq;              /* insert/update: its change log entry */
 	enum poky_err rc;
 	struct poky_error err;
 	uint64_t def_seq;               /* deferred: its number; 0 otherwise */
@@ -157,6 +168,15 @@ static const char *const schema_v3_columns[] = { "reason_code TEXT",
 	"launch_pending INTEGER NOT NULL DEFAULT 0",
 	"timed_out INTEGER NOT NULL DEFAULT 0", "result TEXT", "labels TEXT",
 	"ecs_log_group TEXT", "ecs_log_stream TEXT", NULL };
+
+/* v4: the change log behind GET /events and the watches: one row per
+ * record written, in the same transaction as the write, so an event id
+ * never names a change that did not commit. */
+static const char schema_v4[] =
+	"CREATE TABLE IF NOT EXISTS events ("
+	" seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" task_id TEXT NOT NULL, template TEXT NOT NULL,"
+	" status TEXT NOT NULL, ts REAL NOT NULL);";
 
 void
 task_init(struct task *t)
@@ -378,6 +398,11 @@ migrate(sqlite3 *db, struct poky_error *e)
 		exec(db, "ROLLBACK");
 		return POKY_ERR_IO;
 	}
+	if (version < 4 && exec(db, schema_v4) != SQLITE_OK) {
+		db_error(db, e, "migrate to schema 4");
+		exec(db, "ROLLBACK");
+		return POKY_ERR_IO;
+	}
 	if (exec(db, "PRAGMA user_version=" STR(SCHEMA_VERSION)) != SQLITE_OK ||
 	    exec(db, "COMMIT") != SQLITE_OK) {
 		db_error(db, e, "migrate");
@@ -451,6 +476,7 @@ store_close(struct store *s)
 	sqlite3_finalize(s->w_update);
 	sqlite3_finalize(s->w_delete);
 	sqlite3_finalize(s->w_prune);
+	sqlite3_finalize(s->w_event);
 	sqlite3_close(s->wdb);
 	pthread_mutex_destroy(&s->wlock);
 	pthread_cond_destroy(&s->wwake);
@@ -811,14 +837,56 @@ do_prune(sqlite3 *db, sqlite3_stmt **cache, struct wop *op,
 
 /* ---- the writer ------------------------------------------------------------ */
 
+/* The change log entry for a record just written (in the same
+ * transaction, inside the op's savepoint: a failure undoes the write too,
+ * as a change nobody is told of would leave watchers behind); pruned to
+ * EVENTS_KEEP now and then. */
+static enum poky_err
+log_event(struct store *s, const struct task *t, struct wop *op)
+{
+	sqlite3_stmt *st;
+	enum poky_err rc = POKY_OK;
+
+	st = cached_stmt(s->wdb, &s->w_event, "INSERT INTO events (task_id, "
+	    "template, status, ts) VALUES (?1, ?2, ?3, ?4)");
+	if (st == NULL)
+		return db_error(s->wdb, &op->err, "change log");
+	bind_text(st, 1, t->id);
+	bind_text(st, 2, t->template_name);
+	bind_text(st, 3, t->status);
+	sqlite3_bind_double(st, 4, t->updated_at);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = db_error(s->wdb, &op->err, "change log");
+	else
+		op->event_seq = sqlite3_last_insert_rowid(s->wdb);
+	release_stmt(st);
+	if (rc == POKY_OK && ++s->events_since_prune >= EVENTS_PRUNE_EVERY) {
+		char sql[96];
+
+		s->events_since_prune = 0;
+		snprintf(sql, sizeof(sql), "DELETE FROM events WHERE seq <= %lld",
+		    (long long)(op->event_seq - EVENTS_KEEP));
+		exec(s->wdb, sql);      /* best effort: the log is only longer */
+	}
+	return rc;
+}
+
 static void
 run_op(struct store *s, struct wop *op)
 {
 	sqlite3 *db = s->wdb;
 
+	op->event_seq = 0;
+
 	switch (op->kind) {
 	case WOP_INSERT:
+		exec(db, "SAVEPOINT op");
 		op->rc = do_insert(db, &s->w_insert, op->ti, &op->err);
+		if (op->rc == POKY_OK)
+			op->rc = log_event(s, op->ti, op);
+		if (op->rc != POKY_OK)
+			exec(db, "ROLLBACK TO op");
+		exec(db, "RELEASE op");
 		break;
 	case WOP_UPDATE:
 		/* A deferred update got its version when it was queued (the
@@ -827,8 +895,14 @@ run_op(struct store *s, struct wop *op)
 			op->read_at = op->tu->updated_at;
 			op->tu->updated_at = next_version(op->read_at);
 		}
+		exec(db, "SAVEPOINT op");
 		op->rc = do_update(db, &s->w_update, op->tu, op->expect,
 		    op->read_at, &op->err);
+		if (op->rc == POKY_OK)
+			op->rc = log_event(s, op->tu, op);
+		if (op->rc != POKY_OK)
+			exec(db, "ROLLBACK TO op");
+		exec(db, "RELEASE op");
 		if (op->rc != POKY_OK && op->def_seq == 0)
 			op->tu->updated_at = op->read_at;
 		break;
@@ -902,6 +976,21 @@ finish_deferred(struct store *s, struct wop *op)
 	free(op);
 }
 
+/* After a commit: tell the watchers, before any waiting caller is
+ * released (so a client answered after its write finds its watch told). */
+static void
+notify_batch(struct store *s, struct wop *batch)
+{
+	if (s->notify == NULL)
+		return;
+	for (struct wop *op = batch; op != NULL; op = op->next) {
+		const struct task *t = op->kind == WOP_INSERT ? op->ti : op->tu;
+
+		if (op->rc == POKY_OK && op->event_seq > 0 && t != NULL)
+			s->notify(s->notify_ud, t->id, op->event_seq);
+	}
+}
+
 static void *
 writer_main(void *p)
 {
@@ -932,6 +1021,7 @@ writer_main(void *p)
 				exec(s->wdb, "ROLLBACK");
 			} else {
 				checkpoint_after(s, batch);
+				notify_batch(s, batch);
 			}
 		}
 
@@ -1151,15 +1241,29 @@ store_list(struct store *s, const char *status, const char *template_name,
 	   int (*fn)(void *ud, const struct task *t), void *ud,
 	   struct poky_error *e)
 {
+	return store_list_labeled(s, status, template_name, NULL, cursor, limit,
+	    fn, ud, e);
+}
+
+enum poky_err
+store_list_labeled(struct store *s, const char *status,
+		   const char *template_name, const char *labels,
+		   const char *cursor, int limit,
+		   int (*fn)(void *ud, const struct task *t), void *ud,
+		   struct poky_error *e)
+{
 	/* UUIDv7 ids sort by creation time, so "id < cursor" pages newest
-	 * first without a separate sequence. */
-	const char *args[3] = { status, template_name,
-		cursor && *cursor ? cursor : NULL };
+	 * first without a separate sequence.  ?4: every label asked for must
+	 * be on the record with that value. */
+	const char *args[4] = { status, template_name,
+		cursor && *cursor ? cursor : NULL, labels };
 
 	return query_each(s, "SELECT " COLUMNS " FROM tasks WHERE "
 	    "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR template = ?2) AND "
-	    "(?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4", args, 3, limit,
-	    fn, ud, e);
+	    "(?3 IS NULL OR id < ?3) AND (?4 IS NULL OR NOT EXISTS ("
+	    "SELECT 1 FROM json_each(?4) f WHERE f.value IS NOT (SELECT l.value "
+	    "FROM json_each(tasks.labels) l WHERE l.key = f.key))) "
+	    "ORDER BY id DESC LIMIT ?5", args, 4, limit, fn, ud, e);
 }
 
 enum poky_err
@@ -1203,6 +1307,80 @@ store_counts(struct store *s)
 		    json_integer(sqlite3_column_int64(st, 1)));
 	sqlite3_finalize(st);
 	return o;
+}
+
+/* ---- the change log ----------------------------------------------------------- */
+
+void
+store_set_notify(struct store *s, store_notify_fn fn, void *ud)
+{
+	s->notify = fn;
+	s->notify_ud = ud;
+}
+
+enum poky_err
+store_events_range(struct store *s, int64_t *first, int64_t *last,
+		   struct poky_error *e)
+{
+	sqlite3 *db = conn(s, e);
+	sqlite3_stmt *st = NULL;
+	enum poky_err rc = POKY_OK;
+
+	*first = *last = 0;
+	if (db == NULL)
+		return e ? e->code : POKY_ERR_IO;
+	await_deferred(s);
+	/* The last seq ever given (sqlite_sequence) even when the log is
+	 * empty, so "nothing since N" is told apart from "N is gone". */
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT min(seq) FROM events), "
+	    "(SELECT seq FROM sqlite_sequence WHERE name = 'events')", -1, &st,
+	    NULL) != SQLITE_OK)
+		return db_error(db, e, "change log");
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*first = sqlite3_column_int64(st, 0);
+		*last = sqlite3_column_int64(st, 1);
+	} else {
+		rc = db_error(db, e, "change log");
+	}
+	sqlite3_finalize(st);
+	if (*first == 0)
+		*first = *last + 1;
+	return rc;
+}
+
+enum poky_err
+store_events(struct store *s, int64_t after, int limit,
+	     int (*fn)(void *ud, const struct store_event *ev), void *ud,
+	     struct poky_error *e)
+{
+	sqlite3 *db = conn(s, e);
+	sqlite3_stmt *st = NULL;
+	enum poky_err rc = POKY_OK;
+	struct store_event ev;
+	int r;
+
+	if (db == NULL)
+		return e ? e->code : POKY_ERR_IO;
+	await_deferred(s);
+	if (sqlite3_prepare_v2(db, "SELECT seq, task_id, template, status, ts "
+	    "FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2", -1, &st,
+	    NULL) != SQLITE_OK)
+		return db_error(db, e, "change log");
+	sqlite3_bind_int64(st, 1, after);
+	sqlite3_bind_int(st, 2, limit);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		ev.seq = sqlite3_column_int64(st, 0);
+		col_copy(st, 1, ev.task_id, sizeof(ev.task_id));
+		col_copy(st, 2, ev.template_name, sizeof(ev.template_name));
+		col_copy(st, 3, ev.status, sizeof(ev.status));
+		ev.ts = sqlite3_column_double(st, 4);
+		if (fn(ud, &ev) != 0)
+			break;
+	}
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		rc = db_error(db, e, "change log");
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* ---- retention -------------------------------------------------------------- */

@@ -392,7 +392,12 @@ request_hash(const struct submit *s, char out[65])
 	    "parameters", s->parameters ? s->parameters : json_null(),
 	    "callback_url", s->callback_url, "timeout_seconds",
 	    (json_int_t)s->timeout_seconds);
-	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *text;
+
+	/* Only when given: a key reused across an upgrade hashes the same. */
+	if (o != NULL && s->labels != NULL && json_object_size(s->labels) > 0)
+		json_object_set(o, "labels", s->labels);
+	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	enum poky_err rc;
 
 	json_decref(o);
@@ -817,10 +822,18 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid request",
 		    "callback_url: %s", why);
 	}
-	timeout = t->timeout;
-	if (s->timeout_seconds > 0)
-		timeout = t->timeout > 0 && t->timeout < s->timeout_seconds ?
-		    t->timeout : s->timeout_seconds;
+	/* A longer timeout than the template allows is refused, not cut:
+	 * the caller would believe the task had the time it asked for. */
+	if (s->timeout_seconds > 0 && t->timeout > 0 &&
+	    s->timeout_seconds > t->timeout) {
+		json_decref(checked);
+		r->field_errors = json_pack("[{s:s, s:s}]", "field",
+		    "timeout_seconds", "message", "over the template's timeout");
+		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid request",
+		    "timeout_seconds: at most %ld for template '%s'", t->timeout,
+		    t->name);
+	}
+	timeout = s->timeout_seconds > 0 ? s->timeout_seconds : t->timeout;
 
 	if ((rc = request_hash(s, hash)) != POKY_OK) {
 		json_decref(checked);
@@ -869,6 +882,8 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	task->timeout_seconds = timeout;
 	task->callback_url = xstrdup(s->callback_url);
 	task->created_by = xstrdup(s->owner);
+	task->labels = s->labels && json_object_size(s->labels) > 0 ?
+	    json_dumps(s->labels, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (task->parameters == NULL || task->request_hash == NULL ||
 	    task->client_token == NULL || task->created_by == NULL) {
 		json_decref(checked);

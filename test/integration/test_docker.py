@@ -556,7 +556,7 @@ def test_a_v1_task_store_gets_the_container_columns(factory, engine):
         assert wait_task(api, new["id"], "succeeded")["docker"]["container_id"]
         d.stop()
         db = sqlite3.connect(str(d.state_dir / "poky.db"))
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 4
         cols = {row[1] for row in db.execute("PRAGMA table_info(tasks)")}
         db.close()
         assert {"container_id", "container_image"} <= cols

@@ -81,16 +81,18 @@ def test_task_logs_hold_the_process_output(api):
     r = api.get("/tasks/%s/logs" % rec["id"])
     assert r.status == 200 and r.media_type == "text/plain"
     env = dict(line.split("=", 1) for line in r.text.splitlines() if "=" in line)
-    # Only the parameters, the template's env and a default PATH reach the task.
+    # Only the parameters, the template's env, the record's id and a default PATH reach
+    # the task.
     assert env == {"GREETING": "hi there", "MOOD": "happy", "FIXED": "yes",
-                   "PATH": "/usr/local/bin:/usr/bin:/bin"}
+                   "POKY_TASK_ID": rec["id"], "PATH": "/usr/local/bin:/usr/bin:/bin"}
 
 
-def test_logs_of_unknown_task_404_and_of_ecs_task_501(api, fake_ecs):
+def test_logs_of_unknown_task_and_of_an_ecs_task_without_a_stream_404(api, fake_ecs):
     problem(api.get("/tasks/%s/logs" % uuid.uuid4()), 404)
     problem(api.get("/tasks/not-a-uuid/logs"), 404)
     rec = api.submit("job", {"source_bucket": "in", "source_key": "k", "output_bucket": "out"})
-    problem(api.get("/tasks/%s/logs" % rec["id"]), 501)
+    # Queued (or launched without a known log stream): nothing to read yet.
+    problem(api.get("/tasks/%s/logs" % rec["id"]), 404)
 
 
 def test_unicode_parameter_values_reach_the_task_unchanged(api):

@@ -83,9 +83,9 @@ def test_a_newer_task_store_schema_is_refused(pokyd_factory):
     db.close()
     with pytest.raises(AssertionError, match="exited 1 before listening"):
         d.start()
-    assert "task store schema 99 is newer than this pokyd (3)" in d.log()
+    assert "task store schema 99 is newer than this pokyd (4)" in d.log()
     db = sqlite3.connect(str(d.state_dir / "poky.db"))
-    db.execute("PRAGMA user_version=3")
+    db.execute("PRAGMA user_version=4")
     db.commit()
     db.close()
     d.start()
@@ -142,7 +142,7 @@ def test_a_schema_2_store_is_migrated_with_its_flags(pokyd_factory, fake_ecs, tm
     db.close()
     d.start()
     db = sqlite3.connect(str(db_path))
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     flags = dict((r[0], r[1:]) for r in db.execute(
         "SELECT id, launch_pending, timed_out FROM tasks"))
     db.close()

@@ -699,7 +699,7 @@ test_backup_copies_refuses_to_overwrite_and_replaces_with_force(void **state)
 	assert_true(st.pages > 0 && st.steps >= 1);
 	assert_int_equal(sqlite3_open(out, &db), SQLITE_OK);
 	assert_int_equal(pragma(db, "SELECT count(*) FROM tasks"), N_CASES);
-	assert_int_equal(pragma(db, "PRAGMA user_version"), 3);
+	assert_int_equal(pragma(db, "PRAGMA user_version"), 4);
 	sqlite3_close(db);
 	/* Self-contained: no -wal beside it. */
 	assert_int_equal(file_size(f->dir, "backup.db-wal"), -1);
