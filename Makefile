@@ -17,6 +17,8 @@ BINDIR  ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(SYSCONFDIR)/systemd/system
 DOCDIR  ?= $(PREFIX)/share/doc/poky
+MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=
 
 # SAN=1 selects the sanitizer build; it lives in its own directory so the two
@@ -52,7 +54,8 @@ LIB_SRC := $(wildcard src/common/*.c) $(wildcard src/aws/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libpoky.a
 
-BINS    := $(BUILD)/pokyd $(BUILD)/poky-sign $(if $(wildcard src/worker/*.c),$(BUILD)/poky-worker)
+BINS    := $(BUILD)/pokyd $(BUILD)/poky-sign $(if $(wildcard src/worker/*.c),$(BUILD)/poky-worker) \
+           $(BUILD)/poky
 
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 # Everything but main(): unit tests link it to call handlers directly.
@@ -62,6 +65,10 @@ DAEMON_LIB_OBJ := $(filter-out %/main.o,$(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)) \
 DAEMON_PKGS := libmicrohttpd sqlite3 libsystemd
 DAEMON_CFLAGS := $(shell pkg-config --cflags $(DAEMON_PKGS) 2>/dev/null) -I/usr/include/iniparser
 DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null) -liniparser
+
+# poky, the command line client: libpoky (httpc) and jansson only.
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 WORKER_SRC := $(wildcard src/worker/*.c)
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
@@ -130,6 +137,9 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/poky-sign: $(BUILD)/obj/src/tools/poky-sign.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/poky: $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/poky-worker: $(WORKER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -190,7 +200,7 @@ endif
 
 # ---- lint -------------------------------------------------------------------
 
-LINT_SRC := $(LIB_SRC) $(wildcard src/tools/*.c) $(WORKER_SRC) $(DAEMON_SRC)
+LINT_SRC := $(LIB_SRC) $(wildcard src/tools/*.c) $(WORKER_SRC) $(DAEMON_SRC) $(CLI_SRC)
 
 lint: deps-lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
@@ -257,10 +267,14 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/poky/pokyd.ini ] || \
 	    install -m 0640 config/pokyd.ini $(DESTDIR)$(SYSCONFDIR)/poky/pokyd.ini
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 docs/man/poky.1 $(DESTDIR)$(MANDIR)/man1/poky.1
+	install -m 0644 config/poky.bash-completion $(DESTDIR)$(BASHCOMPDIR)/poky
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(BINS))) \
 	    $(DESTDIR)$(UNITDIR)/pokyd.service
+	rm -f $(DESTDIR)$(MANDIR)/man1/poky.1 $(DESTDIR)$(BASHCOMPDIR)/poky
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
