@@ -1296,7 +1296,7 @@ main(int argc, char **argv)
 		if (strcmp(name, "--url") == 0) {
 			url_flag = val;
 		} else if (strcmp(name, "--output") == 0 || strcmp(name, "-o") == 0) {
-			output = val;
+			output = val != NULL ? val : output;
 		} else if (!cli_takes(cmd, name)) {
 			return cli_usage_error("%s%s: unknown option '%.64s'",
 			    cmd ? cmd->name : "", cmd ? "" : "(no command)", name);
