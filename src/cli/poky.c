@@ -1037,12 +1037,12 @@ cli_cmd_ls(struct cli *c, const struct cli_opts *o)
 	if (c->json) {
 		cli_print_json(list);
 	} else {
-		printf("%-36s  %-16s  %-9s  %-20s  %s\n", "ID", "TEMPLATE", "STATUS",
+		printf("%-36s  %-16s  %-9s  %-24s  %s\n", "ID", "TEMPLATE", "STATUS",
 		    "CREATED", "EXIT");
 		json_array_foreach(json_object_get(list, "tasks"), i, t) {
 			const json_t *ex = json_object_get(t, "exit_code");
 
-			printf("%-36s  %-16s  %-9s  %-20s  ", cli_str(t, "id"),
+			printf("%-36s  %-16s  %-9s  %-24s  ", cli_str(t, "id"),
 			    cli_str(t, "template"), cli_str(t, "status"),
 			    cli_str(t, "created_at"));
 			if (json_is_integer(ex))

@@ -336,3 +336,22 @@ def test_wait_falls_back_to_polling_with_backoff(cli, mode):
     gaps = [b - a for a, b in zip(times[2:], times[3:])]
     assert all(g >= 0.4 for g in gaps), gaps
     assert gaps == sorted(gaps) or len(gaps) < 2, gaps     # backing off, never shorter
+
+
+# --------------------------------------------------------------------------- man page, completion
+
+def test_man_page_lints_clean():
+    from conftest import ROOT
+    p = subprocess.run(["mandoc", "-Tlint", "-Wwarning", str(ROOT / "docs/man/poky.1")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout == "", p.stdout + p.stderr
+
+
+def test_bash_completion_offers_commands_and_statuses():
+    from conftest import ROOT
+    script = ("source %s; COMP_WORDS=(poky ca); COMP_CWORD=1; _poky; echo ${COMPREPLY[@]}; "
+              "COMP_WORDS=(poky ls --status ru); COMP_CWORD=3; _poky; echo ${COMPREPLY[@]}"
+              % (ROOT / "config/poky.bash-completion"))
+    p = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True,
+                       env={"PATH": "/nonexistent"})
+    assert p.returncode == 0 and p.stdout.split("\n")[:2] == ["cancel", "running"], p
