@@ -19,6 +19,7 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/systemd/system,$(SYSCONFDIR)/systemd/system)
 DOCDIR  ?= $(PREFIX)/share/doc/poky
 MANDIR  ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DESTDIR ?=
 
 # SAN=1 selects the sanitizer build; it lives in its own directory so the two
@@ -54,7 +55,8 @@ LIB_SRC := $(wildcard src/common/*.c) $(wildcard src/aws/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB     := $(BUILD)/libpoky.a
 
-BINS    := $(BUILD)/pokyd $(BUILD)/poky-sign $(if $(wildcard src/worker/*.c),$(BUILD)/poky-worker)
+BINS    := $(BUILD)/pokyd $(BUILD)/poky-sign $(if $(wildcard src/worker/*.c),$(BUILD)/poky-worker) \
+           $(BUILD)/poky
 
 DAEMON_SRC := $(wildcard src/daemon/*.c)
 # Everything but main(): unit tests link it to call handlers directly.
@@ -64,6 +66,10 @@ DAEMON_LIB_OBJ := $(filter-out %/main.o,$(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)) \
 DAEMON_PKGS := libmicrohttpd sqlite3 libsystemd
 DAEMON_CFLAGS := $(shell pkg-config --cflags $(DAEMON_PKGS) 2>/dev/null) -I/usr/include/iniparser
 DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null) -liniparser
+
+# poky, the command line client: libpoky (httpc) and jansson only.
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 WORKER_SRC := $(wildcard src/worker/*.c)
 WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/obj/%.o)
@@ -163,6 +169,9 @@ $(LIB): $(LIB_OBJ)
 $(BUILD)/poky-sign: $(BUILD)/obj/src/tools/poky-sign.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/poky: $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/poky-worker: $(WORKER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -232,7 +241,7 @@ endif
 
 # ---- lint -------------------------------------------------------------------
 
-LINT_SRC := $(LIB_SRC) $(wildcard src/tools/*.c) $(WORKER_SRC) $(DAEMON_SRC)
+LINT_SRC := $(LIB_SRC) $(wildcard src/tools/*.c) $(WORKER_SRC) $(DAEMON_SRC) $(CLI_SRC)
 
 lint: deps-lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
@@ -311,14 +320,18 @@ install: all
 	[ -e $(ETC)/poky/webhook_secret ] || install -m 0600 /dev/null $(ETC)/poky/webhook_secret
 	[ -e $(ETC)/default/pokyd ] || install -m 0600 config/pokyd.default $(ETC)/default/pokyd
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
-	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
-	install -m 0644 docs/man/poky-worker.1 docs/man/poky-sign.1 $(DESTDIR)$(MANDIR)/man1/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 docs/man/poky-worker.1 docs/man/poky-sign.1 docs/man/poky.1 \
+	    $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 docs/man/pokyd.ini.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 docs/man/pokyd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 config/poky.bash-completion $(DESTDIR)$(BASHCOMPDIR)/poky
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(BINS))) \
 	    $(DESTDIR)$(UNITDIR)/pokyd.service
+	rm -f $(DESTDIR)$(MANDIR)/man1/poky.1 $(DESTDIR)$(BASHCOMPDIR)/poky
 	rm -rf $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(MANDIR)/man1/poky-worker.1 $(DESTDIR)$(MANDIR)/man1/poky-sign.1 \
 	    $(DESTDIR)$(MANDIR)/man5/pokyd.ini.5 $(DESTDIR)$(MANDIR)/man8/pokyd.8
