@@ -43,9 +43,9 @@ def test_page_is_lint_clean(page):
     assert p.returncode == 0 and p.stdout == "" and p.stderr == "", p.stdout + p.stderr
 
 
-def test_all_four_pages_exist():
+def test_all_five_pages_exist():
     assert sorted(p.name for p in MAN.iterdir()) == [
-        "poky-sign.1", "poky-worker.1", "pokyd.8", "pokyd.ini.5"]
+        "poky-sign.1", "poky-worker.1", "poky.1", "pokyd.8", "pokyd.ini.5"]
 
 
 def options_of(binary: pathlib.Path, source: pathlib.Path) -> set:
@@ -113,8 +113,8 @@ def test_make_install_installs_the_pages(tmp_path):
     assert p.returncode == 0, p.stderr
     man = dest / "usr/share/man"
     got = sorted(str(f.relative_to(man)) for f in man.rglob("*") if f.is_file())
-    assert got == ["man1/poky-sign.1", "man1/poky-worker.1", "man5/pokyd.ini.5",
-                   "man8/pokyd.8"]
+    assert got == ["man1/poky-sign.1", "man1/poky-worker.1", "man1/poky.1",
+                   "man5/pokyd.ini.5", "man8/pokyd.8"]
     for f in man.rglob("*.[158]"):
         assert f.read_bytes() == (MAN / f.name).read_bytes()
         assert f.stat().st_mode & 0o777 == 0o644
