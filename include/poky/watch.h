@@ -49,7 +49,5 @@ int watch_active(struct watch *w);
 enum watch_park watch_park(struct watch *w, const char *key, int64_t seen,
 			   double deadline, watch_wake_fn fn, void *ud);
 
-/* Monotonic seconds, the clock of deadlines. */
-double watch_now(void);
 
 #endif

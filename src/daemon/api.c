@@ -14,6 +14,7 @@
 #include "poky/app.h"
 #include "poky/auth.h"
 #include "poky/awsreq.h"
+#include "poky/clock.h"
 #include "poky/creds.h"
 #include "poky/launch.h"
 #include "poky/log.h"
@@ -301,12 +302,6 @@ parse_duration(const char *v)
 	if (strcmp(end, "m") == 0)
 		return n * 60;
 	return -1;
-}
-
-static double
-mono_now(void)
-{
-	return watch_now();
 }
 
 /* A record's entity tag: its version (updated_at changes with every
@@ -626,13 +621,13 @@ h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
 	}
 	task_etag(&t, tag, sizeof(tag));
 	if (wait > 0 && req->may_wait && (req->wait_until == 0 ||
-	    mono_now() < req->wait_until) && !watch_done(&t, tag, until_final,
+	    clock_mono() < req->wait_until) && !watch_done(&t, tag, until_final,
 	    inm, req->wait_etag)) {
 		r->wait = true;
 		str_copy(r->wait_key, sizeof(r->wait_key), t.id);
 		r->wait_seen = seen;
 		r->wait_until = req->wait_until > 0 ? req->wait_until :
-		    mono_now() + wait;
+		    clock_mono() + wait;
 		str_copy(r->wait_etag, sizeof(r->wait_etag),
 		    req->wait_etag && req->wait_etag[0] ? req->wait_etag : tag);
 		goto out;
@@ -909,6 +904,24 @@ ecs_logs(struct app *app, struct api_req *req, struct api_resp *r,
 
 /* ---- streams: GET /events, GET /tasks/{id}/logs?follow=1 ------------------ */
 
+/* A streamed answer's r->stream and its state (size bytes, zeroed): the
+ * state, or NULL with the 503 answered. */
+static void *
+stream_begin(struct api_resp *r, size_t size)
+{
+	void *x = calloc(1, size);
+
+	r->stream = calloc(1, sizeof(*r->stream));
+	if (x == NULL || r->stream == NULL) {
+		free(x);
+		free(r->stream);
+		r->stream = NULL;
+		api_problem(r, 503, NULL, "Out of memory", "try again");
+		return NULL;
+	}
+	return x;
+}
+
 struct sse {
 	struct app *app;
 	int64_t after;                  /* the last seq sent (or skipped) */
@@ -975,7 +988,7 @@ sse_read(void *ud, char *buf, size_t max, char *key, size_t key_cap,
 			    &f, &e) != POKY_OK)
 				return -1;      /* the client reconnects with its id */
 		} while (f.n == SSE_BATCH && x->out.len == 0);
-		if (x->out.len == 0 && mono_now() - x->last_write >= SSE_KEEPALIVE)
+		if (x->out.len == 0 && clock_mono() - x->last_write >= SSE_KEEPALIVE)
 			buf_append(&x->out, ": keep-alive\n\n", 14);
 	}
 	if (x->out_pos >= x->out.len) {
@@ -989,7 +1002,7 @@ sse_read(void *ud, char *buf, size_t max, char *key, size_t key_cap,
 		n = max;
 	memcpy(buf, x->out.data + x->out_pos, n);
 	x->out_pos += n;
-	x->last_write = mono_now();
+	x->last_write = clock_mono();
 	return (long)n;
 }
 
@@ -1054,20 +1067,13 @@ h_events(struct app *app, struct api_req *req, struct api_resp *r)
 		api_resp_header(r, "Retry-After", "5");
 		return;
 	}
-	x = calloc(1, sizeof(*x));
-	r->stream = calloc(1, sizeof(*r->stream));
-	if (x == NULL || r->stream == NULL) {
-		free(x);
-		free(r->stream);
-		r->stream = NULL;
-		api_problem(r, 503, NULL, "Out of memory", "try again");
+	if ((x = stream_begin(r, sizeof(*x))) == NULL)
 		return;
-	}
 	x->app = app;
 	buf_init(&x->out, 64 * 1024);
 	str_copy(x->tmpl, sizeof(x->tmpl), tp ? tp : "");
 	str_copy(x->status, sizeof(x->status), st ? st : "");
-	x->last_write = mono_now();
+	x->last_write = clock_mono();
 	if (from < 0) {
 		x->after = last;        /* from now on */
 		snprintf(x->pending, sizeof(x->pending), "retry: 2000\n: stream "
@@ -1131,9 +1137,9 @@ follow_read(void *ud, char *buf, size_t max, char *key, size_t key_cap,
 	if (final) {
 		/* Its last lines may have come after the read above. */
 		x->final_seen = true;
-		*until = mono_now();
+		*until = clock_mono();
 	} else {
-		*until = mono_now() + FOLLOW_POLL;
+		*until = clock_mono() + FOLLOW_POLL;
 	}
 	str_copy(key, key_cap, x->id);
 	return 0;
@@ -1177,15 +1183,8 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 			    "read them without follow");
 			goto out;
 		}
-		x = calloc(1, sizeof(*x));
-		r->stream = calloc(1, sizeof(*r->stream));
-		if (x == NULL || r->stream == NULL) {
-			free(x);
-			free(r->stream);
-			r->stream = NULL;
-			api_problem(r, 503, NULL, "Out of memory", "try again");
+		if ((x = stream_begin(r, sizeof(*x))) == NULL)
 			goto out;
-		}
 		x->app = app;
 		str_copy(x->id, sizeof(x->id), t.id);
 		local_log_path(app, t.id, x->path, sizeof(x->path));

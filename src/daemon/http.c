@@ -25,6 +25,7 @@
 #include "poky/api.h"
 #include "poky/app.h"
 #include "poky/auth.h"
+#include "poky/clock.h"
 #include "poky/http.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
@@ -69,19 +70,10 @@ struct http_server {
 	bool stop;
 };
 
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void
 http_conn_init(struct http_conn *c, size_t max_body)
 {
-	c->t0 = mono();
+	c->t0 = clock_mono();
 	buf_init(&c->body, max_body);
 }
 
@@ -398,7 +390,7 @@ access_log(struct app *app, const struct http_conn *c, const char *method,
 	   const char *path, const char *query, const char *route, int status,
 	   size_t bytes, const char *who)
 {
-	double dt = mono() - c->t0;
+	double dt = clock_mono() - c->t0;
 	char code[8], q[256], pth[256], ua[160];
 	const char *agent = http_conn_find(c, "user-agent");
 	enum log_level lvl = probe_route(route) && status < 400 ?
@@ -696,7 +688,7 @@ park(struct http_server *srv, struct MHD_Connection *mc, struct http_conn *c,
 		break;
 	case WATCH_CLOSED:
 		/* Stopping: the deadline is now, so the next pass answers. */
-		c->wait_until = watch_now() - 1;
+		c->wait_until = clock_mono() - 1;
 		MHD_resume_connection(mc);
 		break;
 	case WATCH_CHANGED:

@@ -35,6 +35,7 @@
 #include "poky/app.h"
 #include "poky/bgthread.h"
 #include "poky/buf.h"
+#include "poky/clock.h"
 #include "poky/httpc.h"
 #include "poky/launch.h"
 #include "poky/lifecycle.h"
@@ -59,15 +60,6 @@
 #define MAX_ARGS 64
 #define RETRIES 8
 #define WARN_EVERY 30.0                 /* seconds between repeated warnings */
-
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- talking to an engine ------------------------------------------------- */
 
@@ -1193,7 +1185,7 @@ start_task(struct docker_runner *r, struct engine *en, const struct tmpl *t,
 		s->state = SLOT_RUNNING;
 		str_copy(s->container, sizeof(s->container), cid);
 		if (!follow && s->timeout > 0)
-			s->deadline = mono() + (double)s->timeout;
+			s->deadline = clock_mono() + (double)s->timeout;
 		s->running_recorded = !follow;
 	}
 	pthread_mutex_unlock(&r->bg.lock);
@@ -1248,7 +1240,7 @@ end_task(struct docker_runner *r, struct engine *en, struct slot *x,
 static void
 warn_engine(struct slot *x, const struct poky_error *e)
 {
-	double now = mono();
+	double now = clock_mono();
 
 	if (x->warned_at == 0 || now - x->warned_at >= WARN_EVERY) {
 		log_warnx("task %s: %s", x->id, e->message);
@@ -1264,7 +1256,7 @@ follow(struct docker_runner *r, struct engine *en, struct slot *x)
 	struct poky_error e;
 	struct seen st;
 	enum poky_err rc;
-	double now = mono();
+	double now = clock_mono();
 
 	if (x->container[0] == '\0') {
 		/* Resumed with no container id on the record (one written by
@@ -1398,7 +1390,7 @@ fill_queues(struct docker_runner *r, const struct config *cfg)
 				slot_drop(r, id);
 			if (rc == POKY_ERR_TRANSIENT) {
 				/* Stays queued until the engine answers again. */
-				double now = mono();
+				double now = clock_mono();
 
 				if (r->start_warned_at == 0 ||
 				    now - r->start_warned_at >= WARN_EVERY) {
@@ -1600,7 +1592,7 @@ resume_one(void *ud, const struct task *t)
 		struct timespec now;
 
 		clock_gettime(CLOCK_REALTIME, &now);
-		s->deadline = mono() + (t->started_at + (double)t->timeout_seconds -
+		s->deadline = clock_mono() + (t->started_at + (double)t->timeout_seconds -
 		    (double)now.tv_sec);
 		if (s->deadline <= 0)
 			s->deadline = 1e-9;

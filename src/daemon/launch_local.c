@@ -23,6 +23,7 @@
 
 #include "poky/app.h"
 #include "poky/bgthread.h"
+#include "poky/clock.h"
 #include "poky/launch.h"
 #include "poky/lifecycle.h"
 #include "poky/log.h"
@@ -50,15 +51,6 @@ struct local_runner {
 	struct running *run;
 	size_t n_run;
 };
-
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void
 local_log_path(const struct app *app, const char *id, char *out, size_t cap)
@@ -199,7 +191,7 @@ spawn(struct local_runner *r, const struct tmpl *t, struct task *task,
 		x->ours = true;
 		x->timeout = task->timeout_seconds;
 		x->deadline = task->timeout_seconds > 0 ?
-		    mono() + (double)task->timeout_seconds : 0;
+		    clock_mono() + (double)task->timeout_seconds : 0;
 	}
 out:
 	if (envp != NULL)
@@ -423,7 +415,7 @@ still_ours(pid_t pid, const char *id)
 static void
 tick(struct local_runner *r)
 {
-	double now = mono();
+	double now = clock_mono();
 	char path[PATH_MAX], kind[32];
 	int value;
 
@@ -531,7 +523,7 @@ resume_one(void *ud, const struct task *t)
 		struct timespec now;
 
 		clock_gettime(CLOCK_REALTIME, &now);
-		x->deadline = mono() + (t->started_at + (double)t->timeout_seconds -
+		x->deadline = clock_mono() + (t->started_at + (double)t->timeout_seconds -
 		    (double)now.tv_sec);
 	}
 	status_path(r->app, t->id, path, sizeof(path));
@@ -685,9 +677,9 @@ local_supervise_main(int argc, char **argv)
 			break;
 		if (got_term && term_at == 0) {
 			kill(-child, SIGTERM);
-			term_at = mono();
+			term_at = clock_mono();
 		}
-		if (term_at > 0 && mono() - term_at >= (double)grace)
+		if (term_at > 0 && clock_mono() - term_at >= (double)grace)
 			kill(-child, SIGKILL);
 		usleep(20000);
 	}

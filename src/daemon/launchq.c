@@ -15,6 +15,7 @@
 #include "poky/app.h"
 #include "poky/awsreq.h"
 #include "poky/bgthread.h"
+#include "poky/clock.h"
 #include "poky/launchq.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
@@ -132,15 +133,6 @@ struct launchq {
 	pthread_t threads[LQ_MAX_THREADS];
 	int n_threads, idle;
 };
-
-static double
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void
 launch_outcome_cleanup(struct launch_outcome *o)
@@ -289,7 +281,7 @@ settle(struct launchq *q, struct lq_entry *en, enum tasks_launch res,
 	case TL_THROTTLED:
 		/* Pace, don't fail: the bucket slows down and the task keeps
 		 * its place at the head of its queue. */
-		tbucket_throttled(&q->bucket, mono());
+		tbucket_throttled(&q->bucket, clock_mono());
 		metrics_add(app->metrics, "poky_launch_throttled_total", 1,
 		    "template", t->name, METRICS_END);
 		then = REQUEUE;
@@ -349,7 +341,7 @@ settle(struct launchq *q, struct lq_entry *en, enum tasks_launch res,
 		if (wait > LQ_RETRY_MAX_S)
 			wait = LQ_RETRY_MAX_S;
 		t->running--;
-		en->not_before = mono() + wait;
+		en->not_before = clock_mono() + wait;
 		en->resume = false;
 		entry_append(q, t, en, true);
 		if (res == TL_RETRY)
@@ -398,16 +390,16 @@ launch_thread(void *ud)
 		want_task = w != NULL;
 		want_raw = w != NULL && w->want_raw;
 		metrics_observe(q->app->metrics, "poky_launch_queue_wait_seconds",
-		    mono() - en->enqueued, "template", en->tm->name, METRICS_END);
+		    clock_mono() - en->enqueued, "template", en->tm->name, METRICS_END);
 		pthread_mutex_unlock(&q->bg.lock);
 
-		t0 = mono();
+		t0 = clock_mono();
 		task_init(&launched);
 		res = tasks_launch_ecs(q->app, en->id, want_raw ? &raw : NULL,
 		    want_task ? &launched : NULL, &e);
 
 		pthread_mutex_lock(&q->bg.lock);
-		settle(q, en, res, &e, raw, &launched, mono() - t0);
+		settle(q, en, res, &e, raw, &launched, clock_mono() - t0);
 		task_cleanup(&launched);
 	}
 	pthread_mutex_unlock(&q->bg.lock);
@@ -472,7 +464,7 @@ dispatcher(void *ud)
 
 	pthread_mutex_lock(&q->bg.lock);
 	while (!bgthread_stopping(&q->bg)) {
-		double now = mono(), wait = 5, bw;
+		double now = clock_mono(), wait = 5, bw;
 		struct lq_entry *en;
 
 		if (q->in_flight < q->max_in_flight &&
@@ -519,7 +511,7 @@ push(struct launchq *q, const char *id, const char *template_name,
 	if (en == NULL)
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
 	str_copy(en->id, sizeof(en->id), id);
-	en->enqueued = mono();
+	en->enqueued = clock_mono();
 	en->resume = resume;
 	pthread_mutex_lock(&q->bg.lock);
 	if (bounded && q->depth >= (size_t)q->max_queued) {
@@ -663,7 +655,7 @@ void
 launchq_wait(struct launchq *q, const char *id, double seconds,
 	     struct launch_outcome *out)
 {
-	double end = mono() + seconds;
+	double end = clock_mono() + seconds;
 	struct lq_waiter *w;
 
 	memset(out, 0, sizeof(*out));
@@ -671,7 +663,7 @@ launchq_wait(struct launchq *q, const char *id, double seconds,
 	/* Short slices, so a shutdown (app->stopping) ends the wait. */
 	while ((w = waiter_find(q, id)) != NULL && !w->done &&
 	    !atomic_load(&q->app->stopping) && !bgthread_stopping(&q->bg)) {
-		double left = end - mono();
+		double left = end - clock_mono();
 		struct timespec ts;
 
 		if (left <= 0)
@@ -752,7 +744,7 @@ launchq_new(struct app *app)
 	pthread_condattr_destroy(&ca);
 	conf = app_config_get(app);
 	tbucket_init(&q->bucket, conf->cfg->aws.runtask_rate,
-	    conf->cfg->aws.runtask_burst, mono());
+	    conf->cfg->aws.runtask_burst, clock_mono());
 	q->max_in_flight = conf->cfg->aws.max_in_flight;
 	q->max_queued = conf->cfg->aws.max_queued;
 	app_config_put(app, conf);

@@ -9,6 +9,7 @@
 
 #include "poky/app.h"
 #include "poky/bgthread.h"
+#include "poky/clock.h"
 #include "poky/launch.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
@@ -21,15 +22,6 @@ struct retention {
 	struct app *app;
 	struct bgthread bg;
 };
-
-static double
-now_real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 unlink_quiet(const char *path)
@@ -108,7 +100,7 @@ round_once(struct retention *r)
 	size_t pruned = 0;
 
 	app_config_put(r->app, conf);
-	if (retention_prune(r->app, now_real(), keep, RETENTION_BATCH,
+	if (retention_prune(r->app, clock_real(), keep, RETENTION_BATCH,
 	    &r->bg.stop, &pruned, &e) != POKY_OK)
 		log_warnx("retention: %s (pruned %zu records first)", e.message,
 		    pruned);

@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "poky/clock.h"
 #include "poky/log.h"
 #include "poky/store.h"
 #include "poky/str.h"
@@ -218,16 +219,6 @@ task_status_final(const char *s)
 {
 	return strcmp(s, TS_SUCCEEDED) == 0 || strcmp(s, TS_FAILED) == 0 ||
 	    strcmp(s, TS_CANCELLED) == 0 || strcmp(s, TS_LOST) == 0;
-}
-
-static double
-now_real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	/* Millisecond precision, as the API shows times. */
-	return (double)ts.tv_sec + (double)(ts.tv_nsec - ts.tv_nsec % 1000000) / 1e9;
 }
 
 static enum poky_err
@@ -752,7 +743,7 @@ store_oldest(struct store *s, const char *status, const char *template_name,
 static double
 next_version(double read_at)
 {
-	double now = now_real();
+	double now = clock_real_ms();
 
 	return now > read_at ? now : read_at + 0.001;
 }

@@ -12,11 +12,12 @@
 
 #include "poky/app.h"
 #include "poky/awsreq.h"
+#include "poky/clock.h"
 #include "poky/launch.h"
 #include "poky/launchq.h"
-#include "poky/logs.h"
 #include "poky/lifecycle.h"
 #include "poky/log.h"
+#include "poky/logs.h"
 #include "poky/metrics.h"
 #include "poky/s3.h"
 #include "poky/sigv4.h"
@@ -28,16 +29,6 @@
 
 /* The reason of an ECS record whose launch the tracker is to finish (same
  * text in tracker.c). */
-
-static double
-now_real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	/* Millisecond precision, as the API shows times. */
-	return (double)ts.tv_sec + (double)(ts.tv_nsec - ts.tv_nsec % 1000000) / 1e9;
-}
 
 static char *
 xstrdup(const char *s)
@@ -177,7 +168,7 @@ tasks_set_status(struct app *app, struct task *t, const char *status,
 	str_copy(old, sizeof(old), t->status);
 	str_copy(t->status, sizeof(t->status), status);
 	if (strcmp(status, TS_RUNNING) == 0 && t->started_at <= 0)
-		t->started_at = now_real();
+		t->started_at = clock_real_ms();
 	rc = store_update(app->store, t, old, e);
 	if (rc == POKY_OK && strcmp(old, status) != 0)
 		log_fields(LOG_LEVEL_INFO, LOG_FIELDS(LF_STR("task_id", t->id),
@@ -210,7 +201,7 @@ tasks_finish(struct app *app, struct task *t, const struct task_outcome *o,
 	if (t->launcher != LAUNCHER_ECS)
 		tasks_result_local(app, t);     /* the output is in a file here */
 	if (t->finished_at <= 0)
-		t->finished_at = now_real();
+		t->finished_at = clock_real_ms();
 	free(t->reason);
 	t->reason = reason ? strdup(reason) : NULL;
 	free(t->reason_code);
@@ -878,7 +869,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	 * failure or ConflictException.  A retried POST with the same
 	 * Idempotency-Key finds the kept record instead of launching. */
 	task->client_token = strdup(id);
-	task->created_at = task->updated_at = now_real();
+	task->created_at = task->updated_at = clock_real_ms();
 	task->timeout_seconds = timeout;
 	task->callback_url = xstrdup(s->callback_url);
 	task->created_by = xstrdup(s->owner);

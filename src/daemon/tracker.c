@@ -8,6 +8,7 @@
 #include "poky/app.h"
 #include "poky/awsreq.h"
 #include "poky/bgthread.h"
+#include "poky/clock.h"
 #include "poky/ecs.h"
 #include "poky/launch.h"
 #include "poky/launchq.h"
@@ -30,15 +31,6 @@ struct tracker {
 	struct bgthread bg;             /* its lock guards factor */
 	double factor;                  /* current backoff multiple */
 };
-
-static double
-now_real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 struct batch {
 	char *cluster;
@@ -78,7 +70,7 @@ launch_overdue(struct app *app, const struct task *t)
 	    (cfg->aws.max_attempts - 1) * (AWS_MAX_BACKOFF_MS / 1000.0) + 5.0;
 
 	app_config_put(app, conf);
-	return t->updated_at > 0 && now_real() - t->updated_at > bound;
+	return t->updated_at > 0 && clock_real() - t->updated_at > bound;
 }
 
 struct orphans {
@@ -259,7 +251,7 @@ apply(struct app *app, const char *id, const struct ecs_task *et)
 	}
 	/* Timeout: ECS has no run-time limit of its own. */
 	if (t.timeout_seconds > 0 && !task_status_final(t.status) && !t.timed_out &&
-	    now_real() - (t.started_at > 0 ? t.started_at : t.created_at) >
+	    clock_real() - (t.started_at > 0 ? t.started_at : t.created_at) >
 	    (double)t.timeout_seconds) {
 		struct poky_error e;
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "poky/clock.h"
 #include "poky/store.h"
 #include "poky/watch.h"
 
@@ -29,15 +30,6 @@ struct watch {
 	bool timer_ok;
 	pthread_t timer;
 };
-
-double
-watch_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 unlink_watcher(struct watch *w, struct watcher *x)
@@ -71,7 +63,7 @@ timer_main(void *p)
 
 	pthread_mutex_lock(&w->lock);
 	while (!w->closed) {
-		double now = watch_now(), next = now + 60;
+		double now = clock_mono(), next = now + 60;
 		struct watcher *due = NULL;
 		struct timespec ts;
 

@@ -15,6 +15,7 @@
 #include "poky/app.h"
 #include "poky/bgthread.h"
 #include "poky/buf.h"
+#include "poky/clock.h"
 #include "poky/httpc.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
@@ -40,15 +41,6 @@ struct webhook {
 	struct httpc *http;             /* the delivery thread's only */
 	struct bgthread bg;
 };
-
-static double
-now_real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- signature ------------------------------------------------------------ */
 
@@ -529,7 +521,7 @@ deliver(struct webhook *w, const char *id)
 		}
 		goto out;
 	}
-	now = now_real();
+	now = clock_real();
 	if (now >= deadline) {
 		set_state(&t, CB_FAILED);
 		if ((stored = store_update(app->store, &t, t.status, NULL) == POKY_OK)) {
@@ -587,7 +579,7 @@ note_due(void *ud, const struct task *t)
 static double
 run_due(struct webhook *w)
 {
-	struct due d = { .now = now_real() };
+	struct due d = { .now = clock_real() };
 	struct poky_error e;
 	bool stored = true;
 
@@ -605,7 +597,7 @@ run_due(struct webhook *w)
 		stored = deliver(w, d.ids[i]) && stored;
 	free(d.ids);
 	if (!stored)
-		return now_real() + 1;  /* the store refuses writes: no busy loop */
+		return clock_real() + 1;  /* the store refuses writes: no busy loop */
 	/* What was just tried has a new next_at: scan again to learn it. */
 	return d.n > 0 ? d.now : d.next;
 }
@@ -624,7 +616,7 @@ webhook_main(void *p)
 		pthread_mutex_lock(&w->bg.lock);
 		/* next is wall-clock time (the records' next_at); the sleep
 		 * itself is measured on the monotonic clock. */
-		bgthread_wait(&w->bg, next - now_real());
+		bgthread_wait(&w->bg, next - clock_real());
 	}
 	pthread_mutex_unlock(&w->bg.lock);
 	return NULL;
