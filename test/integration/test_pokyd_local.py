@@ -155,7 +155,12 @@ def test_timeout_stops_the_process(api):
 
 
 def test_request_timeout_cannot_exceed_the_templates(api):
-    rec = api.submit("short", timeout_seconds=600)
+    # Over the template's limit is refused, naming it (it used to be clamped silently).
+    r = api.post("/tasks", {"template": "short", "timeout_seconds": 600})
+    assert r.status == 400, r
+    assert r.json["errors"][0]["field"] == "timeout_seconds"
+    assert "at most 1" in r.json["detail"]
+    rec = api.submit("short", timeout_seconds=1)
     assert rec["timeout_seconds"] == 1
     api.delete("/tasks/" + rec["id"])
     rec = api.submit("sleep", timeout_seconds=1)
