@@ -55,7 +55,7 @@ def run_pytest(args: list[str]) -> tuple[int, int]:
     xml.parent.mkdir(parents=True, exist_ok=True)
     if xml.exists():
         xml.unlink()
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=20",
            f"--junitxml={xml}", str(ROOT / "test" / "integration")] + args
     proc = subprocess.run(cmd, cwd=ROOT)
     if not xml.exists():
