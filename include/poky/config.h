@@ -88,6 +88,8 @@ struct config {
 		int log_level;
 		long request_timeout;   /* seconds a client may take */
 		int max_connections;
+		int max_conns_per_client;
+		long min_transfer_rate; /* bytes/s, body in and answer out */
 	} server;
 	struct {
 		char *region;

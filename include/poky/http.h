@@ -32,6 +32,19 @@ void http_quiesce(struct http_server *srv);
 /* Finish requests in flight and stop. */
 void http_stop(struct http_server *srv);
 
+/* Where a connection is, for its deadline: sending its head (from accept,
+ * or the end of the previous answer), its body, waiting on our handler, or
+ * receiving our answer. */
+enum http_phase { HTTP_PHASE_HEAD, HTTP_PHASE_BODY, HTTP_PHASE_BUSY,
+	HTTP_PHASE_SEND };
+
+/* Whether a connection age seconds into phase ph, with bytes (body bytes so
+ * far, or the answer's size), is past its deadline: the head within grace
+ * seconds in all; the body at rate bytes/s on average after the grace; the
+ * answer within grace + bytes/rate. */
+bool http_deadline_passed(enum http_phase ph, double age,
+			  unsigned long long bytes, double grace, double rate);
+
 /* ---- one request, without MHD ------------------------------------------- */
 
 #define HTTP_MAX_URL 2048               /* bytes of the decoded path: 414 */

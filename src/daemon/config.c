@@ -255,7 +255,8 @@ get_number(struct loader *l, const char *sec, const char *key, double lo,
 
 static const char *const server_keys[] = { "listen", "threads",
 	"max_body_bytes", "tokens_file", "allow_anonymous", "state_dir",
-	"log_format", "log_level", "request_timeout", "max_connections", NULL };
+	"log_format", "log_level", "request_timeout", "max_connections",
+	"max_connections_per_client", "min_transfer_rate", NULL };
 
 static enum poky_err
 load_server(struct loader *l)
@@ -275,7 +276,11 @@ load_server(struct loader *l)
 	    (rc = get_long(l, "server", "request_timeout", 1, 3600,
 	     &c->server.request_timeout)) ||
 	    (rc = get_int(l, "server", "max_connections", 4, 65536,
-	     &c->server.max_connections)))
+	     &c->server.max_connections)) ||
+	    (rc = get_int(l, "server", "max_connections_per_client", 1, 65536,
+	     &c->server.max_conns_per_client)) ||
+	    (rc = get_long(l, "server", "min_transfer_rate", 1, 1L << 30,
+	     &c->server.min_transfer_rate)))
 		return rc;
 	c->server.max_body_bytes = (size_t)body;
 	if ((v = get(l, "server", "log_format")) != NULL &&
@@ -864,6 +869,8 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 	c->server.log_level = LOG_LEVEL_INFO;
 	c->server.request_timeout = 30;
 	c->server.max_connections = 1024;
+	c->server.max_conns_per_client = 64;
+	c->server.min_transfer_rate = 1024;
 	c->aws.max_attempts = 3;
 	c->aws.connect_timeout = 3;
 	c->aws.request_timeout = 30;

@@ -54,6 +54,15 @@ struct http_job {
 	struct http_job *next;
 };
 
+struct http_track {
+	struct http_track *prev, *next;
+	MHD_socket fd;
+	enum http_phase phase;
+	double since;                   /* monotonic seconds the phase began */
+	unsigned long long bytes;       /* body bytes so far; answer size */
+	bool dropped;                   /* shut down once: MHD closes it */
+};
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct app *app;
@@ -66,6 +75,16 @@ struct http_server {
 	pthread_t threads[OFFLOAD_MAX_THREADS];
 	int n_threads, idle, max_threads;
 	bool stop;
+	/* Deadlines: every open connection, and the thread that ends the
+	 * ones past theirs. */
+	pthread_mutex_t tlock;
+	pthread_cond_t tick;
+	struct http_track *tracks;
+	int n_live;                     /* tracked and not dropped */
+	int evict_at;                   /* n_live from which the oldest head goes */
+	double grace, rate;
+	pthread_t sweeper;
+	bool sweeping, sweep_stop;
 };
 
 static double
@@ -75,6 +94,160 @@ mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- deadlines ------------------------------------------------------------
+ *
+ * MHD's connection timeout is an idle timer: any byte resets it, so a client
+ * trickling a byte a second holds its connection (and a drain) forever.  We
+ * keep our own record of every connection from accept on (NOTIFY_CONNECTION)
+ * and a thread that shuts down the socket of any connection past its
+ * deadline; MHD then sees the end of the stream and closes it itself.  The
+ * record leaves the list (under tlock) in the CLOSED notification, which MHD
+ * sends before it closes the socket, so a shutdown under tlock never hits a
+ * reused descriptor. */
+
+#define SWEEP_MS 200
+#define EVICT_MIN_AGE 1.0       /* a head younger than this is not evicted */
+
+bool
+http_deadline_passed(enum http_phase ph, double age, unsigned long long bytes,
+		     double grace, double rate)
+{
+	switch (ph) {
+	case HTTP_PHASE_HEAD:   /* the whole head, however it trickles */
+		return age > grace;
+	case HTTP_PHASE_BODY:   /* after the grace, at least rate on average */
+		return age > grace && (double)bytes < rate * (age - grace);
+	case HTTP_PHASE_SEND:   /* the answer, at rate after the grace */
+		return age > grace + (double)bytes / rate;
+	case HTTP_PHASE_BUSY:   /* ours to finish: the handler runs */
+	default:
+		return false;
+	}
+}
+
+/* Call with tlock held. */
+static void
+track_drop(struct http_server *srv, struct http_track *t, const char *why)
+{
+	t->dropped = true;
+	srv->n_live--;
+	(void)shutdown(t->fd, SHUT_RDWR);
+	log_debug("http: dropped a connection: %s", why);
+}
+
+/* When the server is nearly full, the oldest connection still sending its
+ * head goes, so a new client is served (the reserve).  A real client sends
+ * its head at once; one that is slow about it is the one to lose.  Call
+ * with tlock held. */
+static void
+track_evict(struct http_server *srv, double now)
+{
+	while (srv->n_live >= srv->evict_at) {
+		struct http_track *old = NULL;
+
+		for (struct http_track *t = srv->tracks; t; t = t->next)
+			if (!t->dropped && t->phase == HTTP_PHASE_HEAD &&
+			    now - t->since >= EVICT_MIN_AGE &&
+			    (old == NULL || t->since < old->since))
+				old = t;
+		if (old == NULL)
+			return;
+		track_drop(srv, old, "server full, oldest head");
+	}
+}
+
+static void *
+sweep_thread(void *ud)
+{
+	struct http_server *srv = ud;
+
+	pthread_mutex_lock(&srv->tlock);
+	while (!srv->sweep_stop) {
+		struct timespec ts;
+		double now = mono();
+
+		for (struct http_track *t = srv->tracks; t; t = t->next)
+			if (!t->dropped && http_deadline_passed(t->phase,
+			    now - t->since, t->bytes, srv->grace, srv->rate))
+				track_drop(srv, t, "past its deadline");
+		track_evict(srv, now);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += SWEEP_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->tick, &srv->tlock, &ts);
+	}
+	pthread_mutex_unlock(&srv->tlock);
+	return NULL;
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+	      enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	struct http_track *t = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (ci == NULL || (t = calloc(1, sizeof(*t))) == NULL)
+			return;         /* untracked: MHD's idle timer only */
+		t->fd = ci->connect_fd;
+		t->phase = HTTP_PHASE_HEAD;
+		t->since = mono();
+		pthread_mutex_lock(&srv->tlock);
+		t->next = srv->tracks;
+		if (srv->tracks != NULL)
+			srv->tracks->prev = t;
+		srv->tracks = t;
+		srv->n_live++;
+		track_evict(srv, t->since);
+		pthread_mutex_unlock(&srv->tlock);
+		*socket_context = t;
+		return;
+	}
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&srv->tlock);
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		srv->tracks = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	if (!t->dropped)
+		srv->n_live--;
+	pthread_mutex_unlock(&srv->tlock);
+	free(t);
+	*socket_context = NULL;
+}
+
+/* Move mc's record to phase ph (add: bytes += n, else bytes = n). */
+static void
+track_set(struct http_server *srv, struct MHD_Connection *mc,
+	  enum http_phase ph, unsigned long long n, bool add)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct http_track *t = ci ? ci->socket_context : NULL;
+
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&srv->tlock);
+	if (add && t->phase == ph) {
+		t->bytes += n;
+	} else {
+		t->phase = ph;
+		t->since = mono();
+		t->bytes = n;
+	}
+	pthread_mutex_unlock(&srv->tlock);
 }
 
 void
@@ -251,8 +424,8 @@ http_resp_body(struct api_resp *r, size_t *len)
 }
 
 static enum MHD_Result
-send_resp(struct MHD_Connection *mc, const struct http_conn *c,
-	  struct api_resp *r, const char *method)
+send_resp(struct http_server *srv, struct MHD_Connection *mc,
+	  const struct http_conn *c, struct api_resp *r, const char *method)
 {
 	struct MHD_Response *resp;
 	size_t len;
@@ -273,8 +446,10 @@ send_resp(struct MHD_Connection *mc, const struct http_conn *c,
 	MHD_add_response_header(resp, "Content-Type", r->content_type ?
 	    r->content_type : "application/json");
 	MHD_add_response_header(resp, "X-Request-Id", c->reqid);
-	if (c->bad_framing != NULL)     /* where the body ends is unknown */
+	/* Where the body ends is unknown, or we won't read it. */
+	if (c->bad_framing != NULL || c->too_large)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	track_set(srv, mc, HTTP_PHASE_SEND, len, false);
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	for (size_t i = 0; i < r->n_headers; i++)
@@ -548,22 +723,30 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		MHD_get_connection_values_n(mc, MHD_HEADER_KIND, collect_header, c);
 		http_conn_head_done(c);
 		*con_cls = c;
-		if (c->bad_framing == NULL)
+		/* A head refused (400) or a declared body over the limit (413)
+		 * is answered now, before any body is read: MHD sends no
+		 * "100 Continue" once an answer is queued. */
+		if (c->bad_framing == NULL && !c->too_large) {
+			track_set(srv, mc, HTTP_PHASE_BODY, 0, false);
 			return MHD_YES;
-		/* else answer 400 now, before any body is read */
+		}
 	}
 	if (c->job != NULL) {
 		/* Resumed: the offload thread has answered. */
-		ret = c->job->done ? send_resp(mc, c, &c->job->r, method) : MHD_NO;
+		ret = c->job->done ? send_resp(srv, mc, c, &c->job->r, method) : MHD_NO;
 		job_free(c->job);
 		c->job = NULL;
 		return ret;
 	}
 	if (*upload_size > 0) {
+		track_set(srv, mc, HTTP_PHASE_BODY, *upload_size, true);
 		http_conn_upload(c, upload, *upload_size);
 		*upload_size = 0;
-		return MHD_YES;
+		/* A chunked body past the limit: MHD takes no answer in the
+		 * middle of a body, so close rather than read the rest. */
+		return c->too_large ? MHD_NO : MHD_YES;
 	}
+	track_set(srv, mc, HTTP_PHASE_BUSY, 0, false);
 
 	api_resp_init(&r);
 	buf_init(&query, HTTP_MAX_QUERY);
@@ -582,7 +765,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		    "no thread to serve this request");
 		api_resp_header(&r, "Retry-After", "1");
 	}
-	ret = send_resp(mc, c, &r, method);
+	ret = send_resp(srv, mc, c, &r, method);
 	api_resp_cleanup(&r);
 	buf_free(&query);
 	return ret;
@@ -595,8 +778,9 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	struct http_server *srv = cls;
 	struct http_conn *c = *con_cls;
 
-	(void)mc;
 	(void)toe;
+	/* Keep-alive: the next head is due within the grace from now. */
+	track_set(srv, mc, HTTP_PHASE_HEAD, 0, false);
 	if (c == NULL)
 		return;
 	job_free(c->job);
@@ -627,6 +811,7 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_USE_ERROR_LOG | MHD_USE_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *di;
+	int per_client;
 
 	if (srv == NULL) {
 		poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
@@ -641,8 +826,15 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 		struct app_conf *conf = app_config_get(app);
 
 		srv->max_threads = conf->cfg->aws.max_in_flight;
+		per_client = conf->cfg->server.max_conns_per_client;
+		srv->rate = (double)conf->cfg->server.min_transfer_rate;
 		app_config_put(app, conf);
 	}
+	srv->grace = (double)timeout;
+	/* The reserve: a sixteenth of the connections, at least two. */
+	srv->evict_at = max_conns - (max_conns / 16 > 2 ? max_conns / 16 : 2);
+	pthread_mutex_init(&srv->tlock, NULL);
+	pthread_cond_init(&srv->tick, NULL);
 	if (srv->max_threads > OFFLOAD_MAX_THREADS)
 		srv->max_threads = OFFLOAD_MAX_THREADS;
 	memset(&ss, 0, sizeof(ss));
@@ -672,6 +864,8 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_client,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -681,6 +875,8 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 
 		pthread_cond_destroy(&srv->work);
 		pthread_mutex_destroy(&srv->lock);
+		pthread_cond_destroy(&srv->tick);
+		pthread_mutex_destroy(&srv->tlock);
 		free(srv);
 		poky_error_set(e, POKY_ERR_IO, "cannot listen on %s:%u: %s", host, port,
 		    strerror(err));
@@ -688,6 +884,10 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	}
 	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? di->port : port;
+	if (pthread_create(&srv->sweeper, NULL, sweep_thread, srv) == 0)
+		srv->sweeping = true;
+	else
+		log_warnx("http: no deadline thread: slow clients keep idle timers only");
 	return srv;
 }
 
@@ -730,6 +930,17 @@ http_stop(struct http_server *srv)
 		pthread_join(srv->threads[i], NULL);
 	if (srv->d != NULL)
 		MHD_stop_daemon(srv->d);
+	/* The deadlines ran through the drain above (a trickled body ends
+	 * within them); every record is gone with MHD. */
+	if (srv->sweeping) {
+		pthread_mutex_lock(&srv->tlock);
+		srv->sweep_stop = true;
+		pthread_cond_signal(&srv->tick);
+		pthread_mutex_unlock(&srv->tlock);
+		pthread_join(srv->sweeper, NULL);
+	}
+	pthread_cond_destroy(&srv->tick);
+	pthread_mutex_destroy(&srv->tlock);
 	pthread_cond_destroy(&srv->work);
 	pthread_mutex_destroy(&srv->lock);
 	/* MHD hands the quiesced socket to us, to close after the stop. */
