@@ -52,6 +52,11 @@ struct api_resp {
 	} headers[API_MAX_RESP_HEADERS];
 	size_t n_headers;
 	bool defer;                     /* see api_req.may_defer */
+	/* A body sent from an open file (a log) instead of memory: MHD
+	 * streams it, so an answer costs no memory however slow its reader. */
+	bool has_file;
+	int file_fd;                    /* owned by the response */
+	unsigned long long file_off, file_len;
 };
 
 typedef void (*api_handler)(struct app *app, struct api_req *req,

@@ -51,6 +51,9 @@ bool http_deadline_passed(enum http_phase ph, double age,
 #define HTTP_MAX_QUERY (2 * HTTP_MAX_URL) /* of the re-encoded query: 414 */
 #define HTTP_MAX_HEADERS 64             /* more: 431 */
 #define HTTP_REQID_MAX 64               /* a longer X-Request-Id is replaced */
+/* A chunked body over max_body is read this much further for its 413 (MHD
+ * takes no answer in the middle of a body), then the connection closes. */
+#define HTTP_DISCARD_MAX (1u << 20)
 
 struct http_job;
 
@@ -59,6 +62,7 @@ struct http_job;
 struct http_conn {
 	struct buf body;                /* at most max_body bytes */
 	bool too_large;                 /* body over max_body, declared or sent */
+	size_t discarded;               /* body bytes read past max_body */
 	double t0;                      /* monotonic seconds at the start */
 	struct hdr headers[HTTP_MAX_HEADERS];
 	size_t n_headers;
@@ -84,8 +88,9 @@ void http_conn_head_done(struct http_conn *c);
 /* Value of a header (case-insensitive name), or NULL. */
 const char *http_conn_find(const struct http_conn *c, const char *name);
 
-/* The next piece of the body; past max_body it sets too_large instead. */
-void http_conn_upload(struct http_conn *c, const char *data, size_t n);
+/* The next piece of the body; past max_body it sets too_large instead.
+ * False once HTTP_DISCARD_MAX bytes past the limit were read: close. */
+bool http_conn_upload(struct http_conn *c, const char *data, size_t n);
 
 /* Append one decoded query argument (v NULL: no '='), re-encoded so that
  * api_query decodes it the same; fails past q's maximum. */

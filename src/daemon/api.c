@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -48,6 +49,8 @@ api_resp_cleanup(struct api_resp *r)
 {
 	json_decref(r->json);
 	free(r->text);
+	if (r->has_file)
+		close(r->file_fd);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -584,20 +587,23 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		r->text_len = 0;
 		goto out;
 	}
-	/* The tail of a large log: the end is what people look for. */
+	/* The tail of a large log: the end is what people look for.  The
+	 * file is streamed from its descriptor (bounded memory per answer,
+	 * whatever the number of slow readers). */
 	if (st.st_size > (off_t)LOG_MAX_BYTES)
 		start = (long)(st.st_size - (off_t)LOG_MAX_BYTES);
-	fseek(f, start, SEEK_SET);
-	r->text = malloc((size_t)(st.st_size - start) + 1);
-	if (r->text != NULL) {
-		r->text_len = fread(r->text, 1, (size_t)(st.st_size - start), f);
-		r->status = 200;
-		r->content_type = "text/plain; charset=utf-8";
-	} else {
-		api_problem(r, 503, NULL, "Out of memory", "cannot read the log");
-		api_resp_header(r, "Retry-After", "5");
-	}
+	r->file_fd = dup(fileno(f));
 	fclose(f);
+	if (r->file_fd < 0) {
+		api_problem(r, 503, NULL, "Service unavailable", "cannot open the log");
+		api_resp_header(r, "Retry-After", "5");
+		goto out;
+	}
+	r->has_file = true;
+	r->file_off = (unsigned long long)start;
+	r->file_len = (unsigned long long)(st.st_size - start);
+	r->status = 200;
+	r->content_type = "text/plain; charset=utf-8";
 out:
 	task_cleanup(&t);
 }

@@ -201,3 +201,44 @@ def test_a_chunked_body_over_the_limit_is_not_read_to_its_end(pokyd_factory):
     assert sent < 8 << 20, sent
     assert probe(d.port)[0] == 200
     d.stop()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_150_log_readers_that_never_read_cost_no_log_sized_memory(pokyd_factory):
+    # An 8 MB log; each client asks for it and never reads: an answer built in memory would
+    # cost 150 x 8 MB.  Streamed from the file, it costs a socket buffer.
+    d = pokyd_factory.new({"big": local_template("/usr/bin/head -c 8000000 /dev/zero")},
+                          server={"max_connections": 400})
+    api = d.client()
+    rec = api.submit("big")
+    from pokyd import wait_task
+    wait_task(api, rec["id"], "succeeded")
+    before = rss_kib(d.proc.pid)
+    socks = []
+    try:
+        for i in range(150):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.bind(("127.0.0.%d" % (2 + i % 4), 0))
+            s.connect(("127.0.0.1", d.port))
+            s.sendall(b"GET /tasks/%s/logs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                      % rec["id"].encode())
+            socks.append(s)
+        time.sleep(3)                      # every answer is under way
+        after = rss_kib(d.proc.pid)
+        assert probe(d.port)[0] == 200
+    finally:
+        for s in socks:
+            s.close()
+    grown = (after - before) // 1024
+    print("RSS before %d MiB, with 150 non-reading log clients %d MiB"
+          % (before // 1024, after // 1024))
+    assert grown < 100, "RSS grew by %d MiB for 150 log answers" % grown
+    d.stop()

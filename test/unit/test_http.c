@@ -127,6 +127,26 @@ test_query_rebuilt_encoded_and_bounded(void **state)
 	buf_free(&q);
 }
 
+/* The deadlines are totals and rates, never idle timers: a byte now and
+ * then does not move them. */
+static void
+test_deadlines_are_totals_not_idle_timers(void **state)
+{
+	(void)state;
+	/* head: grace 2 s in all, however many bytes came */
+	assert_false(http_deadline_passed(HTTP_PHASE_HEAD, 1.9, 100, 2, 1024));
+	assert_true(http_deadline_passed(HTTP_PHASE_HEAD, 2.1, 100, 2, 1024));
+	/* body: 1 byte/s is below 1024 B/s once past the grace */
+	assert_false(http_deadline_passed(HTTP_PHASE_BODY, 1.9, 2, 2, 1024));
+	assert_true(http_deadline_passed(HTTP_PHASE_BODY, 3.0, 3, 2, 1024));
+	assert_false(http_deadline_passed(HTTP_PHASE_BODY, 3.0, 2048, 2, 1024));
+	/* answer: grace + size / rate */
+	assert_false(http_deadline_passed(HTTP_PHASE_SEND, 11.0, 10240, 2, 1024));
+	assert_true(http_deadline_passed(HTTP_PHASE_SEND, 12.5, 10240, 2, 1024));
+	/* our own handler is never timed out from here */
+	assert_false(http_deadline_passed(HTTP_PHASE_BUSY, 1e6, 0, 2, 1024));
+}
+
 int
 main(void)
 {
@@ -136,6 +156,7 @@ main(void)
 		cmocka_unit_test(test_header_count_and_body_limits),
 		cmocka_unit_test(test_request_id_kept_only_when_tame),
 		cmocka_unit_test(test_query_rebuilt_encoded_and_bounded),
+		cmocka_unit_test(test_deadlines_are_totals_not_idle_timers),
 	};
 
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
