@@ -28,6 +28,7 @@ struct api_req {
 	size_t body_len;
 	const char *request_id;
 	const char *token_name;         /* authenticated caller, NULL if anonymous */
+	unsigned scopes;                /* the token's AUTH_* (anonymous: AUTH_ALL) */
 	char arg[API_MAX_PATH_ARG];     /* the {id} or {name} of the route */
 	const char *route;              /* the matched pattern, for logs/metrics */
 	/* On a thread that serves HTTP: a handler that would wait on the
@@ -67,6 +68,7 @@ struct api_route {
 	const char *pattern;            /* "/tasks/{id}": one {arg} at most */
 	api_handler handler;
 	bool open;                      /* no token needed */
+	unsigned scope;                 /* AUTH_* a token needs one of (0: any) */
 };
 
 /* The route table, ended by a NULL method. */

@@ -101,6 +101,10 @@ enum poky_err http_query_add(struct buf *q, const char *k, const char *v);
 const char *http_token_name(const struct auth_tokens *tokens,
 			    const char *authorization);
 
+/* http_token_name, with the token's AUTH_* scopes in *scopes. */
+const char *http_token_scoped(const struct auth_tokens *tokens,
+			      const char *authorization, unsigned *scopes);
+
 /* The answer to a complete request: the limits (414, 400, 431, 413), the
  * route (404, 405), the token (401), the query (414 when query_too_long),
  * the handler; then the access log line and metrics.  url is the decoded

@@ -379,19 +379,49 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 	json_decref(body);
 }
 
+/* Whether the caller may see task t: anonymous mode (no tokens), an admin
+ * token, or the token that made it.  Another owner's task is a 404, the
+ * same answer as a task that does not exist. */
+static bool
+owns(const struct api_req *req, const struct task *t)
+{
+	return req->token_name == NULL || (req->scopes & AUTH_ADMIN) ||
+	    (t->created_by != NULL && strcmp(t->created_by, req->token_name) == 0);
+}
+
+/* Whether req->arg is a task the caller does not own (absent: false). */
+static bool
+foreign(struct app *app, const struct api_req *req)
+{
+	struct task t;
+	struct poky_error e;
+	bool yes;
+
+	if (req->token_name == NULL || (req->scopes & AUTH_ADMIN))
+		return false;
+	task_init(&t);
+	yes = store_get(app->store, req->arg, &t, &e) == POKY_OK && !owns(req, &t);
+	task_cleanup(&t);
+	return yes;
+}
+
 static void
 h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
 {
 	struct task t;
 	struct poky_error e;
 
+	enum poky_err rc = POKY_ERR_NOTFOUND;
+
 	task_init(&t);
-	if (!uuid_valid(req->arg)) {
-		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
-	} else if (store_get(app->store, req->arg, &t, &e) == POKY_OK) {
+	if (uuid_valid(req->arg) &&
+	    (rc = store_get(app->store, req->arg, &t, &e)) == POKY_OK &&
+	    !owns(req, &t))
+		rc = POKY_ERR_NOTFOUND;
+	if (rc == POKY_OK) {
 		set_json(r, 200, task_to_json(&t));
-	} else if (e.code == POKY_ERR_NOTFOUND) {
-		api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
+	} else if (rc == POKY_ERR_NOTFOUND || e.code == POKY_ERR_NOTFOUND) {
+		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
 	} else {
 		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
 		api_resp_header(r, "Retry-After", "5");
@@ -402,15 +432,21 @@ h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
 struct list_ctx {
 	json_t *arr;
 	char last[TASK_ID_LEN + 1];
+	const struct api_req *req;
+	long seen;
 };
 
+/* Another owner's tasks are left out of the page; the cursor still moves
+ * past them (a page may hold fewer than limit, next_cursor says more). */
 static int
 list_one(void *ud, const struct task *t)
 {
 	struct list_ctx *c = ud;
 
-	json_array_append_new(c->arr, task_to_json(t));
+	if (owns(c->req, t))
+		json_array_append_new(c->arr, task_to_json(t));
 	str_copy(c->last, sizeof(c->last), t->id);
+	c->seen++;
 	return 0;
 }
 
@@ -470,7 +506,7 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 	const char *tp = query_arg(req, "template", tmpl, sizeof(tmpl), errors);
 	const char *cur = query_arg(req, "cursor", cursor, sizeof(cursor), errors);
 	const char *ls = query_arg(req, "limit", lim, sizeof(lim), errors);
-	struct list_ctx c = { .arr = NULL };
+	struct list_ctx c = { .arr = NULL, .req = req };
 	struct poky_error e;
 	long limit = LIST_DEFAULT;
 
@@ -499,7 +535,7 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 		return;
 	}
 	set_json(r, 200, json_pack("{s:o, s:o}", "tasks", c.arr, "next_cursor",
-	    json_array_size(c.arr) == (size_t)limit ? json_string(c.last) :
+	    c.seen == limit ? json_string(c.last) :
 	    json_null()));
 }
 
@@ -515,7 +551,7 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 		return;
 	}
 	task_init(&t);
-	if (!uuid_valid(req->arg)) {
+	if (!uuid_valid(req->arg) || foreign(app, req)) {
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
 	} else if (tasks_cancel(app, req->arg, req->token_name, &t, &e) == POKY_OK) {
 		set_json(r, 202, task_to_json(&t));
@@ -548,7 +584,8 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 	long start = 0;
 
 	task_init(&t);
-	if (!uuid_valid(req->arg) || store_get(app->store, req->arg, &t, &e) != POKY_OK) {
+	if (!uuid_valid(req->arg) || store_get(app->store, req->arg, &t, &e) != POKY_OK ||
+	    !owns(req, &t)) {
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
 		goto out;
 	}
@@ -914,19 +951,19 @@ h_openapi(struct app *app, struct api_req *req, struct api_resp *r)
 /* ---- routes --------------------------------------------------------------- */
 
 const struct api_route api_routes[] = {
-	{ "POST", "/tasks", h_tasks_post, false },
-	{ "GET", "/tasks", h_tasks_list, false },
-	{ "GET", "/tasks/{id}", h_task_get, false },
-	{ "DELETE", "/tasks/{id}", h_task_delete, false },
-	{ "GET", "/tasks/{id}/logs", h_task_logs, false },
-	{ "GET", "/templates", h_templates, false },
-	{ "GET", "/templates/{name}", h_template, false },
-	{ "POST", "/process_file", h_process_file, false },
-	{ "GET", "/healthz", h_healthz, true },
-	{ "GET", "/readyz", h_readyz, true },
-	{ "GET", "/metrics", h_metrics, false },
-	{ "GET", "/openapi.json", h_openapi, false },
-	{ NULL, NULL, NULL, false },
+	{ "POST", "/tasks", h_tasks_post, false, AUTH_SUBMIT },
+	{ "GET", "/tasks", h_tasks_list, false, AUTH_READ },
+	{ "GET", "/tasks/{id}", h_task_get, false, AUTH_READ },
+	{ "DELETE", "/tasks/{id}", h_task_delete, false, AUTH_CANCEL },
+	{ "GET", "/tasks/{id}/logs", h_task_logs, false, AUTH_READ },
+	{ "GET", "/templates", h_templates, false, AUTH_READ | AUTH_SUBMIT },
+	{ "GET", "/templates/{name}", h_template, false, AUTH_READ | AUTH_SUBMIT },
+	{ "POST", "/process_file", h_process_file, false, AUTH_SUBMIT },
+	{ "GET", "/healthz", h_healthz, true, 0 },
+	{ "GET", "/readyz", h_readyz, true, 0 },
+	{ "GET", "/metrics", h_metrics, false, AUTH_METRICS },
+	{ "GET", "/openapi.json", h_openapi, false, 0 },
+	{ NULL, NULL, NULL, false, 0 },
 };
 
 /* pattern "/a/{x}/b" against path; the {x} segment goes to arg. */

@@ -368,34 +368,48 @@ http_conn_upload(struct http_conn *c, const char *data, size_t n)
 }
 
 const char *
-http_token_name(const struct auth_tokens *tokens, const char *authorization)
+http_token_scoped(const struct auth_tokens *tokens, const char *authorization,
+		  unsigned *scopes)
 {
 	const char *tok;
 
+	*scopes = 0;
 	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
 		return NULL;
 	tok = authorization + 7;
 	while (*tok == ' ')
 		tok++;
-	return auth_check(tokens, tok, strlen(tok));
+	return auth_lookup(tokens, tok, strlen(tok), scopes);
+}
+
+const char *
+http_token_name(const struct auth_tokens *tokens, const char *authorization)
+{
+	unsigned scopes;
+
+	return http_token_scoped(tokens, authorization, &scopes);
 }
 
 /* Bearer auth; the token name is what logs and records show, never the
- * token.  Returns NULL and sets *ok=false when a token is needed and wrong. */
+ * token.  Returns NULL and sets *ok=false when a token is needed and wrong.
+ * *scopes: the token's (AUTH_ALL when anonymous). */
 static const char *
-authenticate(struct app *app, const struct http_conn *c, bool open, bool *ok)
+authenticate(struct app *app, const struct http_conn *c, bool open, bool *ok,
+	     unsigned *scopes)
 {
 	struct app_conf *conf = app_config_get(app);
 	const char *name;
 
 	*ok = true;
+	*scopes = AUTH_ALL;
 	if (conf->tokens == NULL) {
 		/* No tokens file: anonymous (main refuses this on a public
 		 * address unless allow_anonymous is set). */
 		app_config_put(app, conf);
 		return NULL;
 	}
-	name = http_token_name(conf->tokens, http_conn_find(c, "authorization"));
+	name = http_token_scoped(conf->tokens, http_conn_find(c, "authorization"),
+	    scopes);
 	app_config_put(app, conf);
 	/* The names come from a config that may be swapped: hand out a
 	 * static copy per thread. */
@@ -405,6 +419,7 @@ authenticate(struct app *app, const struct http_conn *c, bool open, bool *ok)
 		str_copy(copy, sizeof(copy), name);
 		return copy;
 	}
+	*scopes = 0;
 	*ok = open;
 	return NULL;
 }
@@ -567,11 +582,16 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 		goto log;
 	}
 	req->route = rt->pattern;
-	req->token_name = authenticate(app, c, rt->open, &auth_ok);
+	req->token_name = authenticate(app, c, rt->open, &auth_ok, &req->scopes);
 	if (!auth_ok) {
 		api_problem(r, 401, NULL, "Unauthorized",
 		    "send Authorization: Bearer TOKEN");
 		api_resp_header(r, "WWW-Authenticate", "Bearer realm=\"poky\"");
+		goto log;
+	}
+	if (rt->scope != 0 && !rt->open && (req->scopes & rt->scope) == 0) {
+		api_problem(r, 403, NULL, "Forbidden",
+		    "this token's scopes do not cover %s %s", method, rt->pattern);
 		goto log;
 	}
 	req->path = url;
