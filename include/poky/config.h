@@ -90,6 +90,8 @@ struct config {
 		int max_connections;
 		int max_conns_per_client;
 		long min_transfer_rate; /* bytes/s, body in and answer out */
+		char *server_names[CONFIG_MAX_LIST]; /* Host values besides the address */
+		size_t n_server_names;
 	} server;
 	struct {
 		char *region;

@@ -45,6 +45,22 @@ enum http_phase { HTTP_PHASE_HEAD, HTTP_PHASE_BODY, HTTP_PHASE_BUSY,
 bool http_deadline_passed(enum http_phase ph, double age,
 			  unsigned long long bytes, double grace, double rate);
 
+/* Whether a Host header value names us: an IP literal we are bound to (any
+ * when bound to 0.0.0.0 or ::), localhost when bound to loopback or any, or
+ * one of names (case-insensitive); a port is ignored.  bound NULL or "":
+ * unknown, any IP literal.  A DNS-rebinding page sends its own name. */
+bool http_host_allowed(const char *host, const char *bound,
+		       char *const *names, size_t n_names);
+
+/* Whether a browser says the request comes from another site: a
+ * Sec-Fetch-Site other than same-origin or none, or an Origin whose
+ * host[:port] is not host (NULL headers: not said). */
+bool http_cross_site(const char *origin, const char *sec_fetch_site,
+		     const char *host);
+
+/* The address the server is bound to, for http_host_allowed. */
+void http_set_bound_host(const char *host);
+
 /* ---- one request, without MHD ------------------------------------------- */
 
 #define HTTP_MAX_URL 2048               /* bytes of the decoded path: 414 */
@@ -68,6 +84,7 @@ struct http_conn {
 	size_t n_headers;
 	bool too_many_headers;
 	const char *bad_framing;        /* why the request is refused (400) */
+	bool http10;                    /* an HTTP/1.0 request: Host optional */
 	char reqid[HTTP_REQID_MAX + 1];
 	struct http_job *job;           /* handler running off the MHD threads */
 };

@@ -256,7 +256,7 @@ get_number(struct loader *l, const char *sec, const char *key, double lo,
 static const char *const server_keys[] = { "listen", "threads",
 	"max_body_bytes", "tokens_file", "allow_anonymous", "state_dir",
 	"log_format", "log_level", "request_timeout", "max_connections",
-	"max_connections_per_client", "min_transfer_rate", NULL };
+	"max_connections_per_client", "min_transfer_rate", "server_names", NULL };
 
 static enum poky_err
 load_server(struct loader *l)
@@ -280,7 +280,9 @@ load_server(struct loader *l)
 	    (rc = get_int(l, "server", "max_connections_per_client", 1, 65536,
 	     &c->server.max_conns_per_client)) ||
 	    (rc = get_long(l, "server", "min_transfer_rate", 1, 1L << 30,
-	     &c->server.min_transfer_rate)))
+	     &c->server.min_transfer_rate)) ||
+	    (rc = get_list(l, "server", "server_names", c->server.server_names,
+	     &c->server.n_server_names)))
 		return rc;
 	c->server.max_body_bytes = (size_t)body;
 	if ((v = get(l, "server", "log_format")) != NULL &&
@@ -939,6 +941,8 @@ config_free(struct config *c)
 	free(c->server.listen);
 	free(c->server.tokens_file);
 	free(c->server.state_dir);
+	for (size_t i = 0; i < c->server.n_server_names; i++)
+		free(c->server.server_names[i]);
 	free(c->aws.region);
 	free(c->aws.profile);
 	free(c->aws.endpoint_url);

@@ -294,7 +294,7 @@ collect_header(void *cls, enum MHD_ValueKind kind, const char *k, size_t k_len,
 static void
 check_framing(struct http_conn *c)
 {
-	size_t n_cl = 0, n_te = 0;
+	size_t n_cl = 0, n_te = 0, n_host = 0;
 	const char *te = NULL;
 
 	for (size_t i = 0; i < c->n_headers; i++) {
@@ -302,6 +302,8 @@ check_framing(struct http_conn *c)
 		 * be one to a proxy (RFC 9112 5.1: reject). */
 		if (strcspn(c->headers[i].name, " \t") != c->headers[i].name_len)
 			c->bad_framing = "whitespace in a header name";
+		if (str_ieq(c->headers[i].name, c->headers[i].name_len, "host"))
+			n_host++;
 		if (str_ieq(c->headers[i].name, c->headers[i].name_len,
 		    "content-length"))
 			n_cl++;
@@ -319,6 +321,12 @@ check_framing(struct http_conn *c)
 		c->bad_framing = "both Content-Length and Transfer-Encoding";
 	else if (n_te > 1 || (te != NULL && strcasecmp(te, "chunked") != 0))
 		c->bad_framing = "unsupported Transfer-Encoding";
+	/* RFC 9112 3.2: exactly one Host in HTTP/1.1 (which of two would a
+	 * proxy route by?), at most one in 1.0. */
+	else if (n_host > 1)
+		c->bad_framing = "more than one Host";
+	else if (n_host == 0 && !c->http10)
+		c->bad_framing = "no Host header";
 }
 
 /* A client's X-Request-Id is kept if it is tame; otherwise we make one. */
@@ -537,6 +545,99 @@ http_query_add(struct buf *q, const char *k, const char *v)
 	return POKY_OK;
 }
 
+static char bound_host[INET6_ADDRSTRLEN + 16];
+
+void
+http_set_bound_host(const char *host)
+{
+	str_copy(bound_host, sizeof(bound_host), host ? host : "");
+}
+
+/* host[:port] -> host (brackets kept off an IPv6 literal) into out. */
+static bool
+host_part(const char *v, char *out, size_t cap)
+{
+	size_t n;
+
+	if (*v == '[') {
+		const char *e = strchr(v, ']');
+
+		if (e == NULL || (e[1] != '\0' && e[1] != ':'))
+			return false;
+		v++;
+		n = (size_t)(e - v);
+	} else {
+		n = strcspn(v, ":");
+	}
+	if (n == 0 || n >= cap)
+		return false;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return true;
+}
+
+bool
+http_host_allowed(const char *host, const char *bound, char *const *names,
+		  size_t n_names)
+{
+	char h[256];
+	unsigned char a[16];
+	bool any = bound == NULL || *bound == '\0' || strcmp(bound, "0.0.0.0") == 0 ||
+	    strcmp(bound, "::") == 0;
+	bool loop = bound != NULL && (strcmp(bound, "localhost") == 0 ||
+	    strncmp(bound, "127.", 4) == 0 || strcmp(bound, "::1") == 0);
+
+	if (host == NULL || !host_part(host, h, sizeof(h)))
+		return false;
+	for (size_t i = 0; i < n_names; i++)
+		if (strcasecmp(h, names[i]) == 0)
+			return true;
+	if (inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1)
+		return any || strcasecmp(h, bound) == 0;
+	return strcasecmp(h, "localhost") == 0 && (any || loop);
+}
+
+bool
+http_cross_site(const char *origin, const char *sec_fetch_site,
+		const char *host)
+{
+	const char *p;
+
+	if (sec_fetch_site != NULL && strcmp(sec_fetch_site, "same-origin") != 0 &&
+	    strcmp(sec_fetch_site, "none") != 0)
+		return true;
+	if (origin == NULL)
+		return false;
+	if ((p = strstr(origin, "://")) == NULL)
+		return true;            /* "null" and other opaque origins */
+	return host == NULL || strcasecmp(p + 3, host) != 0;
+}
+
+/* Browsers: a page on another site (a form post, or DNS rebinding that
+ * makes its own name point at us) must not drive an API that trusts its
+ * callers.  Checked when anonymous (no tokens: the caller is trusted) and
+ * for /process_file always (a form can post it); the Host also whenever
+ * server_names is set.  NULL: fine; else why not (answer 403). */
+static const char *
+browser_refusal(struct app *app, const struct http_conn *c,
+		const struct api_route *rt, bool anonymous)
+{
+	struct app_conf *conf = app_config_get(app);
+	const char *host = http_conn_find(c, "host");
+	const char *why = NULL;
+	bool form = strcmp(rt->pattern, "/process_file") == 0;
+
+	if ((anonymous || conf->cfg->server.n_server_names > 0) && host != NULL &&
+	    !http_host_allowed(host, bound_host, conf->cfg->server.server_names,
+	    conf->cfg->server.n_server_names))
+		why = "the Host is not this server (see server_names)";
+	else if ((anonymous || form) && http_cross_site(http_conn_find(c,
+	    "origin"), http_conn_find(c, "sec-fetch-site"), host))
+		why = "a cross-site browser request";
+	app_config_put(app, conf);
+	return why;
+}
+
 void
 http_answer(struct app *app, const struct http_conn *c, const char *method,
 	    const char *url, const char *query, bool query_too_long,
@@ -588,6 +689,15 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 		    "send Authorization: Bearer TOKEN");
 		api_resp_header(r, "WWW-Authenticate", "Bearer realm=\"poky\"");
 		goto log;
+	}
+	{
+		const char *why = browser_refusal(app, c, rt,
+		    req->token_name == NULL && req->scopes == AUTH_ALL);
+
+		if (why != NULL) {
+			api_problem(r, 403, NULL, "Forbidden", "%s", why);
+			goto log;
+		}
 	}
 	if (rt->scope != 0 && !rt->open && (req->scopes & rt->scope) == 0) {
 		api_problem(r, 403, NULL, "Forbidden",
@@ -747,7 +857,6 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 	struct args a = { &query, false };
 	enum MHD_Result ret;
 
-	(void)version;
 	if (c == NULL) {
 		struct app_conf *conf;
 		size_t app_max;
@@ -760,6 +869,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		app_max = conf->cfg->server.max_body_bytes;
 		app_config_put(app, conf);
 		http_conn_init(c, app_max);
+		c->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 		MHD_get_connection_values_n(mc, MHD_HEADER_KIND, collect_header, c);
 		http_conn_head_done(c);
 		*con_cls = c;
@@ -924,6 +1034,7 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	}
 	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? di->port : port;
+	http_set_bound_host(host);
 	if (pthread_create(&srv->sweeper, NULL, sweep_thread, srv) == 0)
 		srv->sweeping = true;
 	else
