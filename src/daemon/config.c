@@ -370,6 +370,18 @@ load_tracker(struct loader *l)
 	    (rc = get_long(l, "tracker", "webhook_max_seconds", 1, 7 * 86400,
 	     &c->tracker.webhook_max_seconds)))
 		return rc;
+	/* "https://hooks.example.com" also admits
+	 * "https://hooks.example.com.attacker.net/": a prefix is a scheme
+	 * alone, or goes on to the "/" after its host[:port]. */
+	for (size_t i = 0; i < c->tracker.n_webhook_allow; i++) {
+		const char *pre = c->tracker.webhook_allow[i];
+		const char *a = strstr(pre, "://");
+
+		if (a == NULL || (a[3] != '\0' && strchr(a + 3, '/') == NULL))
+			return bad(l, "tracker", "webhook_allow", "'%s' ends inside "
+			    "its host: end it with the '/' after the host "
+			    "(https://hooks.example.com/)", pre);
+	}
 	return get_number(l, "tracker", "poll_interval", 0.05, 3600, "seconds",
 	    &c->tracker.poll_interval);
 }

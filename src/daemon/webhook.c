@@ -252,13 +252,91 @@ prefix_allowed(const struct config *cfg, const char *url)
 	return false;
 }
 
+static int
+hexval(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' :
+	    isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10) : -1;
+}
+
+const char *
+webhook_url_normalize(const char *url, char *out, size_t cap)
+{
+	const char *a = strstr(url, "://"), *path, *rest;
+	struct buf dec, res;
+	const char *why = NULL;
+
+	if (a == NULL)
+		return "is not an http:// or https:// URL";
+	path = a + 3 + strcspn(a + 3, "/?#");
+	rest = path + strcspn(path, "?#");
+	buf_init(&dec, URL_MAX + 1);
+	buf_init(&res, URL_MAX + 1);
+	/* The path as the receiver will read it: "%2e" is a dot (and "%2e%2e"
+	 * a parent); an encoded slash or any backslash has no one reading. */
+	for (const char *q = path; q < rest && why == NULL; q++) {
+		int hi, lo;
+
+		if (*q == '\\') {
+			why = "has a backslash in its path";
+		} else if (*q == '%' && q + 2 < rest &&
+		    (hi = hexval(q[1])) >= 0 && (lo = hexval(q[2])) >= 0) {
+			int v = hi << 4 | lo;
+
+			if (v == '/' || v == '\\')
+				why = "has an encoded slash in its path";
+			else if (v == '.')
+				buf_append_byte(&dec, '.');
+			else
+				buf_append(&dec, q, 3);
+			q += 2;
+		} else {
+			buf_append_byte(&dec, *q);
+		}
+	}
+	/* Dot segments out (RFC 3986 5.2.4), segment by segment. */
+	buf_append(&res, url, (size_t)(path - url));
+	for (size_t i = 0, base = res.len; why == NULL && i < dec.len;) {
+		size_t j = i + 1;
+
+		while (j < dec.len && dec.data[j] != '/')
+			j++;
+		if (j - i - 1 == 1 && dec.data[i + 1] == '.') {
+			if (j == dec.len)
+				buf_append_byte(&res, '/');
+		} else if (j - i - 1 == 2 && dec.data[i + 1] == '.' &&
+		    dec.data[i + 2] == '.') {
+			while (res.len > base && res.data[res.len - 1] != '/')
+				res.len--;
+			if (res.len > base)
+				res.len--;
+			if (j == dec.len)
+				buf_append_byte(&res, '/');
+		} else {
+			buf_append(&res, dec.data + i, j - i);
+		}
+		i = j;
+	}
+	if (why == NULL && (buf_append(&res, rest, strlen(rest)) != POKY_OK ||
+	    res.len >= cap))
+		why = "is too long";
+	if (why == NULL) {
+		memcpy(out, res.data, res.len);
+		out[res.len] = '\0';
+	}
+	buf_free(&dec);
+	buf_free(&res);
+	return why;
+}
+
 /* The checks that need no DNS, shared by submit (webhook_url_refused) and
  * every delivery: fills tg->host, port and url, *named (a prefix names the
  * host) and *literal (the host is an address). */
 static enum verdict
-static_check(const struct config *cfg, const char *url, struct target *tg,
+static_check(const struct config *cfg, const char *given, struct target *tg,
 	     bool *named, bool *literal, char *why, size_t why_cap)
 {
+	static _Thread_local char url[URL_MAX + 1];
 	unsigned char lit[16];
 	struct in_addr a4;
 	const char *bad;
@@ -266,15 +344,21 @@ static_check(const struct config *cfg, const char *url, struct target *tg,
 	int family = 0;
 
 	memset(tg, 0, sizeof(*tg));
-	if (strlen(url) > URL_MAX) {
+	if (strlen(given) > URL_MAX) {
 		snprintf(why, why_cap, "the URL is longer than %d characters", URL_MAX);
 		return TARGET_REFUSED;
 	}
-	for (const char *q = url; *q; q++)
+	for (const char *q = given; *q; q++)
 		if ((unsigned char)*q <= ' ' || *q == 0x7f) {
 			snprintf(why, why_cap, "the URL holds a space or control character");
 			return TARGET_REFUSED;
 		}
+	/* The prefix is checked against, and the request sent to, the URL
+	 * as its receiver reads it: "/hooks/../admin" is "/admin". */
+	if ((bad = webhook_url_normalize(given, url, sizeof(url))) != NULL) {
+		snprintf(why, why_cap, "the URL %s", bad);
+		return TARGET_REFUSED;
+	}
 	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
 		snprintf(why, why_cap, "the URL is not http:// or https://");
 		return TARGET_REFUSED;
