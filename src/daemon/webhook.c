@@ -35,9 +35,15 @@
 #define CB_DELIVERED "delivered"
 #define CB_FAILED "failed"
 
+/* Deliveries run in parallel, so an unresponsive receiver delays only its
+ * own host: at most PER_HOST at once to one host, and a host that has used
+ * HOST_BUDGET seconds in a round waits for the next one. */
+#define WORKERS 16
+#define PER_HOST 2
+#define HOST_BUDGET 15.0
+
 struct webhook {
 	struct app *app;
-	struct httpc *http;             /* the delivery thread's only */
 	struct bgthread bg;
 };
 
@@ -496,7 +502,7 @@ discard(void *ud, const char *p, size_t n)
 /* POST the record once.  True on a 2xx answer; otherwise why[] says what
  * came back. */
 static bool
-post(struct webhook *w, const struct config *cfg, const struct task *t,
+post(struct httpc *http, const struct config *cfg, const struct task *t,
      const struct target *tg, char *why, size_t why_cap)
 {
 	static const char ua[] = "poky/" POKY_VERSION;
@@ -535,7 +541,7 @@ post(struct webhook *w, const struct config *cfg, const struct task *t,
 		};
 
 		httpc_response_init(&resp, RESP_BODY_MAX);
-		if (httpc_perform(w->http, &req, &resp, &e) != POKY_OK)
+		if (httpc_perform(http, &req, &resp, &e) != POKY_OK)
 			snprintf(why, why_cap, "%s", e.message);
 		else if (resp.status >= 200 && resp.status < 300)
 			ok = true;
@@ -569,7 +575,7 @@ count(struct webhook *w, const char *outcome)
 /* One attempt for the callback of task id.  False when its outcome could
  * not be stored (the callback stays due: wait before trying it again). */
 static bool
-deliver(struct webhook *w, const char *id)
+deliver(struct webhook *w, struct httpc *http, const char *id)
 {
 	struct app *app = w->app;
 	struct app_conf *conf = NULL;
@@ -604,7 +610,7 @@ deliver(struct webhook *w, const char *id)
 		goto out;
 	}
 	t.callback_attempts++;
-	if (v == TARGET_OK && post(w, conf->cfg, &t, tg, why, sizeof(why))) {
+	if (v == TARGET_OK && post(http, conf->cfg, &t, tg, why, sizeof(why))) {
 		set_state(&t, CB_DELIVERED);
 		if ((stored = store_update(app->store, &t, t.status, NULL) == POKY_OK)) {
 			log_info("task %s: webhook delivered to %s (attempt %d)", t.id,
@@ -642,12 +648,35 @@ out:
 
 /* ---- the thread ----------------------------------------------------------- */
 
+struct due_item {
+	char id[TASK_ID_LEN + 1];
+	char host[HOST_MAX];            /* the URL's authority, lowercased */
+	bool started;
+};
+
 struct due {
-	char (*ids)[TASK_ID_LEN + 1];
+	struct due_item *v;
 	size_t n;
 	double now;
 	double next;                    /* earliest next_at not yet due */
 };
+
+/* "scheme://Host:port/..." -> "host:port": what a receiver is, for the
+ * per-host bounds (no DNS: two names for one address are two hosts). */
+static void
+host_key(const char *url, char *out, size_t cap)
+{
+	const char *a = url ? strstr(url, "://") : NULL;
+	size_t n;
+
+	a = a ? a + 3 : "";
+	n = strcspn(a, "/?#");
+	if (n >= cap)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)a[i]);
+	out[n] = '\0';
+}
 
 static int
 note_due(void *ud, const struct task *t)
@@ -663,8 +692,110 @@ note_due(void *ud, const struct task *t)
 		d->next = d->now;       /* more than a round: come back at once */
 		return 1;
 	}
-	str_copy(d->ids[d->n++], TASK_ID_LEN + 1, t->id);
+	str_copy(d->v[d->n].id, TASK_ID_LEN + 1, t->id);
+	host_key(t->callback_url, d->v[d->n].host, HOST_MAX);
+	d->n++;
 	return 0;
+}
+
+struct host_use {
+	char host[HOST_MAX];
+	int in_flight;
+	double spent;                   /* seconds of deliveries this round */
+};
+
+/* One round's deliveries, shared by its workers under lock. */
+struct round {
+	struct webhook *w;
+	struct due *d;
+	struct host_use *hosts;         /* one per item at most */
+	size_t n_hosts;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	bool stored;
+};
+
+static struct host_use *
+host_of(struct round *r, const char *host)
+{
+	for (size_t i = 0; i < r->n_hosts; i++)
+		if (strcmp(r->hosts[i].host, host) == 0)
+			return &r->hosts[i];
+	str_copy(r->hosts[r->n_hosts].host, HOST_MAX, host);
+	return &r->hosts[r->n_hosts++];
+}
+
+/* The next item to deliver: its host under PER_HOST and HOST_BUDGET, the
+ * host that has used the least time first.  *wait: none now, but one may
+ * be once a delivery ends.  Call with r->lock held. */
+static struct due_item *
+pick(struct round *r, bool *wait)
+{
+	struct due_item *best = NULL;
+	double best_spent = 0;
+
+	*wait = false;
+	for (size_t i = 0; i < r->d->n; i++) {
+		struct due_item *it = &r->d->v[i];
+		struct host_use *h;
+
+		if (it->started)
+			continue;
+		h = host_of(r, it->host);
+		if (h->spent >= HOST_BUDGET)
+			continue;       /* the next round's */
+		if (h->in_flight >= PER_HOST) {
+			*wait = true;
+			continue;
+		}
+		if (best == NULL || h->spent < best_spent) {
+			best = it;
+			best_spent = h->spent;
+		}
+	}
+	return best;
+}
+
+static void *
+round_worker(void *p)
+{
+	struct round *r = p;
+	const struct httpc_config hc = {
+		.connect_timeout_ms = WEBHOOK_TIMEOUT_MS,
+		.timeout_ms = WEBHOOK_TIMEOUT_MS,
+	};
+	struct httpc *http = httpc_new(&hc);
+
+	pthread_mutex_lock(&r->lock);
+	while (http != NULL && !bgthread_stopping(&r->w->bg)) {
+		struct due_item *it;
+		struct host_use *h;
+		struct timespec t0, t1;
+		bool wait, stored;
+
+		if ((it = pick(r, &wait)) == NULL) {
+			if (!wait)
+				break;
+			pthread_cond_wait(&r->changed, &r->lock);
+			continue;
+		}
+		it->started = true;
+		h = host_of(r, it->host);
+		h->in_flight++;
+		pthread_mutex_unlock(&r->lock);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		stored = deliver(r->w, http, it->id);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		pthread_mutex_lock(&r->lock);
+		h->in_flight--;
+		h->spent += (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		r->stored = r->stored && stored;
+		pthread_cond_broadcast(&r->changed);
+	}
+	pthread_mutex_unlock(&r->lock);
+	httpc_free(http);
+	return NULL;
 }
 
 /* Deliver what is due; returns when to look again. */
@@ -672,26 +803,46 @@ static double
 run_due(struct webhook *w)
 {
 	struct due d = { .now = now_real() };
+	struct round r = { .w = w, .d = &d, .stored = true };
+	pthread_t th[WORKERS];
 	struct poky_error e;
-	bool stored = true;
+	size_t n_th = 0;
+	bool left = false;
 
 	d.next = d.now + IDLE_WAIT;
-	d.ids = calloc(MAX_DUE, sizeof(*d.ids));
-	if (d.ids == NULL)
+	d.v = calloc(MAX_DUE, sizeof(*d.v));
+	r.hosts = calloc(MAX_DUE, sizeof(*r.hosts));
+	if (d.v == NULL || r.hosts == NULL) {
+		free(d.v);
+		free(r.hosts);
 		return d.now + 1;
+	}
 	/* Every pending callback, due or not, to learn the next wake-up. */
 	if (store_callbacks_due(w->app->store, d.now + 1e9, note_due, &d, &e) !=
 	    POKY_OK) {
 		log_warnx("webhooks: cannot read pending deliveries: %s", e.message);
 		d.next = d.now + 1;
 	}
-	for (size_t i = 0; i < d.n && !bgthread_stopping(&w->bg); i++)
-		stored = deliver(w, d.ids[i]) && stored;
-	free(d.ids);
-	if (!stored)
+	pthread_mutex_init(&r.lock, NULL);
+	pthread_cond_init(&r.changed, NULL);
+	for (size_t i = 0; i < WORKERS && i < d.n; i++)
+		if (pthread_create(&th[n_th], NULL, round_worker, &r) == 0)
+			n_th++;
+	if (n_th == 0 && d.n > 0)
+		round_worker(&r);       /* no thread: deliver from this one */
+	for (size_t i = 0; i < n_th; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < d.n; i++)
+		left = left || !d.v[i].started;
+	pthread_cond_destroy(&r.changed);
+	pthread_mutex_destroy(&r.lock);
+	free(d.v);
+	free(r.hosts);
+	if (!r.stored)
 		return now_real() + 1;  /* the store refuses writes: no busy loop */
-	/* What was just tried has a new next_at: scan again to learn it. */
-	return d.n > 0 ? d.now : d.next;
+	/* What was just tried has a new next_at: scan again to learn it (and
+	 * deliver what a host over its budget left). */
+	return d.n > 0 || left ? d.now : d.next;
 }
 
 static void *
@@ -717,10 +868,6 @@ webhook_main(void *p)
 struct webhook *
 webhook_new(struct app *app)
 {
-	const struct httpc_config hc = {
-		.connect_timeout_ms = WEBHOOK_TIMEOUT_MS,
-		.timeout_ms = WEBHOOK_TIMEOUT_MS,
-	};
 	struct webhook *w = calloc(1, sizeof(*w));
 
 	if (w == NULL)
@@ -730,8 +877,7 @@ webhook_new(struct app *app)
 		free(w);
 		return NULL;
 	}
-	if ((w->http = httpc_new(&hc)) == NULL ||
-	    bgthread_start(&w->bg, webhook_main, w) != 0) {
+	if (bgthread_start(&w->bg, webhook_main, w) != 0) {
 		webhook_free(w);
 		return NULL;
 	}
@@ -751,8 +897,7 @@ webhook_free(struct webhook *w)
 {
 	if (w == NULL)
 		return;
-	/* The connection is the thread's: freed once it is gone. */
+	/* The connections are the round's workers': gone with the thread. */
 	bgthread_destroy(&w->bg);
-	httpc_free(w->http);
 	free(w);
 }
