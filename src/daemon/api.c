@@ -515,7 +515,9 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 		    "status", "message", "not a task status"));
 	if (ls != NULL) {
 		limit = strtol(ls, &end, 10);
-		if (*ls == '\0' || *end != '\0' || limit < 1 || limit > LIST_MAX)
+		/* strtol skips spaces and takes a sign: " 5" is not a limit. */
+		if (!isdigit((unsigned char)*ls) || *end != '\0' || limit < 1 ||
+		    limit > LIST_MAX)
 			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
 			    "limit", "message", "must be 1..1000"));
 	}
@@ -869,7 +871,6 @@ h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 	bool docker_ok = true, ready;
 	json_t *checks;
 
-	(void)req;
 	for (size_t i = 0; i < conf->cfg->n_templates; i++)
 		needs_aws = needs_aws || conf->cfg->templates[i]->launcher == LAUNCHER_ECS;
 	checks = json_pack("{s:b, s:b}", "store_writable", store_ok,
@@ -902,6 +903,12 @@ h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 		json_object_set_new(checks, "docker_engine", json_boolean(docker_ok));
 	}
 	app_config_put(app, conf);
+	/* Open to probes, but what failed (credential chains, file paths,
+	 * engine addresses) only to a token, or when there are none. */
+	if (req->token_name == NULL && req->scopes != AUTH_ALL) {
+		json_object_del(checks, "credentials_error");
+		json_object_del(checks, "docker_engine_error");
+	}
 	ready = store_ok && creds_ok && docker_ok;
 	set_json(r, ready ? 200 : 503, json_pack("{s:s, s:o}",
 	    "status", ready ? "ready" : "not ready", "checks", checks));

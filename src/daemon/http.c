@@ -940,6 +940,33 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* MHD decodes the path and the query arguments with this.  "%2F" and
+ * "%00" stay as they are: a decoded slash would route "/tasks%2fID" as
+ * "/tasks/ID", and a NUL would cut the string short ("/tasks/ID%00junk").
+ * Kept encoded, neither matches a route or a valid value. */
+static size_t
+unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+	char *w = s;
+
+	(void)cls;
+	(void)mc;
+	for (const char *r = s; *r; r++) {
+		int hi, lo;
+
+		if (r[0] == '%' && (hi = str_hexval((unsigned char)r[1])) >= 0 &&
+		    (lo = str_hexval((unsigned char)r[2])) >= 0 &&
+		    (hi << 4 | lo) != 0 && (hi << 4 | lo) != '/') {
+			*w++ = (char)(hi << 4 | lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -1016,6 +1043,7 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conns,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_client,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
