@@ -35,17 +35,51 @@
 #define CB_DELIVERED "delivered"
 #define CB_FAILED "failed"
 
-/* Deliveries run in parallel, so an unresponsive receiver delays only its
- * own host: at most PER_HOST at once to one host, and a host that has used
- * HOST_BUDGET seconds in a round waits for the next one. */
+/* Deliveries run on a pool of workers, so an unresponsive receiver delays
+ * only its own host: at most PER_HOST at once to one host, and a host that
+ * has used HOST_BUDGET seconds of deliveries in a BUDGET_WINDOW waits, the
+ * least-used host going first.  The scanning thread only queues what is
+ * due; it never waits on a delivery. */
 #define WORKERS 16
 #define PER_HOST 2
 #define HOST_BUDGET 15.0
+#define BUDGET_WINDOW 60.0
+
+struct due_item {
+	char id[TASK_ID_LEN + 1];
+	char host[HOST_MAX];            /* the URL's authority, lowercased */
+	bool started;                   /* a worker has it */
+};
+
+struct host_use {
+	char host[HOST_MAX];
+	int in_flight;
+	double spent;                   /* seconds of deliveries in the window */
+	double window;                  /* monotonic start of the window */
+};
 
 struct webhook {
 	struct app *app;
 	struct bgthread bg;
+	pthread_mutex_t lock;           /* what follows */
+	pthread_cond_t changed;
+	struct due_item *q;             /* queued or in flight, MAX_DUE */
+	size_t n_q;
+	struct host_use *hosts;         /* MAX_DUE */
+	size_t n_hosts;
+	bool stop;
+	pthread_t workers[WORKERS];
+	size_t n_workers;
 };
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static double
 now_real(void)
@@ -648,17 +682,11 @@ out:
 
 /* ---- the thread ----------------------------------------------------------- */
 
-struct due_item {
-	char id[TASK_ID_LEN + 1];
-	char host[HOST_MAX];            /* the URL's authority, lowercased */
-	bool started;
-};
-
 struct due {
-	struct due_item *v;
-	size_t n;
+	struct webhook *w;
 	double now;
 	double next;                    /* earliest next_at not yet due */
+	size_t added;
 };
 
 /* "scheme://Host:port/..." -> "host:port": what a receiver is, for the
@@ -678,76 +706,76 @@ host_key(const char *url, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+/* Queue t's delivery unless it is queued already.  Call with w->lock. */
 static int
 note_due(void *ud, const struct task *t)
 {
 	struct due *d = ud;
+	struct webhook *w = d->w;
 
 	if (t->callback_next_at > d->now) {
 		if (t->callback_next_at < d->next)
 			d->next = t->callback_next_at;
 		return 0;
 	}
-	if (d->n == MAX_DUE) {
-		d->next = d->now;       /* more than a round: come back at once */
-		return 1;
-	}
-	str_copy(d->v[d->n].id, TASK_ID_LEN + 1, t->id);
-	host_key(t->callback_url, d->v[d->n].host, HOST_MAX);
-	d->n++;
+	for (size_t i = 0; i < w->n_q; i++)
+		if (strcmp(w->q[i].id, t->id) == 0)
+			return 0;
+	if (w->n_q == MAX_DUE)
+		return 0;               /* the queue is full: a later scan */
+	memset(&w->q[w->n_q], 0, sizeof(w->q[0]));
+	str_copy(w->q[w->n_q].id, TASK_ID_LEN + 1, t->id);
+	host_key(t->callback_url, w->q[w->n_q].host, HOST_MAX);
+	w->n_q++;
+	d->added++;
 	return 0;
 }
 
-struct host_use {
-	char host[HOST_MAX];
-	int in_flight;
-	double spent;                   /* seconds of deliveries this round */
-};
-
-/* One round's deliveries, shared by its workers under lock. */
-struct round {
-	struct webhook *w;
-	struct due *d;
-	struct host_use *hosts;         /* one per item at most */
-	size_t n_hosts;
-	pthread_mutex_t lock;
-	pthread_cond_t changed;
-	bool stored;
-};
-
+/* The record of host, made (or recycled from an idle one) when new; NULL
+ * when the table is full of busy hosts.  Call with w->lock. */
 static struct host_use *
-host_of(struct round *r, const char *host)
+host_of(struct webhook *w, const char *host, double now)
 {
-	for (size_t i = 0; i < r->n_hosts; i++)
-		if (strcmp(r->hosts[i].host, host) == 0)
-			return &r->hosts[i];
-	str_copy(r->hosts[r->n_hosts].host, HOST_MAX, host);
-	return &r->hosts[r->n_hosts++];
+	struct host_use *h = NULL;
+
+	for (size_t i = 0; i < w->n_hosts; i++)
+		if (strcmp(w->hosts[i].host, host) == 0)
+			h = &w->hosts[i];
+	if (h == NULL) {
+		for (size_t i = 0; h == NULL && i < w->n_hosts; i++)
+			if (w->hosts[i].in_flight == 0 &&
+			    now - w->hosts[i].window >= BUDGET_WINDOW)
+				h = &w->hosts[i];
+		if (h == NULL && w->n_hosts < MAX_DUE)
+			h = &w->hosts[w->n_hosts++];
+		if (h == NULL)
+			return NULL;
+		memset(h, 0, sizeof(*h));
+		str_copy(h->host, HOST_MAX, host);
+		h->window = now;
+	}
+	if (now - h->window >= BUDGET_WINDOW) {
+		h->window = now;
+		h->spent = 0;
+	}
+	return h;
 }
 
 /* The next item to deliver: its host under PER_HOST and HOST_BUDGET, the
- * host that has used the least time first.  *wait: none now, but one may
- * be once a delivery ends.  Call with r->lock held. */
+ * host that has used the least time first.  Call with w->lock. */
 static struct due_item *
-pick(struct round *r, bool *wait)
+pick(struct webhook *w, double now)
 {
 	struct due_item *best = NULL;
 	double best_spent = 0;
 
-	*wait = false;
-	for (size_t i = 0; i < r->d->n; i++) {
-		struct due_item *it = &r->d->v[i];
+	for (size_t i = 0; i < w->n_q; i++) {
+		struct due_item *it = &w->q[i];
 		struct host_use *h;
 
-		if (it->started)
+		if (it->started || (h = host_of(w, it->host, now)) == NULL ||
+		    h->spent >= HOST_BUDGET || h->in_flight >= PER_HOST)
 			continue;
-		h = host_of(r, it->host);
-		if (h->spent >= HOST_BUDGET)
-			continue;       /* the next round's */
-		if (h->in_flight >= PER_HOST) {
-			*wait = true;
-			continue;
-		}
 		if (best == NULL || h->spent < best_spent) {
 			best = it;
 			best_spent = h->spent;
@@ -757,92 +785,89 @@ pick(struct round *r, bool *wait)
 }
 
 static void *
-round_worker(void *p)
+worker_main(void *p)
 {
-	struct round *r = p;
+	struct webhook *w = p;
 	const struct httpc_config hc = {
 		.connect_timeout_ms = WEBHOOK_TIMEOUT_MS,
 		.timeout_ms = WEBHOOK_TIMEOUT_MS,
 	};
 	struct httpc *http = httpc_new(&hc);
 
-	pthread_mutex_lock(&r->lock);
-	while (http != NULL && !bgthread_stopping(&r->w->bg)) {
+	pthread_mutex_lock(&w->lock);
+	while (http != NULL && !w->stop) {
 		struct due_item *it;
 		struct host_use *h;
-		struct timespec t0, t1;
-		bool wait, stored;
+		char id[TASK_ID_LEN + 1], host[HOST_MAX];
+		double t0, dt;
+		bool stored;
 
-		if ((it = pick(r, &wait)) == NULL) {
-			if (!wait)
-				break;
-			pthread_cond_wait(&r->changed, &r->lock);
+		if ((it = pick(w, mono_now())) == NULL) {
+			struct timespec ts;
+
+			/* A host over its budget comes back within a second. */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&w->changed, &w->lock, &ts);
 			continue;
 		}
 		it->started = true;
-		h = host_of(r, it->host);
+		str_copy(id, sizeof(id), it->id);
+		str_copy(host, sizeof(host), it->host);
+		h = host_of(w, host, mono_now());
 		h->in_flight++;
-		pthread_mutex_unlock(&r->lock);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		stored = deliver(r->w, http, it->id);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		pthread_mutex_lock(&r->lock);
+		pthread_mutex_unlock(&w->lock);
+		t0 = mono_now();
+		stored = deliver(w, http, id);
+		dt = mono_now() - t0;
+		pthread_mutex_lock(&w->lock);
+		/* The table only recycles idle hosts: h is still host's. */
 		h->in_flight--;
-		h->spent += (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		r->stored = r->stored && stored;
-		pthread_cond_broadcast(&r->changed);
+		h->spent += dt;
+		for (size_t i = 0; i < w->n_q; i++)
+			if (strcmp(w->q[i].id, id) == 0) {
+				w->q[i] = w->q[--w->n_q];
+				break;
+			}
+		pthread_cond_broadcast(&w->changed);
+		pthread_mutex_unlock(&w->lock);
+		/* Its next_at moved: the scan learns it (or, when the store
+		 * refused the write, it is due again after a pause). */
+		if (!stored) {
+			struct timespec pause = { 1, 0 };
+
+			nanosleep(&pause, NULL);
+		}
+		bgthread_kick(&w->bg);
+		pthread_mutex_lock(&w->lock);
 	}
-	pthread_mutex_unlock(&r->lock);
+	pthread_mutex_unlock(&w->lock);
 	httpc_free(http);
 	return NULL;
 }
 
-/* Deliver what is due; returns when to look again. */
+/* Queue what is due for the workers; returns when to look again. */
 static double
 run_due(struct webhook *w)
 {
-	struct due d = { .now = now_real() };
-	struct round r = { .w = w, .d = &d, .stored = true };
-	pthread_t th[WORKERS];
+	struct due d = { .w = w, .now = now_real() };
 	struct poky_error e;
-	size_t n_th = 0;
-	bool left = false;
 
 	d.next = d.now + IDLE_WAIT;
-	d.v = calloc(MAX_DUE, sizeof(*d.v));
-	r.hosts = calloc(MAX_DUE, sizeof(*r.hosts));
-	if (d.v == NULL || r.hosts == NULL) {
-		free(d.v);
-		free(r.hosts);
-		return d.now + 1;
-	}
+	pthread_mutex_lock(&w->lock);
 	/* Every pending callback, due or not, to learn the next wake-up. */
 	if (store_callbacks_due(w->app->store, d.now + 1e9, note_due, &d, &e) !=
 	    POKY_OK) {
 		log_warnx("webhooks: cannot read pending deliveries: %s", e.message);
 		d.next = d.now + 1;
 	}
-	pthread_mutex_init(&r.lock, NULL);
-	pthread_cond_init(&r.changed, NULL);
-	for (size_t i = 0; i < WORKERS && i < d.n; i++)
-		if (pthread_create(&th[n_th], NULL, round_worker, &r) == 0)
-			n_th++;
-	if (n_th == 0 && d.n > 0)
-		round_worker(&r);       /* no thread: deliver from this one */
-	for (size_t i = 0; i < n_th; i++)
-		pthread_join(th[i], NULL);
-	for (size_t i = 0; i < d.n; i++)
-		left = left || !d.v[i].started;
-	pthread_cond_destroy(&r.changed);
-	pthread_mutex_destroy(&r.lock);
-	free(d.v);
-	free(r.hosts);
-	if (!r.stored)
-		return now_real() + 1;  /* the store refuses writes: no busy loop */
-	/* What was just tried has a new next_at: scan again to learn it (and
-	 * deliver what a host over its budget left). */
-	return d.n > 0 || left ? d.now : d.next;
+	if (d.added > 0)
+		pthread_cond_broadcast(&w->changed);
+	/* Queued ones wake us when done; a full queue is looked at again. */
+	if (w->n_q == MAX_DUE && d.next > d.now + 1)
+		d.next = d.now + 1;
+	pthread_mutex_unlock(&w->lock);
+	return d.next;
 }
 
 static void *
@@ -873,11 +898,23 @@ webhook_new(struct app *app)
 	if (w == NULL)
 		return NULL;
 	w->app = app;
-	if (bgthread_init(&w->bg) != 0) {
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->changed, NULL);
+	w->q = calloc(MAX_DUE, sizeof(*w->q));
+	w->hosts = calloc(MAX_DUE, sizeof(*w->hosts));
+	if (w->q == NULL || w->hosts == NULL || bgthread_init(&w->bg) != 0) {
+		free(w->q);
+		free(w->hosts);
+		pthread_cond_destroy(&w->changed);
+		pthread_mutex_destroy(&w->lock);
 		free(w);
 		return NULL;
 	}
-	if (bgthread_start(&w->bg, webhook_main, w) != 0) {
+	for (size_t i = 0; i < WORKERS; i++)
+		if (pthread_create(&w->workers[w->n_workers], NULL, worker_main,
+		    w) == 0)
+			w->n_workers++;
+	if (w->n_workers == 0 || bgthread_start(&w->bg, webhook_main, w) != 0) {
 		webhook_free(w);
 		return NULL;
 	}
@@ -897,7 +934,18 @@ webhook_free(struct webhook *w)
 {
 	if (w == NULL)
 		return;
-	/* The connections are the round's workers': gone with the thread. */
+	/* The workers first, each finishing the delivery it has (they kick
+	 * the scanner), then the scanner. */
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->lock);
+	for (size_t i = 0; i < w->n_workers; i++)
+		pthread_join(w->workers[i], NULL);
 	bgthread_destroy(&w->bg);
+	pthread_cond_destroy(&w->changed);
+	pthread_mutex_destroy(&w->lock);
+	free(w->q);
+	free(w->hosts);
 	free(w);
 }
