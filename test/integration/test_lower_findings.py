@@ -83,3 +83,32 @@ def test_sighup_dropping_tokens_while_bound_to_any_keeps_refusing(pokyd_factory)
     assert d.client().get("/templates").status == 401
     assert d.client(token=TOKEN).get("/templates").status == 200
     d.stop()
+
+
+def test_the_submit_existence_check_follows_no_symlink(pokyd_factory, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside the root\n")
+    root = tmp_path / "root"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "real.txt").write_text("x\n")
+    (root / "in" / "link.txt").symlink_to(outside / "secret.txt")
+    (root / "in" / "sub").symlink_to(outside)
+    (root / "linked").symlink_to(outside)
+    d = pokyd_factory.new({"p": local_template("/bin/true", **{
+        "param.source_bucket": "required env=SOURCE_BUCKET max=63 s3=bucket",
+        "param.source_key": "required env=SOURCE_KEY max=1024 s3=object:source_bucket",
+        "env.POKY_LOCAL_ROOT": str(root)})}, tokens={"alice": TOKEN})
+    api = d.client(token=TOKEN)
+
+    def submit(bucket, key):
+        return api.post("/tasks", {"template": "p", "parameters": {
+            "source_bucket": bucket, "source_key": key}}).status
+
+    assert submit("in", "real.txt") == 202
+    # a link (to a file, through a directory, as the bucket) is "does not exist", as the
+    # worker would find it: no oracle for paths outside the root
+    assert submit("in", "link.txt") == 400
+    assert submit("in", "sub/secret.txt") == 400
+    assert submit("linked", "secret.txt") == 400
+    d.stop()
