@@ -277,7 +277,7 @@ load_server(struct loader *l)
 	     &c->server.request_timeout)) ||
 	    (rc = get_int(l, "server", "max_connections", 4, 65536,
 	     &c->server.max_connections)) ||
-	    (rc = get_int(l, "server", "max_connections_per_client", 1, 65536,
+	    (rc = get_int(l, "server", "max_connections_per_client", 0, 65536,
 	     &c->server.max_conns_per_client)) ||
 	    (rc = get_long(l, "server", "min_transfer_rate", 1, 1L << 30,
 	     &c->server.min_transfer_rate)) ||
@@ -883,7 +883,7 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 	c->server.log_level = LOG_LEVEL_INFO;
 	c->server.request_timeout = 30;
 	c->server.max_connections = 1024;
-	c->server.max_conns_per_client = 64;
+	c->server.max_conns_per_client = 0;    /* a quarter of max_connections */
 	c->server.min_transfer_rate = 1024;
 	c->aws.max_attempts = 3;
 	c->aws.connect_timeout = 3;

@@ -1008,6 +1008,10 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 		app_config_put(app, conf);
 	}
 	srv->grace = (double)timeout;
+	/* 0: a quarter of the connections (one proxy in front of us is one
+	 * client: set it to max_connections there). */
+	if (per_client <= 0)
+		per_client = max_conns / 4 > 4 ? max_conns / 4 : 4;
 	/* The reserve: a sixteenth of the connections, at least two. */
 	srv->evict_at = max_conns - (max_conns / 16 > 2 ? max_conns / 16 : 2);
 	pthread_mutex_init(&srv->tlock, NULL);
