@@ -28,6 +28,7 @@ struct api_req {
 	size_t body_len;
 	const char *request_id;
 	const char *token_name;         /* authenticated caller, NULL if anonymous */
+	unsigned scopes;                /* the token's AUTH_* (anonymous: AUTH_ALL) */
 	char arg[API_MAX_PATH_ARG];     /* the {id} or {name} of the route */
 	const char *route;              /* the matched pattern, for logs/metrics */
 	/* On a thread that serves HTTP: a handler that would wait on the
@@ -77,6 +78,11 @@ struct api_resp {
 	double wait_until;
 	char wait_etag[40];             /* kept across the calls of a watch */
 	struct api_stream *stream;      /* the body, sent as it is made */
+	/* A body sent from an open file (a log) instead of memory: MHD
+	 * streams it, so an answer costs no memory however slow its reader. */
+	bool has_file;
+	int file_fd;                    /* owned by the response */
+	unsigned long long file_off, file_len;
 };
 
 typedef void (*api_handler)(struct app *app, struct api_req *req,
@@ -87,6 +93,7 @@ struct api_route {
 	const char *pattern;            /* "/tasks/{id}": one {arg} at most */
 	api_handler handler;
 	bool open;                      /* no token needed */
+	unsigned scope;                 /* AUTH_* a token needs one of (0: any) */
 };
 
 /* The route table, ended by a NULL method. */

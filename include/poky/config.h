@@ -98,6 +98,10 @@ struct config {
 		long request_timeout;   /* seconds a client may take */
 		int max_connections;
 		int max_watchers;       /* long-polls and streams at once */
+		int max_conns_per_client;
+		long min_transfer_rate; /* bytes/s, body in and answer out */
+		char *server_names[CONFIG_MAX_LIST]; /* Host values besides the address */
+		size_t n_server_names;
 	} server;
 	struct {
 		char *region;

@@ -32,6 +32,35 @@ void http_quiesce(struct http_server *srv);
 /* Finish requests in flight and stop. */
 void http_stop(struct http_server *srv);
 
+/* Where a connection is, for its deadline: sending its head (from accept,
+ * or the end of the previous answer), its body, waiting on our handler, or
+ * receiving our answer. */
+enum http_phase { HTTP_PHASE_HEAD, HTTP_PHASE_BODY, HTTP_PHASE_BUSY,
+	HTTP_PHASE_SEND };
+
+/* Whether a connection age seconds into phase ph, with bytes (body bytes so
+ * far, or the answer's size), is past its deadline: the head within grace
+ * seconds in all; the body at rate bytes/s on average after the grace; the
+ * answer within grace + bytes/rate. */
+bool http_deadline_passed(enum http_phase ph, double age,
+			  unsigned long long bytes, double grace, double rate);
+
+/* Whether a Host header value names us: an IP literal we are bound to (any
+ * when bound to 0.0.0.0 or ::), localhost when bound to loopback or any, or
+ * one of names (case-insensitive); a port is ignored.  bound NULL or "":
+ * unknown, any IP literal.  A DNS-rebinding page sends its own name. */
+bool http_host_allowed(const char *host, const char *bound,
+		       char *const *names, size_t n_names);
+
+/* Whether a browser says the request comes from another site: a
+ * Sec-Fetch-Site other than same-origin or none, or an Origin whose
+ * host[:port] is not host (NULL headers: not said). */
+bool http_cross_site(const char *origin, const char *sec_fetch_site,
+		     const char *host);
+
+/* The address the server is bound to, for http_host_allowed. */
+void http_set_bound_host(const char *host);
+
 /* ---- one request, without MHD ------------------------------------------- */
 
 #define HTTP_MAX_URL 2048               /* bytes of the decoded path: 414 */
@@ -39,6 +68,9 @@ void http_stop(struct http_server *srv);
 #define HTTP_MAX_HEADERS 64             /* more: 431 */
 #define HTTP_CLIENT_MAX 48              /* an IPv6 address as text, and more */
 #define HTTP_REQID_MAX 64               /* a longer X-Request-Id is replaced */
+/* A chunked body over max_body is read this much further for its 413 (MHD
+ * takes no answer in the middle of a body), then the connection closes. */
+#define HTTP_DISCARD_MAX (1u << 20)
 
 struct http_job;
 
@@ -47,11 +79,13 @@ struct http_job;
 struct http_conn {
 	struct buf body;                /* at most max_body bytes */
 	bool too_large;                 /* body over max_body, declared or sent */
+	size_t discarded;               /* body bytes read past max_body */
 	double t0;                      /* monotonic seconds at the start */
 	struct hdr headers[HTTP_MAX_HEADERS];
 	size_t n_headers;
 	bool too_many_headers;
 	const char *bad_framing;        /* why the request is refused (400) */
+	bool http10;                    /* an HTTP/1.0 request: Host optional */
 	char reqid[HTTP_REQID_MAX + 1];
 	char client[HTTP_CLIENT_MAX];   /* peer address for the access log, or "" */
 	struct http_job *job;           /* handler running off the MHD threads */
@@ -82,8 +116,9 @@ void http_log_query(char *out, size_t cap, const char *query);
 /* Value of a header (case-insensitive name), or NULL. */
 const char *http_conn_find(const struct http_conn *c, const char *name);
 
-/* The next piece of the body; past max_body it sets too_large instead. */
-void http_conn_upload(struct http_conn *c, const char *data, size_t n);
+/* The next piece of the body; past max_body it sets too_large instead.
+ * False once HTTP_DISCARD_MAX bytes past the limit were read: close. */
+bool http_conn_upload(struct http_conn *c, const char *data, size_t n);
 
 /* Append one decoded query argument (v NULL: no '='), re-encoded so that
  * api_query decodes it the same; fails past q's maximum. */
@@ -93,6 +128,10 @@ enum poky_err http_query_add(struct buf *q, const char *k, const char *v);
  * or NULL (no header, another scheme, an unknown token). */
 const char *http_token_name(const struct auth_tokens *tokens,
 			    const char *authorization);
+
+/* http_token_name, with the token's AUTH_* scopes in *scopes. */
+const char *http_token_scoped(const struct auth_tokens *tokens,
+			      const char *authorization, unsigned *scopes);
 
 /* The answer to a complete request: the limits (414, 400, 431, 413), the
  * route (404, 405), the token (401), the query (414 when query_too_long),

@@ -61,6 +61,11 @@ enum poky_err webhook_signature(const char *secret, time_t t, const char *body,
 
 struct config;
 
+/* url as its receiver reads it, into out: "%2e" in the path decoded, dot
+ * segments removed.  NULL when done, else why not (an encoded slash or a
+ * backslash in the path, too long for cap). */
+const char *webhook_url_normalize(const char *url, char *out, size_t cap);
+
 /* The checks that need no DNS lookup (length, scheme, a webhook_allow
  * prefix, a plain authority, no odd IPv4 spellings, no literal address or
  * localhost name that webhook_addr_refused refuses unless a prefix names

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -67,6 +68,8 @@ api_resp_cleanup(struct api_resp *r)
 			r->stream->free(r->stream->ud);
 		free(r->stream);
 	}
+	if (r->has_file)
+		close(r->file_fd);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -572,6 +575,32 @@ static const char *const task_get_params[] = { "wait", "until", NULL };
  * the request (no thread) until the record changes from what the client
  * has (If-None-Match, else the version first read) - or, with
  * until=final, until it is final - or D passes. */
+/* Whether the caller may see task t: anonymous mode (no tokens), an admin
+ * token, or the token that made it.  Another owner's task is a 404, the
+ * same answer as a task that does not exist. */
+static bool
+owns(const struct api_req *req, const struct task *t)
+{
+	return req->token_name == NULL || (req->scopes & AUTH_ADMIN) ||
+	    (t->created_by != NULL && strcmp(t->created_by, req->token_name) == 0);
+}
+
+/* Whether req->arg is a task the caller does not own (absent: false). */
+static bool
+foreign(struct app *app, const struct api_req *req)
+{
+	struct task t;
+	struct poky_error e;
+	bool yes;
+
+	if (req->token_name == NULL || (req->scopes & AUTH_ADMIN))
+		return false;
+	task_init(&t);
+	yes = store_get(app->store, req->arg, &t, &e) == POKY_OK && !owns(req, &t);
+	task_cleanup(&t);
+	return yes;
+}
+
 static void
 h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
 {
@@ -618,6 +647,10 @@ h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
 			api_resp_header(r, "Retry-After", "5");
 		}
 		goto out;
+	} else if (!owns(req, &t)) {
+		/* Another owner's task: the same answer as none at all. */
+		api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
+		goto out;
 	}
 	task_etag(&t, tag, sizeof(tag));
 	if (wait > 0 && req->may_wait && (req->wait_until == 0 ||
@@ -645,15 +678,21 @@ out:
 struct list_ctx {
 	json_t *arr;
 	char last[TASK_ID_LEN + 1];
+	const struct api_req *req;
+	long seen;
 };
 
+/* Another owner's tasks are left out of the page; the cursor still moves
+ * past them (a page may hold fewer than limit, next_cursor says more). */
 static int
 list_one(void *ud, const struct task *t)
 {
 	struct list_ctx *c = ud;
 
-	json_array_append_new(c->arr, task_to_json(t));
+	if (owns(c->req, t))
+		json_array_append_new(c->arr, task_to_json(t));
 	str_copy(c->last, sizeof(c->last), t->id);
+	c->seen++;
 	return 0;
 }
 
@@ -770,7 +809,7 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 	const char *tp = query_arg(req, "template", tmpl, sizeof(tmpl), errors);
 	const char *cur = query_arg(req, "cursor", cursor, sizeof(cursor), errors);
 	const char *ls = query_arg(req, "limit", lim, sizeof(lim), errors);
-	struct list_ctx c = { .arr = NULL };
+	struct list_ctx c = { .arr = NULL, .req = req };
 	struct poky_error e;
 	long limit = LIST_DEFAULT;
 	json_t *labels = NULL;
@@ -787,7 +826,9 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 		    "status", "message", "not a task status"));
 	if (ls != NULL) {
 		limit = strtol(ls, &end, 10);
-		if (*ls == '\0' || *end != '\0' || limit < 1 || limit > LIST_MAX)
+		/* strtol skips spaces and takes a sign: " 5" is not a limit. */
+		if (!isdigit((unsigned char)*ls) || *end != '\0' || limit < 1 ||
+		    limit > LIST_MAX)
 			json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
 			    "limit", "message", "must be 1..1000"));
 	}
@@ -814,7 +855,7 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 	}
 	free(labels_text);
 	set_json(r, 200, json_pack("{s:o, s:o}", "tasks", c.arr, "next_cursor",
-	    json_array_size(c.arr) == (size_t)limit ? json_string(c.last) :
+	    c.seen == limit ? json_string(c.last) :
 	    json_null()));
 }
 
@@ -832,7 +873,7 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 		return;
 	}
 	task_init(&t);
-	if (!uuid_valid(req->arg)) {
+	if (!uuid_valid(req->arg) || foreign(app, req)) {
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
 	} else if (tasks_cancel(app, req->arg, req->token_name, &t, &e) == POKY_OK) {
 		char tag[40];
@@ -927,6 +968,7 @@ struct sse {
 	int64_t after;                  /* the last seq sent (or skipped) */
 	char tmpl[80];                  /* "" any */
 	char status[16];                /* "" any */
+	char owner[AUTH_NAME_MAX + 1];  /* "" every task; else only this token's */
 	char pending[512];              /* a first message (hello or reset) */
 	double last_write;
 	struct buf out;                 /* formatted, not yet given to MHD */
@@ -951,6 +993,18 @@ sse_one(void *ud, const struct store_event *ev)
 	if ((x->tmpl[0] && strcmp(x->tmpl, ev->template_name) != 0) ||
 	    (x->status[0] && strcmp(x->status, ev->status) != 0))
 		return 0;
+	if (x->owner[0]) {
+		/* A token sees its own tasks' changes only (as everywhere). */
+		struct task t;
+		bool mine;
+
+		task_init(&t);
+		mine = store_get(x->app->store, ev->task_id, &t, NULL) == POKY_OK &&
+		    t.created_by != NULL && strcmp(t.created_by, x->owner) == 0;
+		task_cleanup(&t);
+		if (!mine)
+			return 0;
+	}
 	n = snprintf(line, sizeof(line), "id: %lld\nevent: task\ndata: "
 	    "{\"id\":\"%s\",\"status\":\"%s\",\"template\":\"%s\","
 	    "\"updated_at\":%.3f}\n\n", (long long)ev->seq, ev->task_id,
@@ -1070,6 +1124,8 @@ h_events(struct app *app, struct api_req *req, struct api_resp *r)
 	if ((x = stream_begin(r, sizeof(*x))) == NULL)
 		return;
 	x->app = app;
+	if (req->token_name != NULL && !(req->scopes & AUTH_ADMIN))
+		str_copy(x->owner, sizeof(x->owner), req->token_name);
 	buf_init(&x->out, 64 * 1024);
 	str_copy(x->tmpl, sizeof(x->tmpl), tp ? tp : "");
 	str_copy(x->status, sizeof(x->status), st ? st : "");
@@ -1170,7 +1226,8 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		return;
 	}
 	task_init(&t);
-	if (!uuid_valid(req->arg) || store_get(app->store, req->arg, &t, &e) != POKY_OK) {
+	if (!uuid_valid(req->arg) || store_get(app->store, req->arg, &t, &e) != POKY_OK ||
+	    !owns(req, &t)) {
 		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
 		goto out;
 	}
@@ -1235,20 +1292,23 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		r->text_len = 0;
 		goto out;
 	}
-	/* The tail of a large log: the end is what people look for. */
+	/* The tail of a large log: the end is what people look for.  The
+	 * file is streamed from its descriptor (bounded memory per answer,
+	 * whatever the number of slow readers). */
 	if (st.st_size > (off_t)LOG_MAX_BYTES)
 		start = (long)(st.st_size - (off_t)LOG_MAX_BYTES);
-	fseek(f, start, SEEK_SET);
-	r->text = malloc((size_t)(st.st_size - start) + 1);
-	if (r->text != NULL) {
-		r->text_len = fread(r->text, 1, (size_t)(st.st_size - start), f);
-		r->status = 200;
-		r->content_type = "text/plain; charset=utf-8";
-	} else {
-		api_problem(r, 503, NULL, "Out of memory", "cannot read the log");
-		api_resp_header(r, "Retry-After", "5");
-	}
+	r->file_fd = dup(fileno(f));
 	fclose(f);
+	if (r->file_fd < 0) {
+		api_problem(r, 503, NULL, "Service unavailable", "cannot open the log");
+		api_resp_header(r, "Retry-After", "5");
+		goto out;
+	}
+	r->has_file = true;
+	r->file_off = (unsigned long long)start;
+	r->file_len = (unsigned long long)(st.st_size - start);
+	r->status = 200;
+	r->content_type = "text/plain; charset=utf-8";
 out:
 	task_cleanup(&t);
 }
@@ -1478,7 +1538,6 @@ h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 	bool docker_ok = true, ready;
 	json_t *checks;
 
-	(void)req;
 	for (size_t i = 0; i < conf->cfg->n_templates; i++)
 		needs_aws = needs_aws || conf->cfg->templates[i]->launcher == LAUNCHER_ECS;
 	checks = json_pack("{s:b, s:b}", "store_writable", store_ok,
@@ -1511,6 +1570,12 @@ h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 		json_object_set_new(checks, "docker_engine", json_boolean(docker_ok));
 	}
 	app_config_put(app, conf);
+	/* Open to probes, but what failed (credential chains, file paths,
+	 * engine addresses) only to a token, or when there are none. */
+	if (req->token_name == NULL && req->scopes != AUTH_ALL) {
+		json_object_del(checks, "credentials_error");
+		json_object_del(checks, "docker_engine_error");
+	}
 	ready = store_ok && creds_ok && docker_ok;
 	set_json(r, ready ? 200 : 503, json_pack("{s:s, s:o}",
 	    "status", ready ? "ready" : "not ready", "checks", checks));
@@ -1598,23 +1663,24 @@ NO_QUERY(h_metrics)
 NO_QUERY(h_openapi)
 
 const struct api_route api_routes[] = {
-	{ "POST", "/tasks", h_tasks_post, false },
-	{ "GET", "/tasks", h_tasks_list, false },
-	{ "GET", "/tasks/{id}", h_task_get, false },
-	{ "DELETE", "/tasks/{id}", h_task_delete, false },
-	{ "GET", "/tasks/{id}/logs", h_task_logs, false },
-	{ "GET", "/events", h_events, false },
-	{ "GET", "/templates", h_templates_nq, false },
-	{ "GET", "/templates/{name}", h_template_nq, false },
-	{ "POST", "/process_file", h_process_file, false },
-	{ "GET", "/healthz", h_healthz_nq, true },
-	{ "GET", "/readyz", h_readyz_nq, true },
-	{ "GET", "/metrics", h_metrics_nq, false },
-	{ "GET", "/openapi.json", h_openapi_nq, false },
-	{ "GET", "/ui", h_ui_redirect, true },
-	{ "GET", "/ui/", h_ui, true },
-	{ "GET", "/ui/{file}", h_ui, true },
-	{ NULL, NULL, NULL, false },
+	{ "POST", "/tasks", h_tasks_post, false, AUTH_SUBMIT },
+	{ "GET", "/tasks", h_tasks_list, false, AUTH_READ },
+	{ "GET", "/tasks/{id}", h_task_get, false, AUTH_READ },
+	{ "DELETE", "/tasks/{id}", h_task_delete, false, AUTH_CANCEL },
+	{ "GET", "/tasks/{id}/logs", h_task_logs, false, AUTH_READ },
+	{ "GET", "/events", h_events, false, AUTH_READ },
+	{ "GET", "/templates", h_templates_nq, false, AUTH_READ | AUTH_SUBMIT },
+	{ "GET", "/templates/{name}", h_template_nq, false,
+	  AUTH_READ | AUTH_SUBMIT },
+	{ "POST", "/process_file", h_process_file, false, AUTH_SUBMIT },
+	{ "GET", "/healthz", h_healthz_nq, true, 0 },
+	{ "GET", "/readyz", h_readyz_nq, true, 0 },
+	{ "GET", "/metrics", h_metrics_nq, false, AUTH_METRICS },
+	{ "GET", "/openapi.json", h_openapi_nq, false, 0 },
+	{ "GET", "/ui", h_ui_redirect, true, 0 },
+	{ "GET", "/ui/", h_ui, true, 0 },
+	{ "GET", "/ui/{file}", h_ui, true, 0 },
+	{ NULL, NULL, NULL, false, 0 },
 };
 
 /* pattern "/a/{x}/b" against path; the {x} segment goes to arg. */

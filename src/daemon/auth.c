@@ -1,5 +1,6 @@
 /* auth.c - bearer tokens, stored hashed (see auth.h). */
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 struct token {
 	char name[AUTH_NAME_MAX + 1];
 	unsigned char hash[32];
+	unsigned scopes;
 };
 
 struct auth_tokens {
@@ -46,6 +48,45 @@ parse_hex32(const char *s, size_t n, unsigned char out[32])
 		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return true;
+}
+
+enum poky_err
+auth_parse_scopes(const char *s, size_t n, unsigned *out, struct poky_error *e)
+{
+	static const struct { const char *word; unsigned bit; } words[] = {
+		{ "submit", AUTH_SUBMIT }, { "read", AUTH_READ },
+		{ "cancel", AUTH_CANCEL }, { "metrics", AUTH_METRICS },
+		{ "admin", AUTH_ALL },
+	};
+	size_t i = 0;
+
+	*out = 0;
+	while (i < n) {
+		size_t w;
+		bool found = false;
+
+		if (s[i] == ' ' || s[i] == '\t') {
+			i++;
+			continue;
+		}
+		for (w = i; w < n && s[w] != ' ' && s[w] != '\t'; w++)
+			;
+		for (size_t k = 0; k < sizeof(words) / sizeof(words[0]); k++)
+			if (strlen(words[k].word) == w - i &&
+			    memcmp(words[k].word, s + i, w - i) == 0) {
+				*out |= words[k].bit;
+				found = true;
+			}
+		if (!found)
+			/* Never echo the word: it might be a token. */
+			return poky_error_set(e, POKY_ERR_INVALID,
+			    "unknown scope (want submit, read, cancel, metrics, "
+			    "admin)");
+		i = w;
+	}
+	if (*out == 0)
+		*out = AUTH_ALL;        /* a line from before scopes: admin */
+	return POKY_OK;
 }
 
 enum poky_err
@@ -87,11 +128,6 @@ auth_load(const char *path, struct auth_tokens **out, struct poky_error *e)
 		while (*hash == ' ' || *hash == '\t')
 			hash++;
 		hl = strcspn(hash, " \t\r\n");
-		for (const char *q = hash + hl; *q; q++)
-			if (!isspace((unsigned char)*q)) {
-				hl = 0;  /* trailing junk */
-				break;
-			}
 		if (!valid_name(name, nl)) {
 			rc = poky_error_set(e, POKY_ERR_INVALID,
 			    "%s:%u: token name must be 1-%d of A-Z a-z 0-9 . _ - @",
@@ -109,6 +145,21 @@ auth_load(const char *path, struct auth_tokens **out, struct poky_error *e)
 			    "%s:%u: want 'NAME SHA256HEX' (64 hex digits); make one "
 			    "with pokyd --hash-token", path, lineno);
 			break;
+		}
+		{
+			const char *sc = hash + hl;
+			size_t sl = strcspn(sc, "\r\n");
+			struct poky_error e2;
+
+			for (size_t k = sl; sc[k]; k++)
+				if (!isspace((unsigned char)sc[k]))
+					sl = 0;
+			if (auth_parse_scopes(sc, sl, &t->v[t->n].scopes,
+			    &e2) != POKY_OK) {
+				rc = poky_error_set(e, POKY_ERR_INVALID, "%s:%u: %s",
+				    path, lineno, e2.message);
+				break;
+			}
 		}
 		memcpy(t->v[t->n].name, name, nl);
 		t->v[t->n].name[nl] = '\0';
@@ -143,18 +194,30 @@ auth_count(const struct auth_tokens *t)
 const char *
 auth_check(const struct auth_tokens *t, const char *token, size_t len)
 {
+	unsigned scopes;
+
+	return auth_lookup(t, token, len, &scopes);
+}
+
+const char *
+auth_lookup(const struct auth_tokens *t, const char *token, size_t len,
+	    unsigned *scopes)
+{
 	unsigned char h[32];
 	char hex[65];
 	const char *found = NULL;
 
+	*scopes = 0;
 	if (t == NULL || len == 0 || len > AUTH_TOKEN_MAX)
 		return NULL;
 	if (sigv4_sha256_hex(token, len, hex) != POKY_OK ||
 	    !parse_hex32(hex, 64, h))
 		return NULL;
 	for (size_t i = 0; i < t->n; i++)
-		if (CRYPTO_memcmp(h, t->v[i].hash, 32) == 0)
+		if (CRYPTO_memcmp(h, t->v[i].hash, 32) == 0) {
 			found = t->v[i].name;
+			*scopes = t->v[i].scopes;
+		}
 	OPENSSL_cleanse(h, sizeof(h));
 	OPENSSL_cleanse(hex, sizeof(hex));
 	return found;

@@ -257,7 +257,8 @@ get_number(struct loader *l, const char *sec, const char *key, double lo,
 static const char *const server_keys[] = { "listen", "threads",
 	"max_body_bytes", "tokens_file", "allow_anonymous", "state_dir",
 	"log_format", "log_level", "request_timeout", "max_connections",
-	"max_watchers", NULL };
+	"max_watchers", "max_connections_per_client", "min_transfer_rate",
+	"server_names", NULL };
 
 static enum poky_err
 load_server(struct loader *l)
@@ -279,7 +280,13 @@ load_server(struct loader *l)
 	    (rc = get_int(l, "server", "max_connections", 4, 65536,
 	     &c->server.max_connections)) ||
 	    (rc = get_int(l, "server", "max_watchers", 1, 65536,
-	     &c->server.max_watchers)))
+	     &c->server.max_watchers)) ||
+	    (rc = get_int(l, "server", "max_connections_per_client", 0, 65536,
+	     &c->server.max_conns_per_client)) ||
+	    (rc = get_long(l, "server", "min_transfer_rate", 1, 1L << 30,
+	     &c->server.min_transfer_rate)) ||
+	    (rc = get_list(l, "server", "server_names", c->server.server_names,
+	     &c->server.n_server_names)))
 		return rc;
 	c->server.max_body_bytes = (size_t)body;
 	if ((v = get(l, "server", "log_format")) != NULL &&
@@ -370,6 +377,18 @@ load_tracker(struct loader *l)
 	    (rc = get_long(l, "tracker", "webhook_max_seconds", 1, 7 * 86400,
 	     &c->tracker.webhook_max_seconds)))
 		return rc;
+	/* "https://hooks.example.com" also admits
+	 * "https://hooks.example.com.attacker.net/": a prefix is a scheme
+	 * alone, or goes on to the "/" after its host[:port]. */
+	for (size_t i = 0; i < c->tracker.n_webhook_allow; i++) {
+		const char *pre = c->tracker.webhook_allow[i];
+		const char *a = strstr(pre, "://");
+
+		if (a == NULL || (a[3] != '\0' && strchr(a + 3, '/') == NULL))
+			return bad(l, "tracker", "webhook_allow", "'%s' ends inside "
+			    "its host: end it with the '/' after the host "
+			    "(https://hooks.example.com/)", pre);
+	}
 	return get_number(l, "tracker", "poll_interval", 0.05, 3600, "seconds",
 	    &c->tracker.poll_interval);
 }
@@ -948,6 +967,8 @@ config_load(const char *path, struct config **out, struct poky_error *e)
 	c->server.request_timeout = 30;
 	c->server.max_connections = 1024;
 	c->server.max_watchers = 1000;
+	c->server.max_conns_per_client = 0;    /* a quarter of max_connections */
+	c->server.min_transfer_rate = 1024;
 	c->aws.max_attempts = 3;
 	c->aws.connect_timeout = 3;
 	c->aws.request_timeout = 30;
@@ -1018,6 +1039,8 @@ config_free(struct config *c)
 	free(c->server.listen);
 	free(c->server.tokens_file);
 	free(c->server.state_dir);
+	for (size_t i = 0; i < c->server.n_server_names; i++)
+		free(c->server.server_names[i]);
 	free(c->aws.region);
 	free(c->aws.profile);
 	free(c->aws.endpoint_url);

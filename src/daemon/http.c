@@ -56,6 +56,15 @@ struct http_job {
 	struct http_job *next;
 };
 
+struct http_track {
+	struct http_track *prev, *next;
+	MHD_socket fd;
+	enum http_phase phase;
+	double since;                   /* monotonic seconds the phase began */
+	unsigned long long bytes;       /* body bytes so far; answer size */
+	bool dropped;                   /* shut down once: MHD closes it */
+};
+
 struct http_server {
 	struct MHD_Daemon *d;
 	struct app *app;
@@ -68,7 +77,171 @@ struct http_server {
 	pthread_t threads[OFFLOAD_MAX_THREADS];
 	int n_threads, idle, max_threads;
 	bool stop;
+	/* Deadlines: every open connection, and the thread that ends the
+	 * ones past theirs. */
+	pthread_mutex_t tlock;
+	pthread_cond_t tick;
+	struct http_track *tracks;
+	int n_live;                     /* tracked and not dropped */
+	int evict_at;                   /* n_live from which the oldest head goes */
+	double grace, rate;
+	pthread_t sweeper;
+	bool sweeping, sweep_stop;
 };
+
+/* ---- deadlines ------------------------------------------------------------
+ *
+ * MHD's connection timeout is an idle timer: any byte resets it, so a client
+ * trickling a byte a second holds its connection (and a drain) forever.  We
+ * keep our own record of every connection from accept on (NOTIFY_CONNECTION)
+ * and a thread that shuts down the socket of any connection past its
+ * deadline; MHD then sees the end of the stream and closes it itself.  The
+ * record leaves the list (under tlock) in the CLOSED notification, which MHD
+ * sends before it closes the socket, so a shutdown under tlock never hits a
+ * reused descriptor. */
+
+#define SWEEP_MS 200
+#define EVICT_MIN_AGE 1.0       /* a head younger than this is not evicted */
+
+bool
+http_deadline_passed(enum http_phase ph, double age, unsigned long long bytes,
+		     double grace, double rate)
+{
+	switch (ph) {
+	case HTTP_PHASE_HEAD:   /* the whole head, however it trickles */
+		return age > grace;
+	case HTTP_PHASE_BODY:   /* after the grace, at least rate on average */
+		return age > grace && (double)bytes < rate * (age - grace);
+	case HTTP_PHASE_SEND:   /* the answer, at rate after the grace */
+		return age > grace + (double)bytes / rate;
+	case HTTP_PHASE_BUSY:   /* ours to finish: the handler runs */
+	default:
+		return false;
+	}
+}
+
+/* Call with tlock held. */
+static void
+track_drop(struct http_server *srv, struct http_track *t, const char *why)
+{
+	t->dropped = true;
+	srv->n_live--;
+	(void)shutdown(t->fd, SHUT_RDWR);
+	log_debug("http: dropped a connection: %s", why);
+}
+
+/* When the server is nearly full, the oldest connection still sending its
+ * head goes, so a new client is served (the reserve).  A real client sends
+ * its head at once; one that is slow about it is the one to lose.  Call
+ * with tlock held. */
+static void
+track_evict(struct http_server *srv, double now)
+{
+	while (srv->n_live >= srv->evict_at) {
+		struct http_track *old = NULL;
+
+		for (struct http_track *t = srv->tracks; t; t = t->next)
+			if (!t->dropped && t->phase == HTTP_PHASE_HEAD &&
+			    now - t->since >= EVICT_MIN_AGE &&
+			    (old == NULL || t->since < old->since))
+				old = t;
+		if (old == NULL)
+			return;
+		track_drop(srv, old, "server full, oldest head");
+	}
+}
+
+static void *
+sweep_thread(void *ud)
+{
+	struct http_server *srv = ud;
+
+	pthread_mutex_lock(&srv->tlock);
+	while (!srv->sweep_stop) {
+		struct timespec ts;
+		double now = clock_mono();
+
+		for (struct http_track *t = srv->tracks; t; t = t->next)
+			if (!t->dropped && http_deadline_passed(t->phase,
+			    now - t->since, t->bytes, srv->grace, srv->rate))
+				track_drop(srv, t, "past its deadline");
+		track_evict(srv, now);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += SWEEP_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&srv->tick, &srv->tlock, &ts);
+	}
+	pthread_mutex_unlock(&srv->tlock);
+	return NULL;
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+	      enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+	struct http_track *t = *socket_context;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (ci == NULL || (t = calloc(1, sizeof(*t))) == NULL)
+			return;         /* untracked: MHD's idle timer only */
+		t->fd = ci->connect_fd;
+		t->phase = HTTP_PHASE_HEAD;
+		t->since = clock_mono();
+		pthread_mutex_lock(&srv->tlock);
+		t->next = srv->tracks;
+		if (srv->tracks != NULL)
+			srv->tracks->prev = t;
+		srv->tracks = t;
+		srv->n_live++;
+		track_evict(srv, t->since);
+		pthread_mutex_unlock(&srv->tlock);
+		*socket_context = t;
+		return;
+	}
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&srv->tlock);
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		srv->tracks = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	if (!t->dropped)
+		srv->n_live--;
+	pthread_mutex_unlock(&srv->tlock);
+	free(t);
+	*socket_context = NULL;
+}
+
+/* Move mc's record to phase ph (add: bytes += n, else bytes = n). */
+static void
+track_set(struct http_server *srv, struct MHD_Connection *mc,
+	  enum http_phase ph, unsigned long long n, bool add)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct http_track *t = ci ? ci->socket_context : NULL;
+
+	if (t == NULL)
+		return;
+	pthread_mutex_lock(&srv->tlock);
+	if (add && t->phase == ph) {
+		t->bytes += n;
+	} else {
+		t->phase = ph;
+		t->since = clock_mono();
+		t->bytes = n;
+	}
+	pthread_mutex_unlock(&srv->tlock);
+}
 
 void
 http_conn_init(struct http_conn *c, size_t max_body)
@@ -114,7 +287,7 @@ collect_header(void *cls, enum MHD_ValueKind kind, const char *k, size_t k_len,
 static void
 check_framing(struct http_conn *c)
 {
-	size_t n_cl = 0, n_te = 0;
+	size_t n_cl = 0, n_te = 0, n_host = 0;
 	const char *te = NULL;
 
 	for (size_t i = 0; i < c->n_headers; i++) {
@@ -122,6 +295,8 @@ check_framing(struct http_conn *c)
 		 * be one to a proxy (RFC 9112 5.1: reject). */
 		if (strcspn(c->headers[i].name, " \t") != c->headers[i].name_len)
 			c->bad_framing = "whitespace in a header name";
+		if (str_ieq(c->headers[i].name, c->headers[i].name_len, "host"))
+			n_host++;
 		if (str_ieq(c->headers[i].name, c->headers[i].name_len,
 		    "content-length"))
 			n_cl++;
@@ -139,6 +314,12 @@ check_framing(struct http_conn *c)
 		c->bad_framing = "both Content-Length and Transfer-Encoding";
 	else if (n_te > 1 || (te != NULL && strcasecmp(te, "chunked") != 0))
 		c->bad_framing = "unsupported Transfer-Encoding";
+	/* RFC 9112 3.2: exactly one Host in HTTP/1.1 (which of two would a
+	 * proxy route by?), at most one in 1.0. */
+	else if (n_host > 1)
+		c->bad_framing = "more than one Host";
+	else if (n_host == 0 && !c->http10)
+		c->bad_framing = "no Host header";
 }
 
 /* A client's X-Request-Id is kept if it is tame; otherwise we make one. */
@@ -177,42 +358,59 @@ http_conn_head_done(struct http_conn *c)
 		c->too_large = true;
 }
 
-void
+bool
 http_conn_upload(struct http_conn *c, const char *data, size_t n)
 {
 	if (!c->too_large && buf_append(&c->body, data, n) != POKY_OK)
 		c->too_large = true;
+	if (c->too_large)
+		c->discarded += n;
+	return c->discarded <= HTTP_DISCARD_MAX;
 }
 
 const char *
-http_token_name(const struct auth_tokens *tokens, const char *authorization)
+http_token_scoped(const struct auth_tokens *tokens, const char *authorization,
+		  unsigned *scopes)
 {
 	const char *tok;
 
+	*scopes = 0;
 	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
 		return NULL;
 	tok = authorization + 7;
 	while (*tok == ' ')
 		tok++;
-	return auth_check(tokens, tok, strlen(tok));
+	return auth_lookup(tokens, tok, strlen(tok), scopes);
+}
+
+const char *
+http_token_name(const struct auth_tokens *tokens, const char *authorization)
+{
+	unsigned scopes;
+
+	return http_token_scoped(tokens, authorization, &scopes);
 }
 
 /* Bearer auth; the token name is what logs and records show, never the
- * token.  Returns NULL and sets *ok=false when a token is needed and wrong. */
+ * token.  Returns NULL and sets *ok=false when a token is needed and wrong.
+ * *scopes: the token's (AUTH_ALL when anonymous). */
 static const char *
-authenticate(struct app *app, const struct http_conn *c, bool open, bool *ok)
+authenticate(struct app *app, const struct http_conn *c, bool open, bool *ok,
+	     unsigned *scopes)
 {
 	struct app_conf *conf = app_config_get(app);
 	const char *name;
 
 	*ok = true;
+	*scopes = AUTH_ALL;
 	if (conf->tokens == NULL) {
 		/* No tokens file: anonymous (main refuses this on a public
 		 * address unless allow_anonymous is set). */
 		app_config_put(app, conf);
 		return NULL;
 	}
-	name = http_token_name(conf->tokens, http_conn_find(c, "authorization"));
+	name = http_token_scoped(conf->tokens, http_conn_find(c, "authorization"),
+	    scopes);
 	app_config_put(app, conf);
 	/* The names come from a config that may be swapped: hand out a
 	 * static copy per thread. */
@@ -222,6 +420,7 @@ authenticate(struct app *app, const struct http_conn *c, bool open, bool *ok)
 		str_copy(copy, sizeof(copy), name);
 		return copy;
 	}
+	*scopes = 0;
 	*ok = open;
 	return NULL;
 }
@@ -232,7 +431,16 @@ http_resp_body(struct api_resp *r, size_t *len)
 	char *body = NULL;
 
 	*len = 0;
-	if (r->text != NULL) {
+	if (r->has_file) {
+		/* Callers without MHD (the fuzz target): read it. */
+		body = malloc(r->file_len + 1);
+		if (body != NULL) {
+			ssize_t n = pread(r->file_fd, body, r->file_len,
+			    (off_t)r->file_off);
+
+			*len = n > 0 ? (size_t)n : 0;
+		}
+	} else if (r->text != NULL) {
 		body = r->text;
 		*len = r->text_len;
 		r->text = NULL;
@@ -253,30 +461,40 @@ resp_has_header(const struct api_resp *r, const char *name)
 }
 
 static enum MHD_Result
-send_resp(struct MHD_Connection *mc, const struct http_conn *c,
-	  struct api_resp *r, const char *method)
+send_resp(struct http_server *srv, struct MHD_Connection *mc,
+	  const struct http_conn *c, struct api_resp *r, const char *method)
 {
 	struct MHD_Response *resp;
-	size_t len;
-	char *body = http_resp_body(r, &len);
+	size_t len = 0;
+	char *body = NULL;
 	enum MHD_Result ret;
 
-	if (strcmp(method, "HEAD") == 0) {
-		free(body);
-		body = NULL;
-		len = 0;
-	}
-	resp = MHD_create_response_from_buffer(len, body ? body : (char *)"",
-	    body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL) {
-		free(body);
-		return MHD_NO;
+	if (r->has_file && strcmp(method, "HEAD") != 0) {
+		/* MHD streams it (sendfile) and closes the descriptor. */
+		len = (size_t)r->file_len;
+		resp = MHD_create_response_from_fd_at_offset64(r->file_len,
+		    r->file_fd, r->file_off);
+		if (resp == NULL)
+			return MHD_NO;  /* api_resp_cleanup closes it */
+		r->has_file = false;
+	} else {
+		if (strcmp(method, "HEAD") != 0)
+			body = http_resp_body(r, &len);
+		resp = MHD_create_response_from_buffer(len, body ? body :
+		    (char *)"", body ? MHD_RESPMEM_MUST_FREE :
+		    MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL) {
+			free(body);
+			return MHD_NO;
+		}
 	}
 	MHD_add_response_header(resp, "Content-Type", r->content_type ?
 	    r->content_type : "application/json");
 	MHD_add_response_header(resp, "X-Request-Id", c->reqid);
-	if (c->bad_framing != NULL)     /* where the body ends is unknown */
+	/* Where the body ends is unknown, or we won't read it. */
+	if (c->bad_framing != NULL || c->too_large)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	track_set(srv, mc, HTTP_PHASE_SEND, len, false);
 	/* API answers are never cached; a handler may say otherwise (the
 	 * console's static files). */
 	if (!resp_has_header(r, "Cache-Control"))
@@ -429,6 +647,99 @@ http_query_add(struct buf *q, const char *k, const char *v)
 	return POKY_OK;
 }
 
+static char bound_host[INET6_ADDRSTRLEN + 16];
+
+void
+http_set_bound_host(const char *host)
+{
+	str_copy(bound_host, sizeof(bound_host), host ? host : "");
+}
+
+/* host[:port] -> host (brackets kept off an IPv6 literal) into out. */
+static bool
+host_part(const char *v, char *out, size_t cap)
+{
+	size_t n;
+
+	if (*v == '[') {
+		const char *e = strchr(v, ']');
+
+		if (e == NULL || (e[1] != '\0' && e[1] != ':'))
+			return false;
+		v++;
+		n = (size_t)(e - v);
+	} else {
+		n = strcspn(v, ":");
+	}
+	if (n == 0 || n >= cap)
+		return false;
+	memcpy(out, v, n);
+	out[n] = '\0';
+	return true;
+}
+
+bool
+http_host_allowed(const char *host, const char *bound, char *const *names,
+		  size_t n_names)
+{
+	char h[256];
+	unsigned char a[16];
+	bool any = bound == NULL || *bound == '\0' || strcmp(bound, "0.0.0.0") == 0 ||
+	    strcmp(bound, "::") == 0;
+	bool loop = bound != NULL && (strcmp(bound, "localhost") == 0 ||
+	    strncmp(bound, "127.", 4) == 0 || strcmp(bound, "::1") == 0);
+
+	if (host == NULL || !host_part(host, h, sizeof(h)))
+		return false;
+	for (size_t i = 0; i < n_names; i++)
+		if (strcasecmp(h, names[i]) == 0)
+			return true;
+	if (inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1)
+		return any || strcasecmp(h, bound) == 0;
+	return strcasecmp(h, "localhost") == 0 && (any || loop);
+}
+
+bool
+http_cross_site(const char *origin, const char *sec_fetch_site,
+		const char *host)
+{
+	const char *p;
+
+	if (sec_fetch_site != NULL && strcmp(sec_fetch_site, "same-origin") != 0 &&
+	    strcmp(sec_fetch_site, "none") != 0)
+		return true;
+	if (origin == NULL)
+		return false;
+	if ((p = strstr(origin, "://")) == NULL)
+		return true;            /* "null" and other opaque origins */
+	return host == NULL || strcasecmp(p + 3, host) != 0;
+}
+
+/* Browsers: a page on another site (a form post, or DNS rebinding that
+ * makes its own name point at us) must not drive an API that trusts its
+ * callers.  Checked when anonymous (no tokens: the caller is trusted) and
+ * for /process_file always (a form can post it); the Host also whenever
+ * server_names is set.  NULL: fine; else why not (answer 403). */
+static const char *
+browser_refusal(struct app *app, const struct http_conn *c,
+		const struct api_route *rt, bool anonymous)
+{
+	struct app_conf *conf = app_config_get(app);
+	const char *host = http_conn_find(c, "host");
+	const char *why = NULL;
+	bool form = strcmp(rt->pattern, "/process_file") == 0;
+
+	if ((anonymous || conf->cfg->server.n_server_names > 0) && host != NULL &&
+	    !http_host_allowed(host, bound_host, conf->cfg->server.server_names,
+	    conf->cfg->server.n_server_names))
+		why = "the Host is not this server (see server_names)";
+	else if ((anonymous || form) && http_cross_site(http_conn_find(c,
+	    "origin"), http_conn_find(c, "sec-fetch-site"), host))
+		why = "a cross-site browser request";
+	app_config_put(app, conf);
+	return why;
+}
+
 void
 http_answer(struct app *app, const struct http_conn *c, const char *method,
 	    const char *url, const char *query, bool query_too_long,
@@ -474,11 +785,25 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 		goto log;
 	}
 	req->route = rt->pattern;
-	req->token_name = authenticate(app, c, rt->open, &auth_ok);
+	req->token_name = authenticate(app, c, rt->open, &auth_ok, &req->scopes);
 	if (!auth_ok) {
 		api_problem(r, 401, NULL, "Unauthorized",
 		    "send Authorization: Bearer TOKEN");
 		api_resp_header(r, "WWW-Authenticate", "Bearer realm=\"poky\"");
+		goto log;
+	}
+	{
+		const char *why = browser_refusal(app, c, rt,
+		    req->token_name == NULL && req->scopes == AUTH_ALL);
+
+		if (why != NULL) {
+			api_problem(r, 403, NULL, "Forbidden", "%s", why);
+			goto log;
+		}
+	}
+	if (rt->scope != 0 && !rt->open && (req->scopes & rt->scope) == 0) {
+		api_problem(r, 403, NULL, "Forbidden",
+		    "this token's scopes do not cover %s %s", method, rt->pattern);
 		goto log;
 	}
 	req->path = url;
@@ -768,7 +1093,7 @@ send_stream(struct http_server *srv, struct MHD_Connection *mc,
 		api_problem(r, 503, NULL, "Too many watchers",
 		    "[server] max_watchers are connected; try again later");
 		api_resp_header(r, "Retry-After", "5");
-		return send_resp(mc, c, r, "GET");
+		return send_resp(srv, mc, c, r, "GET");
 	}
 	hs = calloc(1, sizeof(*hs));
 	if (hs == NULL) {
@@ -779,6 +1104,9 @@ send_stream(struct http_server *srv, struct MHD_Connection *mc,
 	hs->mc = mc;
 	hs->st = r->stream;
 	r->stream = NULL;
+	/* A stream is ours to end (a change, its deadline, a reader MHD's
+	 * idle timeout drops): no send deadline of its own. */
+	track_set(srv, mc, HTTP_PHASE_BUSY, 0, false);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
 	    stream_read, hs, stream_free);
 	if (resp == NULL) {
@@ -819,7 +1147,6 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 	struct args a = { &query, false };
 	enum MHD_Result ret;
 
-	(void)version;
 	if (c == NULL) {
 		struct app_conf *conf;
 		size_t app_max;
@@ -833,28 +1160,37 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		app_config_put(app, conf);
 		http_conn_init(c, app_max);
 		client_address(mc, c);
+		c->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
 		MHD_get_connection_values_n(mc, MHD_HEADER_KIND, collect_header, c);
 		http_conn_head_done(c);
 		*con_cls = c;
-		if (c->bad_framing == NULL)
+		/* A head refused (400) or a declared body over the limit (413)
+		 * is answered now, before any body is read: MHD sends no
+		 * "100 Continue" once an answer is queued. */
+		if (c->bad_framing == NULL && !c->too_large) {
+			track_set(srv, mc, HTTP_PHASE_BODY, 0, false);
 			return MHD_YES;
-		/* else answer 400 now, before any body is read */
+		}
 	}
 	if (c->parked) {
 		/* Resumed from a watch: the handler looks again below. */
 		c->parked = false;
 	} else if (c->job != NULL) {
 		/* Resumed: the offload thread has answered. */
-		ret = c->job->done ? send_resp(mc, c, &c->job->r, method) : MHD_NO;
+		ret = c->job->done ? send_resp(srv, mc, c, &c->job->r, method) : MHD_NO;
 		job_free(c->job);
 		c->job = NULL;
 		return ret;
 	}
 	if (*upload_size > 0) {
-		http_conn_upload(c, upload, *upload_size);
+		track_set(srv, mc, HTTP_PHASE_BODY, *upload_size, true);
+		/* A chunked body far past the limit: close rather than read
+		 * the rest (a little past it still gets its 413). */
+		ret = http_conn_upload(c, upload, *upload_size) ? MHD_YES : MHD_NO;
 		*upload_size = 0;
-		return MHD_YES;
+		return ret;
 	}
+	track_set(srv, mc, HTTP_PHASE_BUSY, 0, false);
 
 	api_resp_init(&r);
 	buf_init(&query, HTTP_MAX_QUERY);
@@ -888,7 +1224,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 	if (r.stream != NULL && r.status == 200 && strcmp(method, "GET") == 0)
 		ret = send_stream(srv, mc, c, &r);
 	else
-		ret = send_resp(mc, c, &r, method);
+		ret = send_resp(srv, mc, c, &r, method);
 	api_resp_cleanup(&r);
 	buf_free(&query);
 	return ret;
@@ -901,8 +1237,9 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	struct http_server *srv = cls;
 	struct http_conn *c = *con_cls;
 
-	(void)mc;
 	(void)toe;
+	/* Keep-alive: the next head is due within the grace from now. */
+	track_set(srv, mc, HTTP_PHASE_HEAD, 0, false);
 	if (c == NULL)
 		return;
 	job_free(c->job);
@@ -912,6 +1249,33 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	free(c);
 	*con_cls = NULL;
 	atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+/* MHD decodes the path and the query arguments with this.  "%2F" and
+ * "%00" stay as they are: a decoded slash would route "/tasks%2fID" as
+ * "/tasks/ID", and a NUL would cut the string short ("/tasks/ID%00junk").
+ * Kept encoded, neither matches a route or a valid value. */
+static size_t
+unescape(void *cls, struct MHD_Connection *mc, char *s)
+{
+	char *w = s;
+
+	(void)cls;
+	(void)mc;
+	for (const char *r = s; *r; r++) {
+		int hi, lo;
+
+		if (r[0] == '%' && (hi = str_hexval((unsigned char)r[1])) >= 0 &&
+		    (lo = str_hexval((unsigned char)r[2])) >= 0 &&
+		    (hi << 4 | lo) != 0 && (hi << 4 | lo) != '/') {
+			*w++ = (char)(hi << 4 | lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 static void
@@ -935,6 +1299,7 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_USE_ERROR_LOG | MHD_USE_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *di;
+	int per_client;
 
 	if (srv == NULL) {
 		poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
@@ -949,8 +1314,19 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 		struct app_conf *conf = app_config_get(app);
 
 		srv->max_threads = conf->cfg->aws.max_in_flight;
+		per_client = conf->cfg->server.max_conns_per_client;
+		srv->rate = (double)conf->cfg->server.min_transfer_rate;
 		app_config_put(app, conf);
 	}
+	srv->grace = (double)timeout;
+	/* 0: a quarter of the connections (one proxy in front of us is one
+	 * client: set it to max_connections there). */
+	if (per_client <= 0)
+		per_client = max_conns / 4 > 4 ? max_conns / 4 : 4;
+	/* The reserve: a sixteenth of the connections, at least two. */
+	srv->evict_at = max_conns - (max_conns / 16 > 2 ? max_conns / 16 : 2);
+	pthread_mutex_init(&srv->tlock, NULL);
+	pthread_cond_init(&srv->tick, NULL);
 	if (srv->max_threads > OFFLOAD_MAX_THREADS)
 		srv->max_threads = OFFLOAD_MAX_THREADS;
 	memset(&ss, 0, sizeof(ss));
@@ -980,6 +1356,9 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)per_client,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+	    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -989,6 +1368,8 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 
 		pthread_cond_destroy(&srv->work);
 		pthread_mutex_destroy(&srv->lock);
+		pthread_cond_destroy(&srv->tick);
+		pthread_mutex_destroy(&srv->tlock);
 		free(srv);
 		poky_error_set(e, POKY_ERR_IO, "cannot listen on %s:%u: %s", host, port,
 		    strerror(err));
@@ -996,6 +1377,11 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	}
 	di = MHD_get_daemon_info(srv->d, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = di ? di->port : port;
+	http_set_bound_host(host);
+	if (pthread_create(&srv->sweeper, NULL, sweep_thread, srv) == 0)
+		srv->sweeping = true;
+	else
+		log_warnx("http: no deadline thread: slow clients keep idle timers only");
 	return srv;
 }
 
@@ -1040,6 +1426,17 @@ http_stop(struct http_server *srv)
 		pthread_join(srv->threads[i], NULL);
 	if (srv->d != NULL)
 		MHD_stop_daemon(srv->d);
+	/* The deadlines ran through the drain above (a trickled body ends
+	 * within them); every record is gone with MHD. */
+	if (srv->sweeping) {
+		pthread_mutex_lock(&srv->tlock);
+		srv->sweep_stop = true;
+		pthread_cond_signal(&srv->tick);
+		pthread_mutex_unlock(&srv->tlock);
+		pthread_join(srv->sweeper, NULL);
+	}
+	pthread_cond_destroy(&srv->tick);
+	pthread_mutex_destroy(&srv->tlock);
 	pthread_cond_destroy(&srv->work);
 	pthread_mutex_destroy(&srv->lock);
 	/* MHD hands the quiesced socket to us, to close after the stop. */

@@ -276,7 +276,7 @@ main(int argc, char **argv)
 	struct poky_error e = { 0 };
 	struct http_server *srv = NULL;
 	struct app app;
-	char host[256];
+	char host[256], bound[300];
 	unsigned port;
 	sigset_t sigs;
 	uint64_t wd_usec = 0;
@@ -352,6 +352,10 @@ main(int argc, char **argv)
 	app.started = time(NULL);
 	snprintf(app.state_dir, sizeof(app.state_dir), "%s", cfg->server.state_dir);
 	config_split_listen(cfg->server.listen, host, sizeof(host), &port, NULL);
+	/* A reload is checked against the socket we hold, not the new file's
+	 * listen (which needs a restart): a SIGHUP that drops tokens_file
+	 * while bound to 0.0.0.0 must not serve anonymously. */
+	snprintf(bound, sizeof(bound), "%s", cfg->server.listen);
 	app_config_swap(&app, cfg, tokens);
 	app.metrics = metrics_new();
 	app.store = store_open(app.state_dir, &e);
@@ -488,7 +492,7 @@ main(int argc, char **argv)
 			struct auth_tokens *ntok;
 
 			notify("RELOADING=1");
-			if (load_all(cfg_path, listen, &ncfg, &ntok, &e) == POKY_OK) {
+			if (load_all(cfg_path, bound, &ncfg, &ntok, &e) == POKY_OK) {
 				app_config_swap(&app, ncfg, ntok);
 				config_loaded(&app, true);
 				log_info("reloaded %s (templates and tokens; listen, "

@@ -16,6 +16,7 @@
 #include "poky/launch.h"
 #include "poky/launchq.h"
 #include "poky/lifecycle.h"
+#include "poky/localfs.h"
 #include "poky/log.h"
 #include "poky/logs.h"
 #include "poky/metrics.h"
@@ -296,7 +297,7 @@ s3_checks(struct app *app, const struct tmpl *t, const json_t *checked,
 		const struct tmpl_param *p = &t->params[i];
 		const char *v = json_string_value(json_object_get(checked, p->name));
 		const char *bucket = v, *key = NULL;
-		char what[80], path[8192];
+		char what[80];
 		struct poky_error se;
 		enum poky_err rc;
 		bool exists;
@@ -312,17 +313,12 @@ s3_checks(struct app *app, const struct tmpl *t, const json_t *checked,
 		}
 		human(p->name, what, sizeof(what));
 		if (t->launcher == LAUNCHER_LOCAL) {
-			struct stat st;
-
 			if (root == NULL)
 				continue;       /* nothing to check against */
-			exists = local_name_ok(bucket) && (key == NULL || local_name_ok(key));
-			if (exists) {
-				snprintf(path, sizeof(path), "%s/%s%s%s", root, bucket,
-				    key ? "/" : "", key ? key : "");
-				exists = stat(path, &st) == 0 &&
-				    (key ? S_ISREG(st.st_mode) : S_ISDIR(st.st_mode));
-			}
+			/* No link followed: the worker refuses them. */
+			exists = local_name_ok(bucket) &&
+			    (key == NULL || local_name_ok(key)) &&
+			    localfs_exists(root, bucket, key);
 			rc = exists ? POKY_OK : POKY_ERR_NOTFOUND;
 		} else {
 			if (aws == NULL && (aws = app_aws(app, e)) == NULL)

@@ -36,10 +36,41 @@
 #define CB_DELIVERED "delivered"
 #define CB_FAILED "failed"
 
+/* Deliveries run on a pool of workers, so an unresponsive receiver delays
+ * only its own host: at most PER_HOST at once to one host, and a host that
+ * has used HOST_BUDGET seconds of deliveries in a BUDGET_WINDOW waits, the
+ * least-used host going first.  The scanning thread only queues what is
+ * due; it never waits on a delivery. */
+#define WORKERS 16
+#define PER_HOST 2
+#define HOST_BUDGET 15.0
+#define BUDGET_WINDOW 60.0
+
+struct due_item {
+	char id[TASK_ID_LEN + 1];
+	char host[HOST_MAX];            /* the URL's authority, lowercased */
+	bool started;                   /* a worker has it */
+};
+
+struct host_use {
+	char host[HOST_MAX];
+	int in_flight;
+	double spent;                   /* seconds of deliveries in the window */
+	double window;                  /* monotonic start of the window */
+};
+
 struct webhook {
 	struct app *app;
-	struct httpc *http;             /* the delivery thread's only */
 	struct bgthread bg;
+	pthread_mutex_t lock;           /* what follows */
+	pthread_cond_t changed;
+	struct due_item *q;             /* queued or in flight, MAX_DUE */
+	size_t n_q;
+	struct host_use *hosts;         /* MAX_DUE */
+	size_t n_hosts;
+	bool stop;
+	pthread_t workers[WORKERS];
+	size_t n_workers;
 };
 
 /* ---- signature ------------------------------------------------------------ */
@@ -244,13 +275,91 @@ prefix_allowed(const struct config *cfg, const char *url)
 	return false;
 }
 
+static int
+hexval(char c)
+{
+	return isdigit((unsigned char)c) ? c - '0' :
+	    isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10) : -1;
+}
+
+const char *
+webhook_url_normalize(const char *url, char *out, size_t cap)
+{
+	const char *a = strstr(url, "://"), *path, *rest;
+	struct buf dec, res;
+	const char *why = NULL;
+
+	if (a == NULL)
+		return "is not an http:// or https:// URL";
+	path = a + 3 + strcspn(a + 3, "/?#");
+	rest = path + strcspn(path, "?#");
+	buf_init(&dec, URL_MAX + 1);
+	buf_init(&res, URL_MAX + 1);
+	/* The path as the receiver will read it: "%2e" is a dot (and "%2e%2e"
+	 * a parent); an encoded slash or any backslash has no one reading. */
+	for (const char *q = path; q < rest && why == NULL; q++) {
+		int hi, lo;
+
+		if (*q == '\\') {
+			why = "has a backslash in its path";
+		} else if (*q == '%' && q + 2 < rest &&
+		    (hi = hexval(q[1])) >= 0 && (lo = hexval(q[2])) >= 0) {
+			int v = hi << 4 | lo;
+
+			if (v == '/' || v == '\\')
+				why = "has an encoded slash in its path";
+			else if (v == '.')
+				buf_append_byte(&dec, '.');
+			else
+				buf_append(&dec, q, 3);
+			q += 2;
+		} else {
+			buf_append_byte(&dec, *q);
+		}
+	}
+	/* Dot segments out (RFC 3986 5.2.4), segment by segment. */
+	buf_append(&res, url, (size_t)(path - url));
+	for (size_t i = 0, base = res.len; why == NULL && i < dec.len;) {
+		size_t j = i + 1;
+
+		while (j < dec.len && dec.data[j] != '/')
+			j++;
+		if (j - i - 1 == 1 && dec.data[i + 1] == '.') {
+			if (j == dec.len)
+				buf_append_byte(&res, '/');
+		} else if (j - i - 1 == 2 && dec.data[i + 1] == '.' &&
+		    dec.data[i + 2] == '.') {
+			while (res.len > base && res.data[res.len - 1] != '/')
+				res.len--;
+			if (res.len > base)
+				res.len--;
+			if (j == dec.len)
+				buf_append_byte(&res, '/');
+		} else {
+			buf_append(&res, dec.data + i, j - i);
+		}
+		i = j;
+	}
+	if (why == NULL && (buf_append(&res, rest, strlen(rest)) != POKY_OK ||
+	    res.len >= cap))
+		why = "is too long";
+	if (why == NULL) {
+		memcpy(out, res.data, res.len);
+		out[res.len] = '\0';
+	}
+	buf_free(&dec);
+	buf_free(&res);
+	return why;
+}
+
 /* The checks that need no DNS, shared by submit (webhook_url_refused) and
  * every delivery: fills tg->host, port and url, *named (a prefix names the
  * host) and *literal (the host is an address). */
 static enum verdict
-static_check(const struct config *cfg, const char *url, struct target *tg,
+static_check(const struct config *cfg, const char *given, struct target *tg,
 	     bool *named, bool *literal, char *why, size_t why_cap)
 {
+	static _Thread_local char url[URL_MAX + 1];
 	unsigned char lit[16];
 	struct in_addr a4;
 	const char *bad;
@@ -258,15 +367,21 @@ static_check(const struct config *cfg, const char *url, struct target *tg,
 	int family = 0;
 
 	memset(tg, 0, sizeof(*tg));
-	if (strlen(url) > URL_MAX) {
+	if (strlen(given) > URL_MAX) {
 		snprintf(why, why_cap, "the URL is longer than %d characters", URL_MAX);
 		return TARGET_REFUSED;
 	}
-	for (const char *q = url; *q; q++)
+	for (const char *q = given; *q; q++)
 		if ((unsigned char)*q <= ' ' || *q == 0x7f) {
 			snprintf(why, why_cap, "the URL holds a space or control character");
 			return TARGET_REFUSED;
 		}
+	/* The prefix is checked against, and the request sent to, the URL
+	 * as its receiver reads it: "/hooks/../admin" is "/admin". */
+	if ((bad = webhook_url_normalize(given, url, sizeof(url))) != NULL) {
+		snprintf(why, why_cap, "the URL %s", bad);
+		return TARGET_REFUSED;
+	}
 	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
 		snprintf(why, why_cap, "the URL is not http:// or https://");
 		return TARGET_REFUSED;
@@ -404,7 +519,7 @@ discard(void *ud, const char *p, size_t n)
 /* POST the record once.  True on a 2xx answer; otherwise why[] says what
  * came back. */
 static bool
-post(struct webhook *w, const struct config *cfg, const struct task *t,
+post(struct httpc *http, const struct config *cfg, const struct task *t,
      const struct target *tg, char *why, size_t why_cap)
 {
 	static const char ua[] = "poky/" POKY_VERSION;
@@ -443,7 +558,7 @@ post(struct webhook *w, const struct config *cfg, const struct task *t,
 		};
 
 		httpc_response_init(&resp, RESP_BODY_MAX);
-		if (httpc_perform(w->http, &req, &resp, &e) != POKY_OK)
+		if (httpc_perform(http, &req, &resp, &e) != POKY_OK)
 			snprintf(why, why_cap, "%s", e.message);
 		else if (resp.status >= 200 && resp.status < 300)
 			ok = true;
@@ -477,7 +592,7 @@ count(struct webhook *w, const char *outcome)
 /* One attempt for the callback of task id.  False when its outcome could
  * not be stored (the callback stays due: wait before trying it again). */
 static bool
-deliver(struct webhook *w, const char *id)
+deliver(struct webhook *w, struct httpc *http, const char *id)
 {
 	struct app *app = w->app;
 	struct app_conf *conf = NULL;
@@ -512,7 +627,7 @@ deliver(struct webhook *w, const char *id)
 		goto out;
 	}
 	t.callback_attempts++;
-	if (v == TARGET_OK && post(w, conf->cfg, &t, tg, why, sizeof(why))) {
+	if (v == TARGET_OK && post(http, conf->cfg, &t, tg, why, sizeof(why))) {
 		set_state(&t, CB_DELIVERED);
 		if ((stored = store_update(app->store, &t, t.status, NULL) == POKY_OK)) {
 			log_info("task %s: webhook delivered to %s (attempt %d)", t.id,
@@ -551,55 +666,191 @@ out:
 /* ---- the thread ----------------------------------------------------------- */
 
 struct due {
-	char (*ids)[TASK_ID_LEN + 1];
-	size_t n;
+	struct webhook *w;
 	double now;
 	double next;                    /* earliest next_at not yet due */
+	size_t added;
 };
 
+/* "scheme://Host:port/..." -> "host:port": what a receiver is, for the
+ * per-host bounds (no DNS: two names for one address are two hosts). */
+static void
+host_key(const char *url, char *out, size_t cap)
+{
+	const char *a = url ? strstr(url, "://") : NULL;
+	size_t n;
+
+	a = a ? a + 3 : "";
+	n = strcspn(a, "/?#");
+	if (n >= cap)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)a[i]);
+	out[n] = '\0';
+}
+
+/* Queue t's delivery unless it is queued already.  Call with w->lock. */
 static int
 note_due(void *ud, const struct task *t)
 {
 	struct due *d = ud;
+	struct webhook *w = d->w;
 
 	if (t->callback_next_at > d->now) {
 		if (t->callback_next_at < d->next)
 			d->next = t->callback_next_at;
 		return 0;
 	}
-	if (d->n == MAX_DUE) {
-		d->next = d->now;       /* more than a round: come back at once */
-		return 1;
-	}
-	str_copy(d->ids[d->n++], TASK_ID_LEN + 1, t->id);
+	for (size_t i = 0; i < w->n_q; i++)
+		if (strcmp(w->q[i].id, t->id) == 0)
+			return 0;
+	if (w->n_q == MAX_DUE)
+		return 0;               /* the queue is full: a later scan */
+	memset(&w->q[w->n_q], 0, sizeof(w->q[0]));
+	str_copy(w->q[w->n_q].id, TASK_ID_LEN + 1, t->id);
+	host_key(t->callback_url, w->q[w->n_q].host, HOST_MAX);
+	w->n_q++;
+	d->added++;
 	return 0;
 }
 
-/* Deliver what is due; returns when to look again. */
+/* The record of host, made (or recycled from an idle one) when new; NULL
+ * when the table is full of busy hosts.  Call with w->lock. */
+static struct host_use *
+host_of(struct webhook *w, const char *host, double now)
+{
+	struct host_use *h = NULL;
+
+	for (size_t i = 0; i < w->n_hosts; i++)
+		if (strcmp(w->hosts[i].host, host) == 0)
+			h = &w->hosts[i];
+	if (h == NULL) {
+		for (size_t i = 0; h == NULL && i < w->n_hosts; i++)
+			if (w->hosts[i].in_flight == 0 &&
+			    now - w->hosts[i].window >= BUDGET_WINDOW)
+				h = &w->hosts[i];
+		if (h == NULL && w->n_hosts < MAX_DUE)
+			h = &w->hosts[w->n_hosts++];
+		if (h == NULL)
+			return NULL;
+		memset(h, 0, sizeof(*h));
+		str_copy(h->host, HOST_MAX, host);
+		h->window = now;
+	}
+	if (now - h->window >= BUDGET_WINDOW) {
+		h->window = now;
+		h->spent = 0;
+	}
+	return h;
+}
+
+/* The next item to deliver: its host under PER_HOST and HOST_BUDGET, the
+ * host that has used the least time first.  Call with w->lock. */
+static struct due_item *
+pick(struct webhook *w, double now)
+{
+	struct due_item *best = NULL;
+	double best_spent = 0;
+
+	for (size_t i = 0; i < w->n_q; i++) {
+		struct due_item *it = &w->q[i];
+		struct host_use *h;
+
+		if (it->started || (h = host_of(w, it->host, now)) == NULL ||
+		    h->spent >= HOST_BUDGET || h->in_flight >= PER_HOST)
+			continue;
+		if (best == NULL || h->spent < best_spent) {
+			best = it;
+			best_spent = h->spent;
+		}
+	}
+	return best;
+}
+
+static void *
+worker_main(void *p)
+{
+	struct webhook *w = p;
+	const struct httpc_config hc = {
+		.connect_timeout_ms = WEBHOOK_TIMEOUT_MS,
+		.timeout_ms = WEBHOOK_TIMEOUT_MS,
+	};
+	struct httpc *http = httpc_new(&hc);
+
+	pthread_mutex_lock(&w->lock);
+	while (http != NULL && !w->stop) {
+		struct due_item *it;
+		struct host_use *h;
+		char id[TASK_ID_LEN + 1], host[HOST_MAX];
+		double t0, dt;
+		bool stored;
+
+		if ((it = pick(w, clock_mono())) == NULL) {
+			struct timespec ts;
+
+			/* A host over its budget comes back within a second. */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&w->changed, &w->lock, &ts);
+			continue;
+		}
+		it->started = true;
+		str_copy(id, sizeof(id), it->id);
+		str_copy(host, sizeof(host), it->host);
+		h = host_of(w, host, clock_mono());
+		h->in_flight++;
+		pthread_mutex_unlock(&w->lock);
+		t0 = clock_mono();
+		stored = deliver(w, http, id);
+		dt = clock_mono() - t0;
+		pthread_mutex_lock(&w->lock);
+		/* The table only recycles idle hosts: h is still host's. */
+		h->in_flight--;
+		h->spent += dt;
+		for (size_t i = 0; i < w->n_q; i++)
+			if (strcmp(w->q[i].id, id) == 0) {
+				w->q[i] = w->q[--w->n_q];
+				break;
+			}
+		pthread_cond_broadcast(&w->changed);
+		pthread_mutex_unlock(&w->lock);
+		/* Its next_at moved: the scan learns it (or, when the store
+		 * refused the write, it is due again after a pause). */
+		if (!stored) {
+			struct timespec pause = { 1, 0 };
+
+			nanosleep(&pause, NULL);
+		}
+		bgthread_kick(&w->bg);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	httpc_free(http);
+	return NULL;
+}
+
+/* Queue what is due for the workers; returns when to look again. */
 static double
 run_due(struct webhook *w)
 {
-	struct due d = { .now = clock_real() };
+	struct due d = { .w = w, .now = clock_real() };
 	struct poky_error e;
-	bool stored = true;
 
 	d.next = d.now + IDLE_WAIT;
-	d.ids = calloc(MAX_DUE, sizeof(*d.ids));
-	if (d.ids == NULL)
-		return d.now + 1;
+	pthread_mutex_lock(&w->lock);
 	/* Every pending callback, due or not, to learn the next wake-up. */
 	if (store_callbacks_due(w->app->store, d.now + 1e9, note_due, &d, &e) !=
 	    POKY_OK) {
 		log_warnx("webhooks: cannot read pending deliveries: %s", e.message);
 		d.next = d.now + 1;
 	}
-	for (size_t i = 0; i < d.n && !bgthread_stopping(&w->bg); i++)
-		stored = deliver(w, d.ids[i]) && stored;
-	free(d.ids);
-	if (!stored)
-		return clock_real() + 1;  /* the store refuses writes: no busy loop */
-	/* What was just tried has a new next_at: scan again to learn it. */
-	return d.n > 0 ? d.now : d.next;
+	if (d.added > 0)
+		pthread_cond_broadcast(&w->changed);
+	/* Queued ones wake us when done; a full queue is looked at again. */
+	if (w->n_q == MAX_DUE && d.next > d.now + 1)
+		d.next = d.now + 1;
+	pthread_mutex_unlock(&w->lock);
+	return d.next;
 }
 
 static void *
@@ -625,21 +876,28 @@ webhook_main(void *p)
 struct webhook *
 webhook_new(struct app *app)
 {
-	const struct httpc_config hc = {
-		.connect_timeout_ms = WEBHOOK_TIMEOUT_MS,
-		.timeout_ms = WEBHOOK_TIMEOUT_MS,
-	};
 	struct webhook *w = calloc(1, sizeof(*w));
 
 	if (w == NULL)
 		return NULL;
 	w->app = app;
-	if (bgthread_init(&w->bg) != 0) {
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->changed, NULL);
+	w->q = calloc(MAX_DUE, sizeof(*w->q));
+	w->hosts = calloc(MAX_DUE, sizeof(*w->hosts));
+	if (w->q == NULL || w->hosts == NULL || bgthread_init(&w->bg) != 0) {
+		free(w->q);
+		free(w->hosts);
+		pthread_cond_destroy(&w->changed);
+		pthread_mutex_destroy(&w->lock);
 		free(w);
 		return NULL;
 	}
-	if ((w->http = httpc_new(&hc)) == NULL ||
-	    bgthread_start(&w->bg, webhook_main, w) != 0) {
+	for (size_t i = 0; i < WORKERS; i++)
+		if (pthread_create(&w->workers[w->n_workers], NULL, worker_main,
+		    w) == 0)
+			w->n_workers++;
+	if (w->n_workers == 0 || bgthread_start(&w->bg, webhook_main, w) != 0) {
 		webhook_free(w);
 		return NULL;
 	}
@@ -659,8 +917,18 @@ webhook_free(struct webhook *w)
 {
 	if (w == NULL)
 		return;
-	/* The connection is the thread's: freed once it is gone. */
+	/* The workers first, each finishing the delivery it has (they kick
+	 * the scanner), then the scanner. */
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_cond_broadcast(&w->changed);
+	pthread_mutex_unlock(&w->lock);
+	for (size_t i = 0; i < w->n_workers; i++)
+		pthread_join(w->workers[i], NULL);
 	bgthread_destroy(&w->bg);
-	httpc_free(w->http);
+	pthread_cond_destroy(&w->changed);
+	pthread_mutex_destroy(&w->lock);
+	free(w->q);
+	free(w->hosts);
 	free(w);
 }

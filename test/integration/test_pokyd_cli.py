@@ -202,7 +202,8 @@ def test_public_address_serves_with_tokens(pokyd_factory):
 @pytest.mark.parametrize("content,message", [
     ("alice not-a-hash\n", ":1: want 'NAME SHA256HEX'"),
     ("# comment\n\nbad!name " + "0" * 64 + "\n", ":3: token name must be"),
-    ("alice " + "0" * 64 + " trailing\n", ":1: want 'NAME SHA256HEX'"),
+    # a third field is a scope (issue 18): an unknown word is refused, never echoed
+    ("alice " + "0" * 64 + " trailing\n", ":1: unknown scope"),
 ], ids=["not-hex", "bad-name", "trailing"])
 def test_bad_tokens_file_names_the_line(run, tmp_path, content, message):
     tokens = tmp_path / "tokens"

@@ -42,7 +42,11 @@ test_smuggling_shapes_are_refused(void **state)
 	assert_null(framing((const char *const[]){ "Content-Length", "4",
 	    "Host", "x", NULL }));
 	assert_null(framing((const char *const[]){ "Transfer-Encoding",
-	    "Chunked", NULL }));
+	    "Chunked", "Host", "x", NULL }));
+	assert_string_equal(framing((const char *const[]){ "Host", "a",
+	    "host", "b", NULL }), "more than one Host");
+	assert_string_equal(framing((const char *const[]){ "Content-Length",
+	    "0", NULL }), "no Host header");
 	assert_string_equal(framing((const char *const[]){ "Content-Length", "4",
 	    "content-length", "4", NULL }), "more than one Content-Length");
 	assert_string_equal(framing((const char *const[]){ "Content-Length", "4",
@@ -127,6 +131,53 @@ test_query_rebuilt_encoded_and_bounded(void **state)
 	buf_free(&q);
 }
 
+static void
+test_host_and_origin_checks(void **state)
+{
+	char *names[] = { "poky.example.com" };
+
+	(void)state;
+	assert_true(http_host_allowed("127.0.0.1:8080", "127.0.0.1", NULL, 0));
+	assert_true(http_host_allowed("localhost:8080", "127.0.0.1", NULL, 0));
+	assert_true(http_host_allowed("[::1]:8080", "::", NULL, 0));
+	assert_true(http_host_allowed("10.0.0.5", "0.0.0.0", NULL, 0));
+	assert_true(http_host_allowed("POKY.example.com:443", "0.0.0.0", names, 1));
+	/* a rebinding page's own name, another address, junk */
+	assert_false(http_host_allowed("attacker.test:8080", "127.0.0.1", NULL, 0));
+	assert_false(http_host_allowed("attacker.test", "0.0.0.0", names, 1));
+	assert_false(http_host_allowed("127.0.0.2:8080", "127.0.0.1", NULL, 0));
+	assert_false(http_host_allowed("[::1", "::", NULL, 0));
+	assert_false(http_host_allowed(":80", "::", NULL, 0));
+	assert_false(http_cross_site(NULL, NULL, "127.0.0.1:8080"));
+	assert_false(http_cross_site("http://127.0.0.1:8080", "same-origin",
+	    "127.0.0.1:8080"));
+	assert_false(http_cross_site(NULL, "none", "127.0.0.1:8080"));
+	assert_true(http_cross_site(NULL, "cross-site", "127.0.0.1:8080"));
+	assert_true(http_cross_site(NULL, "same-site", "127.0.0.1:8080"));
+	assert_true(http_cross_site("http://evil.test", NULL, "127.0.0.1:8080"));
+	assert_true(http_cross_site("null", NULL, "127.0.0.1:8080"));
+}
+
+/* The deadlines are totals and rates, never idle timers: a byte now and
+ * then does not move them. */
+static void
+test_deadlines_are_totals_not_idle_timers(void **state)
+{
+	(void)state;
+	/* head: grace 2 s in all, however many bytes came */
+	assert_false(http_deadline_passed(HTTP_PHASE_HEAD, 1.9, 100, 2, 1024));
+	assert_true(http_deadline_passed(HTTP_PHASE_HEAD, 2.1, 100, 2, 1024));
+	/* body: 1 byte/s is below 1024 B/s once past the grace */
+	assert_false(http_deadline_passed(HTTP_PHASE_BODY, 1.9, 2, 2, 1024));
+	assert_true(http_deadline_passed(HTTP_PHASE_BODY, 3.0, 3, 2, 1024));
+	assert_false(http_deadline_passed(HTTP_PHASE_BODY, 3.0, 2048, 2, 1024));
+	/* answer: grace + size / rate */
+	assert_false(http_deadline_passed(HTTP_PHASE_SEND, 11.0, 10240, 2, 1024));
+	assert_true(http_deadline_passed(HTTP_PHASE_SEND, 12.5, 10240, 2, 1024));
+	/* our own handler is never timed out from here */
+	assert_false(http_deadline_passed(HTTP_PHASE_BUSY, 1e6, 0, 2, 1024));
+}
+
 int
 main(void)
 {
@@ -136,6 +187,8 @@ main(void)
 		cmocka_unit_test(test_header_count_and_body_limits),
 		cmocka_unit_test(test_request_id_kept_only_when_tame),
 		cmocka_unit_test(test_query_rebuilt_encoded_and_bounded),
+		cmocka_unit_test(test_deadlines_are_totals_not_idle_timers),
+		cmocka_unit_test(test_host_and_origin_checks),
 	};
 
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);

@@ -299,6 +299,37 @@ test_url_literal_private_and_localhost_refused_unless_named(void **state)
 	assert_null(url_refused("http://", NULL, "http://93.184.216.34/hook"));
 }
 
+static const char *
+norm(const char *url)
+{
+	static char out[256];
+
+	return webhook_url_normalize(url, out, sizeof(out)) == NULL ? out : NULL;
+}
+
+static void
+test_url_dot_segments_are_resolved_before_the_prefix(void **state)
+{
+	(void)state;
+	assert_string_equal(norm("http://h/hooks/../admin/x"), "http://h/admin/x");
+	assert_string_equal(norm("http://h/hooks/%2e%2e/admin"), "http://h/admin");
+	assert_string_equal(norm("http://h/hooks/%2E./a/./b/"), "http://h/a/b/");
+	assert_string_equal(norm("http://h/a/b/.."), "http://h/a/");
+	assert_string_equal(norm("http://h/../../x?q=/../y"), "http://h/x?q=/../y");
+	assert_string_equal(norm("http://h"), "http://h");
+	assert_string_equal(norm("http://h/a%20b/%41"), "http://h/a%20b/%41");
+	assert_null(norm("http://h/hooks/..%2fadmin"));
+	assert_null(norm("http://h/hooks\\..\\admin"));
+	assert_null(norm("http://h/hooks/%5c"));
+	/* the prefix is held against what is sent */
+	assert_non_null(url_refused("http://127.0.0.1:9/hooks/", NULL,
+	    "http://127.0.0.1:9/hooks/../admin/x"));
+	assert_non_null(url_refused("http://127.0.0.1:9/hooks/", NULL,
+	    "http://127.0.0.1:9/hooks/%2e%2e/admin/x"));
+	assert_null(url_refused("http://127.0.0.1:9/hooks/", NULL,
+	    "http://127.0.0.1:9/hooks/a/../b"));
+}
+
 int
 main(void)
 {
@@ -322,6 +353,7 @@ main(void)
 		cmocka_unit_test(test_backoff_jitter_takes_off_at_most_a_fifth),
 		cmocka_unit_test(test_url_needs_an_allowed_prefix_and_a_plain_authority),
 		cmocka_unit_test(test_url_literal_private_and_localhost_refused_unless_named),
+		cmocka_unit_test(test_url_dot_segments_are_resolved_before_the_prefix),
 	};
 
 	return cmocka_run_group_tests_name("webhook", tests, NULL, NULL);
