@@ -1326,7 +1326,17 @@ http_start(struct app *app, const char *host, unsigned port, int threads,
 	/* The reserve: a sixteenth of the connections, at least two. */
 	srv->evict_at = max_conns - (max_conns / 16 > 2 ? max_conns / 16 : 2);
 	pthread_mutex_init(&srv->tlock, NULL);
-	pthread_cond_init(&srv->tick, NULL);
+	{
+		/* The sweep's deadlines are on CLOCK_MONOTONIC: a condition
+		 * on the default (realtime) clock would take them for long
+		 * past and never sleep. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&srv->tick, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (srv->max_threads > OFFLOAD_MAX_THREADS)
 		srv->max_threads = OFFLOAD_MAX_THREADS;
 	memset(&ss, 0, sizeof(ss));

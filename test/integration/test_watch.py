@@ -29,6 +29,9 @@ def daemon(bindir, tmp_path_factory, fake_ecs_server, fake_s3_server):
         "slow": local_template("/bin/sleep 30", kill_grace=1),
         "talk": local_template(str(talk)),
     }, server={"max_watchers": MAX_WATCHERS, "max_connections": 4096,
+               # All watchers come from 127.0.0.1: the per-client cap must not be
+               # what stops them before the watcher cap is reached.
+               "max_connections_per_client": 4096,
                "request_timeout": 3, "threads": 4})
     yield d
     f.close()
