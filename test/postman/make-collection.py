@@ -137,6 +137,8 @@ if (FINAL.indexOf(rec.status) < 0 && n < max) {
 
 def url(path, query=None):
     segs = [s for s in path.split("/") if s]
+    if path.endswith("/") and len(path) > 1:
+        segs.append("")             # Postman keeps a trailing slash as an empty segment
     raw = "{{baseUrl}}/" + "/".join(segs)
     u = {"raw": raw, "host": ["{{baseUrl}}"], "path": segs}
     if query:
@@ -861,6 +863,44 @@ pm.test('413 problem+json', function () { expectProblem(413); });"""),
 
 # ---- Metrics ------------------------------------------------------------------------------
 
+watch = folder("Watch and console", "`GET /events` is a Server-Sent Events stream that does not "
+               "end, so the collection only checks how it refuses a bad filter (a streaming client "
+               "such as `curl -N` or the console follows it); the web console's files need no "
+               "token.", [
+    req("Events refuse an unknown status", "GET", "/events", query=[("status", "bogus")],
+        desc="`GET /events?status=...` takes a task status; anything else is a 400 naming "
+             "the field, before any stream starts.",
+        tests=r"""
+pm.test('400 problem naming status', function () {
+    pm.response.to.have.status(400);
+    const b = pm.response.json();
+    pm.expect(b.errors.map(e => e.field)).to.include('status');
+});"""),
+    req("Console page", "GET", "/ui/", auth="none",
+        desc="`GET /ui/`: the console's page, open, under a strict Content-Security-Policy.",
+        tests=r"""
+pm.test('200 html', function () {
+    pm.response.to.have.status(200);
+    pm.expect(pm.response.headers.get('Content-Type')).to.include('text/html');
+});
+pm.test('strict CSP', function () {
+    pm.expect(pm.response.headers.get('Content-Security-Policy')).to.include("default-src 'none'");
+});"""),
+    req("Console script", "GET", "/ui/app.js", auth="none",
+        desc="`GET /ui/{file}`: one of the console's compiled-in files.",
+        tests=r"""
+pm.test('200 javascript', function () {
+    pm.response.to.have.status(200);
+    pm.expect(pm.response.headers.get('Content-Type')).to.include('javascript');
+});"""),
+    req("Console without its slash", "GET", "/ui", auth="none",
+        desc="`GET /ui` redirects to `/ui/` (308).",
+        tests=r"""
+pm.test('redirected to the page (308, followed)', function () {
+    pm.expect(pm.response.code).to.be.oneOf([200, 308]);
+});"""),
+])
+
 metrics = folder("Metrics", "`GET /metrics` last, when this run's tasks are counted.", [
     req("Prometheus metrics", "GET", "/metrics", tests=r"""
 pm.test('200', function () { pm.response.to.have.status(200); });
@@ -960,8 +1000,9 @@ pm.test('[all] X-Request-Id: ours when tame, else a new one', function () {
     pm.expect(got, 'X-Request-Id').to.be.a('string').and.not.empty;
     if (/^[A-Za-z0-9._:-]{1,64}$/.test(sentId || '')) pm.expect(got).to.eql(sentId);
 });
-pm.test('[all] Cache-Control: no-store', function () {
-    pm.expect(pm.response.headers.get('Cache-Control')).to.eql('no-store');
+pm.test('[all] Cache-Control: no-store (API), no-cache (the console\'s files)', function () {
+    const ui = pm.request.url.getPath().startsWith('/ui');
+    pm.expect(pm.response.headers.get('Cache-Control')).to.eql(ui ? 'no-cache' : 'no-store');
 });
 // Errors are RFC 9457 problems, except the original Poky's /process_file 400s (JSON strings).
 const compat400 = pm.request.url.getPath() === '/process_file' && pm.response.code === 400;
@@ -1002,7 +1043,7 @@ collection = {
         "description": DESC,
         "schema": "https://schema.getpostman.com/json/collection/v2.1.0/collection.json",
     },
-    "item": [health, auth, templates, tasks, validation, cancel, compat, listing, protocol,
+    "item": [health, auth, templates, tasks, validation, cancel, compat, listing, protocol, watch,
              metrics],
     "auth": {"type": "bearer",
              "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}]},
