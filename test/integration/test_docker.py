@@ -31,6 +31,7 @@ import pytest
 
 pytest.register_assert_rewrite("pokyd")
 from pokyd import module_factory, wait_for, wait_task  # noqa: E402
+from containers import CONTAINERS_CONF  # noqa: E402  (the one sandbox config)
 
 pytest_plugins = ["pokyd"]
 
@@ -39,14 +40,6 @@ IMAGES_SH = ROOT / "test" / "images.sh"
 BASE = "localhost/poky-base:bookworm"
 IMAGE = "poky-test-sh:test"
 MISSING_IMAGE = "poky-no-such-image:v0"
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-"""
 
 
 # --------------------------------------------------------------------------- the engine

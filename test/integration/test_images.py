@@ -27,6 +27,7 @@ import uuid
 
 import pytest
 
+from containers import CONTAINERS_CONF  # the one sandbox config
 from rgw import free_port, rgw  # noqa: F401  (rgw: the session fixture)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -44,17 +45,6 @@ WORKER_MAX_GZ = 10 * 1000 * 1000          # "under 10 MB compressed"
 TOKEN = "images-test-token-" + uuid.uuid4().hex
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
-# What this sandbox needs (../shared/TESTING.md) and any machine tolerates:
-# runc (crun fails on hybrid cgroups), cgroupfs, no journald, ulimits root
-# cannot raise.
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-"""
 
 # Files no runtime image may hold: a shell, a package manager, setuid helpers.
 FORBIDDEN = re.compile(r"^(bin|usr/bin|sbin|usr/sbin)/|/(sh|bash|dash|busybox|apt|apt-get|dpkg)$")
