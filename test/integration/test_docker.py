@@ -581,6 +581,9 @@ def test_restart_finds_the_container_by_its_label(factory, engine):
     try:
         api = d.client()
         rec = api.submit("nap")
+        # the runner creates the container after the answer: wait for its id
+        rec = wait_task(api, rec["id"], "running")
+        assert rec["docker"]["container_id"], rec
         d.stop()
         set_record(d, rec["id"], container_id=None)
         d.start()
