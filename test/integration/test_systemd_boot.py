@@ -175,12 +175,39 @@ def test_readme_install_start_reload_stop_under_systemd(box):
             assert "listening on 127.0.0.1:8080" in p.stdout, p.stdout[-3000:]
             assert "Started pokyd.service" in p.stdout, p.stdout[-3000:]
             assert box.token not in p.stdout and new_token not in p.stdout
+            check_journal_priorities(box)
     assert operate[-1] == "systemctl stop pokyd"
     assert box.sh("systemctl is-active pokyd", check=False).stdout.strip() == "inactive"
     assert box.sh("systemctl is-failed pokyd", check=False).stdout.strip() != "failed"
     assert box.show("Result") == "success"
     assert box.show("ExecMainStatus") == "0"
     print(f"systemd boot test: {time.monotonic() - t0:.0f} s")
+
+
+def check_journal_priorities(box):
+    """Under systemd pokyd prefixes its lines with <N> (JOURNAL_STREAM): an error is found
+    with `journalctl -p err`, an info line is not.  A reload of a broken config is the
+    error; the good config comes back and the service keeps running."""
+    box.sh("cp /etc/poky/pokyd.ini /tmp/good.ini && "
+           "printf '[server]\\nthreads = many\\n' >> /etc/poky/pokyd.ini")
+    box.sh("systemctl reload pokyd")
+    end = time.monotonic() + 20
+    while True:
+        err = box.sh("journalctl -u pokyd -p err -o json --no-pager", check=False).stdout
+        lines = [json.loads(x) for x in err.splitlines() if x.strip()]
+        if any("reload failed" in x.get("MESSAGE", "") for x in lines):
+            break
+        assert time.monotonic() < end, "no reload failure at -p err: " + err[-3000:]
+        time.sleep(0.3)
+    failed = [x for x in lines if "reload failed" in x.get("MESSAGE", "")]
+    assert failed[-1]["PRIORITY"] == "3", failed[-1]
+    assert not failed[-1]["MESSAGE"].startswith("<"), failed[-1]
+    assert not any("listening on" in x.get("MESSAGE", "") for x in lines), lines
+    info = box.sh("journalctl -u pokyd -p info -o json --no-pager").stdout
+    listening = [json.loads(x) for x in info.splitlines() if "listening on" in x]
+    assert listening and all(x["PRIORITY"] == "6" for x in listening), listening
+    box.sh("cp /tmp/good.ini /etc/poky/pokyd.ini && systemctl reload pokyd")
+    wait_active(box)
 
 
 def post_task(box):
