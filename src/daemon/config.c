@@ -682,38 +682,14 @@ load_template_lists(struct loader *l, const char *sec, struct tmpl *t)
 	return POKY_OK;
 }
 
+/* The keys every launcher kind shares the names of (each kind reads its
+ * own; the check per kind below says which it needs). */
 static enum poky_err
-load_template(struct loader *l, const char *sec)
+load_template_scalars(struct loader *l, const char *sec, struct tmpl *t)
 {
-	const char *name = sec + strlen("template."), *v;
-	int n = iniparser_getsecnkeys(l->d, sec);
-	const char **keys = NULL;
-	struct tmpl *t;
+	const char *v;
 	enum poky_err rc;
 
-	if (!valid_name(name, 64))
-		return bad(l, sec, NULL,
-		    "template names are 1-64 letters, digits, '_' or '-'");
-	if (l->c->n_templates == CONFIG_MAX_TEMPLATES)
-		return bad(l, sec, NULL, "more than %d templates", CONFIG_MAX_TEMPLATES);
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
-	l->c->templates[l->c->n_templates++] = t;
-	t->assign_public_ip = -1;
-	t->max_running = 2;
-	t->kill_grace = 10;
-	t->docker_remove = true;
-	if ((rc = dup_str(l, &t->name, name)) ||
-	    (rc = check_keys(l, sec, tmpl_keys, true)))
-		return rc;
-	v = get(l, sec, "launcher");
-	if (v == NULL)
-		t->launcher = LAUNCHER_ECS;
-	else if (launcher_kind_parse(v) >= 0)
-		t->launcher = (enum launcher_kind)launcher_kind_parse(v);
-	else
-		return bad(l, sec, "launcher", "'%s' is not ecs, local or docker", v);
 	if ((rc = get_str(l, sec, "cluster", &t->cluster)) ||
 	    (rc = get_str(l, sec, "task_definition", &t->task_definition)) ||
 	    (rc = get_str(l, sec, "container", &t->container)) ||
@@ -742,9 +718,57 @@ load_template(struct loader *l, const char *sec)
 		else
 			return bad(l, sec, "pull", "'%s' is not missing, always or never", v);
 	}
+	return POKY_OK;
+}
 
-	/* param.* and env.* keys, in file order. */
-	keys = calloc((size_t)(n > 0 ? n : 1), sizeof(*keys));
+/* One param.NAME key: its specification into the next parameter. */
+static enum poky_err
+load_template_param(struct loader *l, const char *sec, struct tmpl *t,
+		    const char *k, const char *val)
+{
+	struct tmpl_param *p;
+	enum poky_err rc;
+
+	if (!valid_name(k + 6, 64))
+		return bad(l, sec, k, "parameter names are letters, digits, '_' "
+		    "or '-'");
+	if (t->n_params == CONFIG_MAX_PARAMS)
+		return bad(l, sec, k, "more than %d parameters", CONFIG_MAX_PARAMS);
+	p = &t->params[t->n_params++];
+	if ((rc = dup_str(l, &p->name, k + 6)) != POKY_OK)
+		return rc;
+	return parse_param(l, sec, k, p, val);
+}
+
+/* One env.NAME key: a fixed variable for the task (NAME upper-cased). */
+static enum poky_err
+load_template_env(struct loader *l, const char *sec, struct tmpl *t,
+		  const char *k, const char *val)
+{
+	struct tmpl_env *ev;
+	enum poky_err rc;
+
+	if (!valid_env_name(k + 4))
+		return bad(l, sec, k, "not an environment variable name");
+	if (t->n_env == CONFIG_MAX_PARAMS)
+		return bad(l, sec, k, "more than %d env entries", CONFIG_MAX_PARAMS);
+	ev = &t->env[t->n_env++];
+	if ((rc = dup_str(l, &ev->name, k + 4)) != POKY_OK ||
+	    (rc = dup_str(l, &ev->value, val)) != POKY_OK)
+		return rc;
+	for (char *q = ev->name; *q; q++)
+		*q = (char)toupper((unsigned char)*q);
+	return POKY_OK;
+}
+
+/* param.* and env.* keys, in file order (the order tasks see them in). */
+static enum poky_err
+load_template_keys(struct loader *l, const char *sec, struct tmpl *t)
+{
+	int n = iniparser_getsecnkeys(l->d, sec);
+	const char **keys = calloc((size_t)(n > 0 ? n : 1), sizeof(*keys));
+	enum poky_err rc = POKY_OK;
+
 	if (keys == NULL)
 		return poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
 	iniparser_getseckeys(l->d, sec, keys);
@@ -754,50 +778,16 @@ load_template(struct loader *l, const char *sec)
 
 		/* iniparser keys are "section:key", so a section named
 		 * [template.a:param.x] shows up here as a key without value. */
-		if (val == NULL) {
+		if (val == NULL)
 			rc = bad(l, sec, k, "has no value");
-			break;
-		}
-
-		if (strncmp(k, "param.", 6) == 0) {
-			struct tmpl_param *p;
-
-			if (!valid_name(k + 6, 64)) {
-				rc = bad(l, sec, k, "parameter names are letters, "
-				    "digits, '_' or '-'");
-				break;
-			}
-			if (t->n_params == CONFIG_MAX_PARAMS) {
-				rc = bad(l, sec, k, "more than %d parameters",
-				    CONFIG_MAX_PARAMS);
-				break;
-			}
-			p = &t->params[t->n_params++];
-			if ((rc = dup_str(l, &p->name, k + 6)) == POKY_OK)
-				rc = parse_param(l, sec, k, p, val);
-		} else if (strncmp(k, "env.", 4) == 0) {
-			struct tmpl_env *ev;
-
-			if (!valid_env_name(k + 4)) {
-				rc = bad(l, sec, k, "not an environment variable name");
-				break;
-			}
-			if (t->n_env == CONFIG_MAX_PARAMS) {
-				rc = bad(l, sec, k, "more than %d env entries",
-				    CONFIG_MAX_PARAMS);
-				break;
-			}
-			ev = &t->env[t->n_env++];
-			if ((rc = dup_str(l, &ev->name, k + 4)) == POKY_OK &&
-			    (rc = dup_str(l, &ev->value, val)) == POKY_OK)
-				for (char *q = ev->name; *q; q++)
-					*q = (char)toupper((unsigned char)*q);
-		}
+		else if (strncmp(k, "param.", 6) == 0)
+			rc = load_template_param(l, sec, t, k, val);
+		else if (strncmp(k, "env.", 4) == 0)
+			rc = load_template_env(l, sec, t, k, val);
 	}
 	free(keys);
 	if (rc != POKY_OK)
 		return rc;
-
 	/* s3=object:P must name a parameter of this template. */
 	for (size_t i = 0; i < t->n_params; i++) {
 		const struct tmpl_param *p = &t->params[i];
@@ -815,51 +805,103 @@ load_template(struct loader *l, const char *sec)
 			    p->s3_bucket_param);
 		}
 	}
+	return POKY_OK;
+}
 
-	switch (t->launcher) {
-	case LAUNCHER_ECS:
-		if (t->cluster == NULL || t->task_definition == NULL ||
-		    t->container == NULL)
-			return bad(l, sec, NULL, "launcher ecs needs cluster, "
-			    "task_definition and container");
-		if (t->launch_type != NULL && *t->launch_type &&
-		    t->n_capacity_providers > 0)
-			return bad(l, sec, "capacity_providers",
-			    "launch_type and capacity_providers are exclusive");
-		if ((t->launch_type == NULL || !*t->launch_type) &&
-		    t->n_capacity_providers == 0 &&
-		    (rc = dup_str(l, &t->launch_type, "FARGATE")))
-			return rc;
-		break;
-	case LAUNCHER_LOCAL:
-		if (t->command == NULL || *t->command == '\0')
-			return bad(l, sec, "command", "launcher local needs a command");
-		break;
-	case LAUNCHER_DOCKER:
-		if (t->image == NULL || *t->image == '\0')
-			return bad(l, sec, "image", "launcher docker needs an image");
-		if (t->docker_host != NULL && *t->docker_host &&
-		    strncmp(t->docker_host, "unix:///", 8) != 0 &&
-		    strncmp(t->docker_host, "tcp://", 6) != 0)
-			return bad(l, sec, "docker_host",
-			    "'%s' is not unix:///PATH or tcp://HOST:PORT", t->docker_host);
-		if (t->command != NULL && t->command[strspn(t->command, " \t")] == '[') {
-			/* Exec form: a JSON array of strings. */
-			json_t *cmd = json_loads(t->command, 0, NULL), *w;
-			size_t i;
-			bool ok = json_is_array(cmd) && json_array_size(cmd) > 0 &&
-			    json_array_size(cmd) <= 64;
+static enum poky_err
+check_ecs_template(struct loader *l, const char *sec, struct tmpl *t)
+{
+	if (t->cluster == NULL || t->task_definition == NULL ||
+	    t->container == NULL)
+		return bad(l, sec, NULL, "launcher ecs needs cluster, "
+		    "task_definition and container");
+	if (t->launch_type != NULL && *t->launch_type &&
+	    t->n_capacity_providers > 0)
+		return bad(l, sec, "capacity_providers",
+		    "launch_type and capacity_providers are exclusive");
+	if ((t->launch_type == NULL || !*t->launch_type) &&
+	    t->n_capacity_providers == 0)
+		return dup_str(l, &t->launch_type, "FARGATE");
+	return POKY_OK;
+}
 
-			json_array_foreach(cmd, i, w)
-				ok = ok && json_is_string(w);
-			json_decref(cmd);
-			if (!ok)
-				return bad(l, sec, "command", "a command starting with '[' "
-				    "must be a JSON array of 1..64 strings");
-		}
-		break;
+static enum poky_err
+check_local_template(struct loader *l, const char *sec, struct tmpl *t)
+{
+	if (t->command == NULL || *t->command == '\0')
+		return bad(l, sec, "command", "launcher local needs a command");
+	return POKY_OK;
+}
+
+static enum poky_err
+check_docker_template(struct loader *l, const char *sec, struct tmpl *t)
+{
+	if (t->image == NULL || *t->image == '\0')
+		return bad(l, sec, "image", "launcher docker needs an image");
+	if (t->docker_host != NULL && *t->docker_host &&
+	    strncmp(t->docker_host, "unix:///", 8) != 0 &&
+	    strncmp(t->docker_host, "tcp://", 6) != 0)
+		return bad(l, sec, "docker_host",
+		    "'%s' is not unix:///PATH or tcp://HOST:PORT", t->docker_host);
+	if (t->command != NULL && t->command[strspn(t->command, " \t")] == '[') {
+		/* Exec form: a JSON array of strings. */
+		json_t *cmd = json_loads(t->command, 0, NULL), *w;
+		size_t i;
+		bool ok = json_is_array(cmd) && json_array_size(cmd) > 0 &&
+		    json_array_size(cmd) <= 64;
+
+		json_array_foreach(cmd, i, w)
+			ok = ok && json_is_string(w);
+		json_decref(cmd);
+		if (!ok)
+			return bad(l, sec, "command", "a command starting with '[' "
+			    "must be a JSON array of 1..64 strings");
 	}
 	return POKY_OK;
+}
+
+/* What each launcher kind needs of a template, by kind. */
+static enum poky_err (*const check_template[])(struct loader *, const char *,
+    struct tmpl *) = {
+	[LAUNCHER_ECS] = check_ecs_template,
+	[LAUNCHER_LOCAL] = check_local_template,
+	[LAUNCHER_DOCKER] = check_docker_template,
+};
+
+static enum poky_err
+load_template(struct loader *l, const char *sec)
+{
+	const char *name = sec + strlen("template."), *v;
+	struct tmpl *t;
+	enum poky_err rc;
+
+	if (!valid_name(name, 64))
+		return bad(l, sec, NULL,
+		    "template names are 1-64 letters, digits, '_' or '-'");
+	if (l->c->n_templates == CONFIG_MAX_TEMPLATES)
+		return bad(l, sec, NULL, "more than %d templates", CONFIG_MAX_TEMPLATES);
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return poky_error_set(l->e, POKY_ERR_NOMEM, "out of memory");
+	l->c->templates[l->c->n_templates++] = t;
+	t->assign_public_ip = -1;
+	t->max_running = 2;
+	t->kill_grace = 10;
+	t->docker_remove = true;
+	if ((rc = dup_str(l, &t->name, name)) ||
+	    (rc = check_keys(l, sec, tmpl_keys, true)))
+		return rc;
+	v = get(l, sec, "launcher");
+	if (v == NULL)
+		t->launcher = LAUNCHER_ECS;
+	else if (launcher_kind_parse(v) >= 0)
+		t->launcher = (enum launcher_kind)launcher_kind_parse(v);
+	else
+		return bad(l, sec, "launcher", "'%s' is not ecs, local or docker", v);
+	if ((rc = load_template_scalars(l, sec, t)) ||
+	    (rc = load_template_keys(l, sec, t)))
+		return rc;
+	return check_template[t->launcher](l, sec, t);
 }
 
 /* ---- whole file ----------------------------------------------------------- */

@@ -1481,6 +1481,34 @@ runner_main(void *p)
 
 /* ---- the launcher's interface --------------------------------------------- */
 
+/* The runner, kicked by another submit, may have taken this very record
+ * from the queue between its insert and this call.  Its start is then under
+ * way on the runner's thread: wait for it (bounded; this runs on an offload
+ * thread) so the answer shows what a start here would have - the container
+ * and its status - and not a record that is "queued" only for a moment. */
+static void
+started_elsewhere(struct docker_runner *r, struct task *task)
+{
+	double until = clock_mono() + (double)CALL_TIMEOUT_MS / 1000.0;
+	bool taken = false;
+
+	for (;;) {
+		const struct slot *s;
+		bool starting;
+
+		pthread_mutex_lock(&r->bg.lock);
+		s = slot_find(r, task->id);
+		starting = s != NULL && s->state == SLOT_STARTING;
+		taken = taken || s != NULL;
+		pthread_mutex_unlock(&r->bg.lock);
+		if (!starting || bgthread_stopping(&r->bg) || clock_mono() >= until)
+			break;
+		usleep(10000);
+	}
+	if (taken && store_get(r->app->store, task->id, task, NULL) != POKY_OK)
+		log_warnx("task %s: cannot read it back", task->id);
+}
+
 enum poky_err
 docker_submit(struct docker_runner *r, struct task *task, struct poky_error *e)
 {
@@ -1516,7 +1544,8 @@ docker_submit(struct docker_runner *r, struct task *task, struct poky_error *e)
 	if (s == NULL) {
 		app_config_put(r->app, conf);
 		bgthread_kick(&r->bg);
-		return POKY_OK;                 /* queued */
+		started_elsewhere(r, task);
+		return POKY_OK;                 /* queued, or started by the runner */
 	}
 	host_of(t, host, sizeof(host));
 	rc = engine_open(&en, host, e);
