@@ -7,7 +7,8 @@ commands are skipped; a `#` comment at the end of a command stays in its text (t
 it) but not in its `key`. In a ```console block only lines starting with `$ ` are commands.
 
 Who runs what: a test module that runs README commands holds, at module level, a
-`Claims("its name")` and takes its blocks from it (`README.block(heading, first)`), then runs
+`Claims("its name")` and takes its blocks from it (`README.block(heading, has)`: the
+block under that heading with a command starting with `has`), then runs
 every command of each block it took, in order, as written, or with the substitutions it
 declares by `Command.sub` (each one must match, so a README change cannot silently leave a
 substitution stale). test_readme_commands.py imports every module that holds a `Claims` and
@@ -160,13 +161,13 @@ def fenced_after(block, text=None):
     return "\n".join(lines[i + 1:j])
 
 
-def find_block(heading, first, text=None):
-    """The one shell block under the heading `heading` whose first command starts with
-    `first` (the heading is the nearest one above the block, without its '#')."""
-    found = [b for b in blocks(text) if b.heading == heading and b.commands
-             and b.commands[0].key.startswith(first)]
-    assert len(found) == 1, f"README.md: {len(found)} shell blocks under {heading!r} start " \
-        f"with {first!r}; the runner of that block needs updating"
+def find_block(heading, has, text=None):
+    """The one shell block under the heading `heading` (the nearest one above the block,
+    without its '#') with a command that starts with `has`."""
+    found = [b for b in blocks(text) if b.heading == heading
+             and any(c.key.startswith(has) for c in b.commands)]
+    assert len(found) == 1, f"README.md: {len(found)} shell blocks under {heading!r} have " \
+        f"a command starting with {has!r}; the runner of that block needs updating"
     return found[0]
 
 
@@ -174,12 +175,20 @@ class Claims:
     """What one test module runs of the README (see the module docstring)."""
 
     def __init__(self, runner, text=None):
-        self.runner, self.text, self.blocks = runner, text, []
+        self.runner, self.text, self.blocks, self.selectors = runner, text, [], []
 
-    def block(self, heading, first):
-        b = find_block(heading, first, self.text)
+    def block(self, heading, has):
+        b = find_block(heading, has, self.text)
         self.blocks.append(b)
+        self.selectors.append((heading, has))
         return b
 
     def commands(self):
         return [c for b in self.blocks for c in b.commands]
+
+    def on(self, text):
+        """The same claims made on another README text (the coverage test's own check)."""
+        again = Claims(self.runner, text)
+        for heading, has in self.selectors:
+            again.block(heading, has)
+        return again

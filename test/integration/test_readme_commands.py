@@ -397,12 +397,7 @@ def test_a_new_unclaimed_command_is_named():
     text = readme.README.read_text().replace(
         "## The parts", "```sh\ncurl -s localhost:8080/healthz   # new\n```\n\n## The parts", 1)
     commands = readme.commands(text)
-    holders = {}
-    for name, claims in claim_holders().items():
-        again = readme.Claims(name, text)
-        for b in claims.blocks:
-            again.block(b.heading, b.commands[0].key)
-        holders[name] = again
+    holders = {name: claims.on(text) for name, claims in claim_holders().items()}
     errors = coverage_errors(commands, holders, CANNOT_RUN)
     assert len(errors) == 1 and "no test runs `curl -s localhost:8080/healthz`" in errors[0] \
         and "(Quick start)" in errors[0], errors
