@@ -42,7 +42,7 @@ from pokyd import sanitizer_report
 README = readme.Claims("test_readme_commands.py")
 QUICK = README.block("Quick start", "curl -s -X POST localhost:8080/tasks")
 TOKENS = README.block("The launch queue", "T=$(head -c 24 /dev/urandom")
-SCOPES = README.block("Token scopes and ownership", 'echo "$T" | build/pokyd --hash-token ci')
+SCOPES = README.block("Token scopes and ownership", "C=$(head -c 24 /dev/urandom")
 CLI = README.block("The CLI: `poky`", "build/poky templates")
 SIGN = README.block("`poky-sign`: SigV4 on the command line", "printf")
 
@@ -327,9 +327,20 @@ def test_token_examples(sandbox):
     assert task_id, "the token examples submit no task"
     for cmd in SCOPES.commands:
         sandbox.run(cmd)
-    last = (sandbox.dir / "tokens").read_text().splitlines()[-1]
-    assert re.fullmatch(r"ci [0-9a-f]{64} submit read cancel", last), last
+    lines = (sandbox.dir / "tokens").read_text().splitlines()
+    assert re.fullmatch(r"ci [0-9a-f]{64} submit read cancel", lines[-1]), lines
     sandbox.reload()
+    # alice is still alice (admin, her task hers), whatever the scopes line added.
+    look = f'curl -s -o /dev/null -w "%{{http_code}}" -H "Authorization: Bearer $T" ' \
+        f'localhost:8080/tasks/{task_id}'
+    assert sandbox.shell.run(look)[1] == "200", \
+        f"alice's token no longer reads her task after the scopes example: {lines}"
+    assert len({ln.split()[1] for ln in lines}) == len(lines), \
+        f"the scopes example hashed a token already in the file: {lines}"
+    # ci's token has exactly its scopes: read yes, metrics no.
+    code = 'curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer $C" localhost:8080'
+    assert sandbox.shell.run(code + "/templates")[1] == "200"
+    assert sandbox.shell.run(code + "/metrics")[1] == "403"
     expect_all_ran(sandbox, TOKENS, SCOPES)
     sandbox.stop()
 
