@@ -87,7 +87,7 @@ class Shell:
         (self.cwd / ".out").mkdir()
         self.proc = subprocess.Popen([*ns.enter, "bash", "--noprofile", "--norc"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     cwd=cwd, env=env)
+                                     cwd=cwd, env=env, start_new_session=True)
 
     def run(self, text, timeout=120):
         """(exit status, stdout, stderr) of `text` run in the session."""
@@ -115,7 +115,9 @@ class Shell:
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            # Still in a command that timed out: end the session's process group (the
+            # shell leads it, so it is ours) while the shell is alive to hold its id.
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
 
