@@ -89,7 +89,7 @@ DEPS_BUILD := gcc make pkg-config libssl-dev libcurl4-openssl-dev libjansson-dev
               libmicrohttpd-dev libsqlite3-dev libsystemd-dev libiniparser-dev
 DEPS_TEST  := $(DEPS_BUILD) libcmocka-dev python3 python3-pytest python3-botocore \
               python3-jsonschema python3-prometheus-client systemd openssl chromium \
-              podman buildah runc debootstrap git rsync sqlite3 \
+              podman buildah runc debootstrap git rsync sqlite3 curl iproute2 \
               mandoc podman-compose
 DEPS_LINT  := $(DEPS_BUILD) cppcheck clang-tidy
 

@@ -18,9 +18,27 @@ import uuid
 
 import pytest
 
+import readme
 from containers import CA_IN_CONTAINER, apt_args, base_image, clean_tree, podman, podman_env
 
 DEADLINE = 480
+
+# The quick start's first block, read from README.md (readme.py): `make run` and `make test`,
+# one test each, as written (make test with one documented restriction, below).
+README = readme.Claims("test_fresh_debian.py")
+FIRST = README.block("Quick start", "make run")
+
+
+def readme_command(key):
+    found = [c for c in FIRST.commands if c.key == key]
+    assert len(found) == 1, f"the quick start's first block is now " \
+        f"{[c.key for c in FIRST.commands]}: this test runs `make run` and `make test` only"
+    return found[0]
+
+
+def test_the_first_block_is_what_these_tests_run():
+    assert [c.key for c in FIRST.commands] == ["make run", "make test"], \
+        "a command added to the quick start's first block: run it here"
 
 
 def exec_sh(env, name, script, timeout=60, check=True):
@@ -46,7 +64,7 @@ def test_make_run_first_on_bare_debian(work):
     script = ("set -e; export DEBIAN_FRONTEND=noninteractive; "
               "apt-get update -q >/dev/null; "
               "apt-get install -y -q --no-install-recommends make curl >/dev/null; "
-              "cd /src; echo '==> make run'; exec make run")
+              f"cd /src; echo '==> make run'; exec {readme_command('make run').key}")
     podman(env, "run", "-d", "--name", name, *apt_args(str(work)),
            "-e", "MAKEFLAGS=-j2", "-v", f"{src}:/src", image, "bash", "-c", script)
     t0 = time.monotonic()
@@ -64,9 +82,9 @@ def test_make_run_first_on_bare_debian(work):
         served = time.monotonic() - t0
 
         # The README's sample, in a second terminal.
-        p = exec_sh(env, name, """curl -s -X POST localhost:8080/tasks -H 'Content-Type: application/json' \\
-  -d '{"template":"process_file","parameters":{"source_bucket":"test-poky-input",
-       "source_key":"test_file.txt","output_bucket":"test-poky-output"}}'""")
+        # (Read from the README, not claimed: test_readme_commands.py runs that block.)
+        second = readme.find_block("Quick start", "curl -s -X POST localhost:8080/tasks")
+        p = exec_sh(env, name, second.commands[0].text)
         task = json.loads(p.stdout)["id"]
         end = time.monotonic() + 60
         while True:
@@ -79,9 +97,9 @@ def test_make_run_first_on_bare_debian(work):
         out = exec_sh(env, name, "cd /src && ls var/buckets/test-poky-output/").stdout.split()
         assert any(re.fullmatch(r"test_file_[0-9a-f-]{36}\.txt", n) for n in out), out
 
-        p = exec_sh(env, name, "curl -s -X POST localhost:8080/process_file "
-                    "-d source_bucket=test-poky-input -d source_key=test_file.txt "
-                    "-d output_bucket=test-poky-output")
+        original = [c for c in second.commands
+                    if c.key.startswith("curl -s -X POST localhost:8080/process_file")]
+        p = exec_sh(env, name, original[0].text)
         arn = json.loads(p.stdout)["tasks"][0]["taskArn"]
         end = time.monotonic() + 60
         while json.loads(exec_sh(env, name, f"curl -s localhost:8080/tasks/{arn}")
@@ -107,7 +125,7 @@ def test_make_test_first_on_bare_debian(work):
     script = ("set -e; export DEBIAN_FRONTEND=noninteractive; "
               "apt-get update -q >/dev/null; "
               "apt-get install -y -q --no-install-recommends make >/dev/null; "
-              "cd /src; exec make test TEST_ARGS='--only unit'")
+              f"cd /src; exec {readme_command('make test').key} TEST_ARGS='--only unit'")
     t0 = time.monotonic()
     try:
         p = podman(env, "run", "--name", name, *apt_args(str(work)),

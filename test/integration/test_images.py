@@ -27,6 +27,7 @@ import uuid
 
 import pytest
 
+import readme
 from containers import CONTAINERS_CONF  # the one sandbox config
 from rgw import free_port, rgw  # noqa: F401  (rgw: the session fixture)
 
@@ -45,6 +46,12 @@ WORKER_MAX_GZ = 10 * 1000 * 1000          # "under 10 MB compressed"
 TOKEN = "images-test-token-" + uuid.uuid4().hex
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 
+
+# The README's two container blocks ("Running it"), read from README.md when the test runs
+# (readme.py) and run by test_readme_container_blocks below.
+README = readme.Claims("test_images.py")
+DOCKER_RUN = README.block("Running it", "make image")
+SECURE_RUN = README.block("Running it", 'echo "$T" | podman run --rm -i pokyd:')
 
 # Files no runtime image may hold: a shell, a package manager, setuid helpers.
 FORBIDDEN = re.compile(r"^(bin|usr/bin|sbin|usr/sbin)/|/(sh|bash|dash|busybox|apt|apt-get|dpkg)$")
@@ -570,3 +577,87 @@ def test_compose_file_runs_pokyd_with_its_state_volume(podman, tmp_path):
     finally:
         compose_run("down", "-v", check=False)
     assert podman.run("volume", "exists", f"{project}_poky-state", check=False).returncode != 0
+
+
+# ---- the README's container blocks, as written ---------------------------------------
+
+class ReadmeShell:
+    """bash -c for README commands, in a scratch directory (the user's), with podman's env."""
+
+    def __init__(self, podman, cwd, **extra):
+        self.env = {k: v for k, v in podman.env.items() if k != "IMAGE_TAG"}  # make's own
+        self.env.update(extra)
+        self.cwd = cwd
+
+    def run(self, cmd, text=None, timeout=300):
+        p = subprocess.run(["bash", "-c", text or cmd.text], cwd=self.cwd, env=self.env,
+                           capture_output=True, text=True, timeout=timeout)
+        assert p.returncode == 0, f"{cmd.where()} exited {p.returncode}:\n" \
+            f"{text or cmd.text}\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
+        return p.stdout
+
+
+def test_readme_container_blocks(podman, tmp_path):
+    """`make image`, the sample served by `podman run` and the original's request to it;
+    then the token-protected configuration with a tokens file made by the image. As
+    written, but for what would collide with other runs or leave loopback (each a
+    `Command.sub`, which must match): the container's name and the volume get unique
+    names, the published port a free one on 127.0.0.1 (the second block's `-p 8080:8080`
+    publishes on every address; here only on loopback). The test waits for /healthz
+    between `podman run -d` and the first request, as a user would wait a moment."""
+    name = f"poky-readme-{uuid.uuid4().hex[:8]}"
+    volume = f"poky-readme-state-{uuid.uuid4().hex[:8]}"
+    token = "readme-" + uuid.uuid4().hex
+    # The first block runs in the clone (make image); the second in the user's directory.
+    sh = ReadmeShell(podman, ROOT)
+    user = ReadmeShell(podman, tmp_path, T=token, AWS_ACCESS_KEY_ID="AKIDPOKYTEST",
+                       AWS_SECRET_ACCESS_KEY="pokySecretKey")
+    containers = [name]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for c in DOCKER_RUN.commands:
+            if c.key == "make image":
+                sh.run(c, timeout=1500)
+                assert podman.run("image", "exists", f"pokyd:{VERSION}",
+                                  check=False).returncode == 0
+            elif c.key.startswith("podman run -d --name pokyd"):
+                text = c.sub("--name pokyd ", f"--name {name} ") \
+                    .replace("127.0.0.1:8080:8080", f"127.0.0.1:{port}:8080") \
+                    .replace("poky-state:", f"{volume}:")
+                assert text.count(name) == text.count(volume) == text.count(f":{port}:") == 1
+                sh.run(c, text)
+                wait_healthy(podman, name, base)
+            elif c.key.startswith("curl -X POST http://127.0.0.1:8080/process_file"):
+                out = sh.run(c, c.sub("http://127.0.0.1:8080/", f"{base}/"))
+                task_id = json.loads(out)["tasks"][0]["taskArn"]
+                deadline = time.monotonic() + 60
+                while json.loads(fetch(f"{base}/tasks/{task_id}")[1])["status"] != "succeeded":
+                    assert time.monotonic() < deadline, "the README's sample task did not succeed"
+                    time.sleep(0.2)
+            else:
+                sh.run(c)
+        podman.run("rm", "-f", "-t", "5", name, check=False)
+
+        secure = None
+        for c in SECURE_RUN.commands:
+            if c.key.startswith("podman run -d -p 8080:8080"):
+                text = c.sub("-p 8080:8080 ", f"-p 127.0.0.1:{port}:8080 ") \
+                    .replace("poky-state:", f"{volume}:")
+                secure = user.run(c, text).strip()
+                containers.append(secure)
+                wait_healthy(podman, secure, base)
+            else:
+                user.run(c)
+        line = (tmp_path / "tokens").read_text()
+        assert re.fullmatch(r"alice [0-9a-f]{64}\n", line) and token not in line, line
+        assert secure, "the second block starts no container"
+        assert fetch(base + "/tasks")[0] == 401
+        status, body = fetch(base + "/tasks", token=token)
+        assert status == 200, body
+        logs = podman.run("logs", secure, text=True).stderr
+        assert "listening on 0.0.0.0:8080" in logs and "pokySecretKey" not in logs, logs
+    finally:
+        for c in containers:
+            podman.run("rm", "-f", "-t", "5", c, check=False)
+        podman.run("volume", "rm", "-f", volume, check=False)

@@ -11,7 +11,12 @@ a token) and checks the effect: the unit active, AWS_* in pokyd's environment, t
 required and accepted, a local task run to success after a reload (same main PID), a token
 added and usable after a restart, the journal, and a stop that exits 0 with no failed state.
 
-Every command of those README blocks must be run here, and nothing else is claimed.
+Then the three blocks of "Retention and backup" (convert the store with sqlite3, back it up
+with `pokyd --backup` while the unit runs, restore the copy) on the same machine: the tasks
+of the backup are back, one submitted after it is gone.
+
+The blocks are read from README.md when the test runs (readme.py), and every command of
+them is run here; test_readme_commands.py checks that no other test claims them.
 """
 import json
 import re
@@ -22,11 +27,11 @@ import uuid
 
 import pytest
 
-from conftest import ROOT
+import readme
 from containers import _makefile_list, base_image, clean_tree, derived_image, podman, podman_env
 
 IMAGE = "localhost/poky-systemd-test:bookworm"
-PACKAGES = ["systemd", "systemd-sysv", "dbus", "make", "curl"]
+PACKAGES = ["systemd", "systemd-sysv", "dbus", "make", "curl", "sqlite3"]
 
 TEMPLATE = """
 [template.local_copy]
@@ -40,15 +45,19 @@ env.POKY_LOCAL_ROOT = /var/lib/poky/buckets
 """
 
 
+# The README's blocks this test runs, read from README.md (readme.py): the systemd part of
+# "Running it", then "Retention and backup" (vacuum, backup, restore) on the booted unit.
+README = readme.Claims("test_systemd_boot.py")
+INSTALL = README.block("Running it", "make deps-build")
+OPERATE = README.block("Running it", 'curl -s -H "Authorization: Bearer $TOKEN"')
+VACUUM = README.block("Retention and backup", "sqlite3 /var/lib/poky/poky.db")
+BACKUP = README.block("Retention and backup", "pokyd -c /etc/poky/pokyd.ini --backup")
+RESTORE = README.block("Retention and backup", "cp /var/backups/poky.db")
+
+
 def readme_blocks():
     """The sh blocks of the README's systemd part: lists of command lines."""
-    text = (ROOT / "README.md").read_text()
-    part = text[text.index("**systemd** (`config/pokyd.service`)"):text.index("**Containers**")]
-    blocks = []
-    for body in re.findall(r"```sh\n(.*?)```", part, re.S):
-        lines = [re.sub(r"\s+#.*$", "", ln).strip() for ln in body.splitlines()]
-        blocks.append([ln for ln in lines if ln and not ln.startswith("#")])
-    return blocks
+    return [[c.key for c in INSTALL.commands], [c.key for c in OPERATE.commands]]
 
 
 class Box:
@@ -115,11 +124,12 @@ def test_readme_install_start_reload_stop_under_systemd(box):
     t0 = time.monotonic()
 
     # ---- install and start, as the README says
-    for cmd in install:
+    for c in INSTALL.commands:
+        cmd = c.key
         if cmd == "systemctl daemon-reload":
             # What an operator without an instance role writes (README's table).
             box.sh("printf 'AWS_REGION=eu-north-1\\n' >> /etc/default/pokyd")
-        p = box.sh(cmd, timeout=600)
+        p = box.sh(c.text, timeout=600)
         if cmd.startswith("pokyd --init"):
             box.token = p.stdout.strip()
             assert re.fullmatch(r"[0-9a-f]{64}", box.token), p.stdout
@@ -148,7 +158,8 @@ def test_readme_install_start_reload_stop_under_systemd(box):
 
     # ---- operate, as the README says
     new_token = ""
-    for cmd in operate:
+    for c in OPERATE.commands:
+        cmd = c.key
         if cmd == "systemctl reload pokyd":
             # An operator's template; unknown until the reload.
             box.sh(f"printf '%s' '{TEMPLATE}' >> /etc/poky/pokyd.ini; "
@@ -158,7 +169,7 @@ def test_readme_install_start_reload_stop_under_systemd(box):
             assert post_task(box)[0] in (400, 404, 422)
         if cmd == "systemctl restart pokyd":
             new_token = box.sh("pokyd --init /etc/poky/tokens bob 2>/dev/null").stdout.strip()
-        p = box.sh(cmd, timeout=120)
+        p = box.sh(c.text, timeout=120)
         if cmd.startswith("curl"):
             assert isinstance(json.loads(p.stdout), (dict, list)), p.stdout
         if cmd == "systemctl reload pokyd":
@@ -181,6 +192,26 @@ def test_readme_install_start_reload_stop_under_systemd(box):
     assert box.sh("systemctl is-failed pokyd", check=False).stdout.strip() != "failed"
     assert box.show("Result") == "success"
     assert box.show("ExecMainStatus") == "0"
+
+    # ---- "Retention and backup", as the README says, on the same machine
+    for c in VACUUM.commands:
+        box.sh(c.text, timeout=120)
+        if c.key.startswith("systemctl start"):
+            wait_active(box)
+    assert box.sh("sqlite3 /var/lib/poky/poky.db 'PRAGMA auto_vacuum'").stdout.strip() == "2"
+    kept = task_ids(box)
+    assert len(kept) >= 2, kept
+    for c in BACKUP.commands:
+        box.sh(c.text, timeout=120)
+    assert box.sh("sqlite3 /var/backups/poky.db 'PRAGMA integrity_check'").stdout == "ok\n"
+    later = run_task(box)               # after the backup: the restore takes it away
+    for c in RESTORE.commands:
+        box.sh(c.text, timeout=120)
+        if c.key.startswith("systemctl start"):
+            wait_active(box)
+    assert task_ids(box) == kept, (later, kept)
+    assert box.curl(f"-H \"Authorization: Bearer $TOKEN\" localhost:8080/tasks/{later}")[0] \
+        == 404
     print(f"systemd boot test: {time.monotonic() - t0:.0f} s")
 
 
@@ -210,6 +241,13 @@ def check_journal_priorities(box):
     wait_active(box)
 
 
+def task_ids(box):
+    code, body = box.curl("-H \"Authorization: Bearer $TOKEN\" "
+                          "'localhost:8080/tasks?limit=1000'")
+    assert code == 200, body
+    return sorted(t["id"] for t in json.loads(body)["tasks"])
+
+
 def post_task(box):
     return box.curl("-X POST localhost:8080/tasks -H \"Authorization: Bearer $TOKEN\" "
                     "-H 'Content-Type: application/json' -d '{\"template\":\"local_copy\","
@@ -233,6 +271,7 @@ def run_task(box):
     assert rec["status"] == "succeeded", (rec, logs)
     out = box.sh("ls /var/lib/poky/buckets/out").stdout.split()
     assert any(re.fullmatch(r"f_[0-9a-f-]{36}\.txt", n) for n in out), out
+    return task
 
 
 def wait_active(box, timeout=30):
@@ -251,5 +290,5 @@ def test_readme_blocks_are_what_the_boot_test_runs():
     assert any(c.startswith("pokyd --init /etc/poky/tokens ") for c in install)
     assert {"systemctl reload pokyd", "systemctl restart pokyd", "journalctl -u pokyd",
             "systemctl stop pokyd"} <= set(operate)
-    for cmd in install + operate:
-        assert subprocess.run(["bash", "-n", "-c", cmd]).returncode == 0, cmd
+    for c in README.commands():
+        assert subprocess.run(["bash", "-n", "-c", c.text]).returncode == 0, c.where()
