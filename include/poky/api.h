@@ -94,6 +94,9 @@ struct api_route {
 	api_handler handler;
 	bool open;                      /* no token needed */
 	unsigned scope;                 /* AUTH_* a token needs one of (0: any) */
+	/* Its answer may be large and is built in memory (a list): refused
+	 * 503 while too many such answers wait for their clients (http.c). */
+	bool large;
 };
 
 /* The route table, ended by a NULL method. */

@@ -1664,7 +1664,7 @@ NO_QUERY(h_openapi)
 
 const struct api_route api_routes[] = {
 	{ "POST", "/tasks", h_tasks_post, false, AUTH_SUBMIT },
-	{ "GET", "/tasks", h_tasks_list, false, AUTH_READ },
+	{ "GET", "/tasks", h_tasks_list, false, AUTH_READ, true },
 	{ "GET", "/tasks/{id}", h_task_get, false, AUTH_READ },
 	{ "DELETE", "/tasks/{id}", h_task_delete, false, AUTH_CANCEL },
 	{ "GET", "/tasks/{id}/logs", h_task_logs, false, AUTH_READ },

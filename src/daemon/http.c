@@ -460,6 +460,93 @@ resp_has_header(const struct api_resp *r, const char *name)
 	return false;
 }
 
+/* An answer built in memory stays there until its client has taken it.
+ * Logs stream from their file, but a list (up to 1,000 records) is built
+ * whole: clients that ask for large answers and never read them would
+ * make pokyd hold a copy each.  So large answers share one budget; beyond
+ * it they are refused (503, Retry-After), while small ones - records,
+ * errors, health - always pass. */
+#define HELD_MAX ((size_t)64 << 20)
+#define HELD_SMALL ((size_t)64 << 10)
+
+static atomic_size_t http_held;         /* answer bytes built, not yet sent */
+
+struct held {
+	char *body;
+	size_t len;
+};
+
+static bool
+held_take(size_t len)
+{
+	size_t cur = atomic_load(&http_held);
+
+	do {
+		if (len > HELD_SMALL && cur + len > HELD_MAX)
+			return false;
+	} while (!atomic_compare_exchange_weak(&http_held, &cur, cur + len));
+	return true;
+}
+
+/* Whether a route that answers large (api_route.large) is refused before
+ * its answer is even built: the budget is spent. */
+static bool
+held_full(void)
+{
+	return atomic_load(&http_held) + HELD_SMALL > HELD_MAX;
+}
+
+static void
+answer_busy(struct api_resp *r)
+{
+	api_problem(r, 503, NULL, "Server busy", "too many large answers are "
+	    "waiting for their clients to read them; retry shortly");
+	api_resp_header(r, "Retry-After", "1");
+}
+
+/* MHD is done with the answer (sent, or the connection closed). */
+static void
+held_free(void *cls)
+{
+	struct held *h = cls;
+
+	atomic_fetch_sub(&http_held, h->len);
+	free(h->body);
+	free(h);
+}
+
+/* The body of r as an MHD answer, counted against the budget; NULL when
+ * it does not fit (the caller answers 503) or memory ran out.  Takes
+ * body. */
+static struct MHD_Response *
+held_response(char *body, size_t len, bool *over)
+{
+	struct held *h;
+	struct MHD_Response *resp;
+
+	*over = false;
+	if (body == NULL)
+		return MHD_create_response_from_buffer(0, (char *)"",
+		    MHD_RESPMEM_PERSISTENT);
+	if (!held_take(len)) {
+		*over = true;
+		free(body);
+		return NULL;
+	}
+	if ((h = malloc(sizeof(*h))) == NULL) {
+		atomic_fetch_sub(&http_held, len);
+		free(body);
+		return NULL;
+	}
+	h->body = body;
+	h->len = len;
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(len, body,
+	    held_free, h);
+	if (resp == NULL)
+		held_free(h);
+	return resp;
+}
+
 static enum MHD_Result
 send_resp(struct http_server *srv, struct MHD_Connection *mc,
 	  const struct http_conn *c, struct api_resp *r, const char *method)
@@ -478,15 +565,20 @@ send_resp(struct http_server *srv, struct MHD_Connection *mc,
 			return MHD_NO;  /* api_resp_cleanup closes it */
 		r->has_file = false;
 	} else {
+		bool over;
+
 		if (strcmp(method, "HEAD") != 0)
 			body = http_resp_body(r, &len);
-		resp = MHD_create_response_from_buffer(len, body ? body :
-		    (char *)"", body ? MHD_RESPMEM_MUST_FREE :
-		    MHD_RESPMEM_PERSISTENT);
-		if (resp == NULL) {
-			free(body);
-			return MHD_NO;
+		resp = held_response(body, len, &over);
+		if (over) {
+			api_resp_cleanup(r);
+			api_resp_init(r);
+			answer_busy(r);
+			body = http_resp_body(r, &len);
+			resp = held_response(body, len, &over);
 		}
+		if (resp == NULL)
+			return MHD_NO;
 	}
 	MHD_add_response_header(resp, "Content-Type", r->content_type ?
 	    r->content_type : "application/json");
@@ -804,6 +896,10 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 	if (rt->scope != 0 && !rt->open && (req->scopes & rt->scope) == 0) {
 		api_problem(r, 403, NULL, "Forbidden",
 		    "this token's scopes do not cover %s %s", method, rt->pattern);
+		goto log;
+	}
+	if (rt->large && held_full()) {
+		answer_busy(r);
 		goto log;
 	}
 	req->path = url;

@@ -17,7 +17,7 @@ import time
 import pytest
 
 pytest.register_assert_rewrite("pokyd")
-from pokyd import local_template  # noqa: E402
+from pokyd import local_template, wait_for  # noqa: E402
 
 pytest_plugins = ["pokyd"]
 
@@ -241,4 +241,51 @@ def test_150_log_readers_that_never_read_cost_no_log_sized_memory(pokyd_factory)
     print("RSS before %d MiB, with 150 non-reading log clients %d MiB"
           % (before // 1024, after // 1024))
     assert grown < 100, "RSS grew by %d MiB for 150 log answers" % grown
+    d.stop()
+
+
+def test_150_list_readers_that_never_read_hold_a_bounded_memory(pokyd_factory):
+    # 120 records with a 60 KB parameter each: a full list is ~7 MB of JSON, built in memory
+    # (unlike logs, which stream from their file).  150 clients ask for it and never read:
+    # held each, that is ~1 GB.  Large answers share one budget; beyond it they are 503.
+    d = pokyd_factory.new({"big": local_template("/bin/true", **{
+        "param.blob": "required env=BLOB max=65536"})},
+        server={"max_connections": 400, "max_body_bytes": 1 << 20})
+    api = d.client()
+    blob = "x" * 60000
+    for _ in range(120):
+        api.submit("big", {"blob": blob})
+    first = api.get("/tasks?limit=1000")
+    assert first.status == 200 and len(first.body) > 7_000_000, (first.status, len(first.body))
+    before = rss_kib(d.proc.pid)
+    socks = []
+    try:
+        for i in range(150):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.bind(("127.0.0.%d" % (2 + i % 4), 0))
+            s.connect(("127.0.0.1", d.port))
+            s.sendall(b"GET /tasks?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            socks.append(s)
+        # Building 150 lists keeps the HTTP threads busy a while (seconds under ASan);
+        # then every answer is built and under way, or refused.
+        wait_for(lambda: probe(d.port, timeout=1)[0] == 200, timeout=120,
+                 what="/healthz once the lists are answered")
+        time.sleep(1)
+        after = rss_kib(d.proc.pid)
+        print("RSS before %d MiB, with 150 non-reading list clients %d MiB"
+              % (before // 1024, after // 1024))
+        # A small answer still passes while the budget is taken.
+        assert api.get("/tasks?limit=1").status == 200
+        busy = api.get("/tasks?limit=1000")
+        assert busy.status == 503 and busy.header("Retry-After") == "1", busy
+        assert busy.media_type == "application/problem+json"
+    finally:
+        for s in socks:
+            s.close()
+    grown = (after - before) // 1024
+    assert grown < 200, "RSS grew by %d MiB for 150 list answers" % grown
+    # Once the clients are gone the budget is free again.
+    wait_for(lambda: api.get("/tasks?limit=1000").status == 200, timeout=10,
+             what="a large answer after the readers left")
     d.stop()
