@@ -16,8 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
+#include "poky/crypto.h"
 #include "poky/log.h"
 #include "poky/str.h"
 
@@ -65,7 +64,7 @@ void
 creds_clear(struct aws_creds *c)
 {
 	if (c != NULL)
-		OPENSSL_cleanse(c, sizeof(*c));
+		crypto_wipe(c, sizeof(*c));
 }
 
 const char *
@@ -273,7 +272,7 @@ creds_read_file(const char *path, size_t max, struct buf *out,
 	if (out->data == NULL && buf_reserve(out, 0) != POKY_OK)
 		rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
 out:
-	OPENSSL_cleanse(chunk, sizeof(chunk));
+	crypto_wipe(chunk, sizeof(chunk));
 	close(fd);
 	return rc;
 }

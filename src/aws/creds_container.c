@@ -16,9 +16,9 @@
 #include <sys/socket.h>
 
 #include <curl/curl.h>
-#include <openssl/crypto.h>
 
 #include "poky/awsreq.h"
+#include "poky/crypto.h"
 #include "poky/httpc.h"
 #include "poky/str.h"
 
@@ -293,7 +293,7 @@ creds_container_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out
 	rc = container_parse(&resp, out, e);
 out:
 	if (resp.body.data != NULL)
-		OPENSSL_cleanse(resp.body.data, resp.body.cap);
+		crypto_wipe(resp.body.data, resp.body.cap);
 	httpc_response_cleanup(&resp);
 	httpc_free(h);
 	buf_free_secure(&tok);

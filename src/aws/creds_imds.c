@@ -14,9 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-
 #include "poky/awsreq.h"
+#include "poky/crypto.h"
 #include "poky/httpc.h"
 #include "poky/log.h"
 #include "poky/str.h"
@@ -270,9 +269,9 @@ creds_imds_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 		creds_set_source(out, "imds:%s", role);
 out:
 	json_decref(j);
-	OPENSSL_cleanse(token, sizeof(token));
+	crypto_wipe(token, sizeof(token));
 	if (m.resp.body.data != NULL)
-		OPENSSL_cleanse(m.resp.body.data, m.resp.body.cap);
+		crypto_wipe(m.resp.body.data, m.resp.body.cap);
 	httpc_response_cleanup(&m.resp);
 	httpc_free(m.h);
 	return rc;

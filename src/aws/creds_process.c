@@ -19,8 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
+#include "poky/crypto.h"
 #include "creds_internal.h"
 
 extern char **environ;
@@ -230,7 +229,7 @@ process_read(int fd, long timeout_ms, const char *name, struct buf *out,
 			break;
 		}
 	}
-	OPENSSL_cleanse(chunk, sizeof(chunk));
+	crypto_wipe(chunk, sizeof(chunk));
 	return rc;
 }
 

@@ -1,11 +1,11 @@
 /* buf.c - growable byte buffers with a hard maximum. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "poky/buf.h"
+#include "poky/crypto.h"
 
 void
 buf_init(struct buf *b, size_t max)
@@ -33,7 +33,7 @@ buf_free_secure(struct buf *b)
 	if (b == NULL)
 		return;
 	if (b->data != NULL)
-		OPENSSL_cleanse(b->data, b->cap);
+		crypto_wipe(b->data, b->cap);
 	buf_free(b);
 }
 

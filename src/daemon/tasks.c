@@ -13,6 +13,7 @@
 #include "poky/app.h"
 #include "poky/awsreq.h"
 #include "poky/clock.h"
+#include "poky/crypto.h"
 #include "poky/launch.h"
 #include "poky/launchq.h"
 #include "poky/lifecycle.h"
@@ -21,7 +22,6 @@
 #include "poky/logs.h"
 #include "poky/metrics.h"
 #include "poky/s3.h"
-#include "poky/sigv4.h"
 #include "poky/str.h"
 #include "poky/templates.h"
 #include "poky/uuid.h"
@@ -390,7 +390,7 @@ request_hash(const struct submit *s, char out[65])
 	json_decref(o);
 	if (text == NULL)
 		return POKY_ERR_NOMEM;
-	rc = sigv4_sha256_hex(text, strlen(text), out);
+	rc = crypto_sha256_hex(text, strlen(text), out);
 	free(text);
 	return rc;
 }

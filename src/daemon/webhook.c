@@ -10,16 +10,14 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "poky/app.h"
 #include "poky/bgthread.h"
 #include "poky/buf.h"
 #include "poky/clock.h"
+#include "poky/crypto.h"
 #include "poky/httpc.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
-#include "poky/sigv4.h"
 #include "poky/str.h"
 #include "poky/version.h"
 #include "poky/webhook.h"
@@ -91,11 +89,11 @@ webhook_signature(const char *secret, time_t t, const char *body,
 	buf_init(&msg, body_len + 32);
 	if ((rc = buf_printf(&msg, "%lld.", (long long)t)) == POKY_OK &&
 	    (rc = buf_append(&msg, body, body_len)) == POKY_OK)
-		rc = sigv4_hmac_sha256_hex(secret, strlen(secret), msg.data, msg.len,
+		rc = crypto_hmac_sha256_hex(secret, strlen(secret), msg.data, msg.len,
 		    hex);
 	if (rc == POKY_OK)
 		snprintf(out, WEBHOOK_SIGNATURE_MAX, "t=%lld,v1=%s", (long long)t, hex);
-	OPENSSL_cleanse(hex, sizeof(hex));
+	crypto_wipe(hex, sizeof(hex));
 	buf_free(&msg);
 	return rc;
 }
@@ -566,7 +564,7 @@ post(struct httpc *http, const struct config *cfg, const struct task *t,
 			snprintf(why, why_cap, "HTTP %ld", resp.status);
 		httpc_response_cleanup(&resp);
 	}
-	OPENSSL_cleanse(sig, sizeof(sig));
+	crypto_wipe(sig, sizeof(sig));
 	free(body);
 	return ok;
 }

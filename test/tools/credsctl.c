@@ -25,8 +25,8 @@
 
 #include "poky/awsreq.h"
 #include "poky/creds.h"
+#include "poky/crypto.h"
 #include "poky/log.h"
-#include "poky/sigv4.h"
 #include "poky/str.h"
 #include "poky/xml.h"
 
@@ -176,7 +176,7 @@ main(int argc, char **argv)
 			status = print_error(&e);
 			break;
 		}
-		sigv4_sha256_hex(cr.secret_access_key, strlen(cr.secret_access_key),
+		crypto_sha256_hex(cr.secret_access_key, strlen(cr.secret_access_key),
 		    sha);
 		if (cr.expiration != 0)
 			str_time_iso8601(exp, cr.expiration);
