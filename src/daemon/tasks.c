@@ -1067,28 +1067,15 @@ take_result(struct task *t, const char *text, size_t n)
 void
 tasks_result_from_file(struct task *t, const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	struct stat st;
 	char *text = NULL;
 	size_t n = 0;
-	off_t from;
 
-	if (f == NULL)
-		return;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-		goto out;
 	/* The summary is the worker's last line: the end of the output is
 	 * enough, however long the output. */
-	from = st.st_size > (off_t)TASK_RESULT_SCAN ?
-	    st.st_size - (off_t)TASK_RESULT_SCAN : 0;
-	text = malloc(TASK_RESULT_SCAN);
-	if (text == NULL || fseeko(f, from, SEEK_SET) != 0)
-		goto out;
-	n = fread(text, 1, TASK_RESULT_SCAN, f);
+	if (local_log_tail(path, TASK_RESULT_SCAN, &text, &n, NULL) != POKY_OK)
+		return;
 	take_result(t, text, n);
-out:
 	free(text);
-	fclose(f);
 }
 
 static void

@@ -273,13 +273,6 @@ prefix_allowed(const struct config *cfg, const char *url)
 	return false;
 }
 
-static int
-hexval(char c)
-{
-	return isdigit((unsigned char)c) ? c - '0' :
-	    isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10) : -1;
-}
-
 const char *
 webhook_url_normalize(const char *url, char *out, size_t cap)
 {
@@ -296,14 +289,11 @@ webhook_url_normalize(const char *url, char *out, size_t cap)
 	/* The path as the receiver will read it: "%2e" is a dot (and "%2e%2e"
 	 * a parent); an encoded slash or any backslash has no one reading. */
 	for (const char *q = path; q < rest && why == NULL; q++) {
-		int hi, lo;
+		int v;
 
 		if (*q == '\\') {
 			why = "has a backslash in its path";
-		} else if (*q == '%' && q + 2 < rest &&
-		    (hi = hexval(q[1])) >= 0 && (lo = hexval(q[2])) >= 0) {
-			int v = hi << 4 | lo;
-
+		} else if ((v = str_pct_byte(q, (size_t)(rest - q))) >= 0) {
 			if (v == '/' || v == '\\')
 				why = "has an encoded slash in its path";
 			else if (v == '.')
