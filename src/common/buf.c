@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "poky/buf.h"
-#include "poky/crypto.h"
 
 void
 buf_init(struct buf *b, size_t max)
@@ -32,8 +31,10 @@ buf_free_secure(struct buf *b)
 {
 	if (b == NULL)
 		return;
+	/* explicit_bzero, not crypto_wipe: buf is below crypto.c (which
+	 * uses buf through str.c), and a layer never calls up. */
 	if (b->data != NULL)
-		crypto_wipe(b->data, b->cap);
+		explicit_bzero(b->data, b->cap);
 	buf_free(b);
 }
 
