@@ -145,8 +145,8 @@ refuse:
 enum poky_err
 creds_container_url(char *out, size_t cap, struct poky_error *e)
 {
-	const char *rel = creds_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *full = creds_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *rel = profile_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = profile_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	enum poky_err rc;
 
 	if (rel != NULL) {
@@ -174,12 +174,12 @@ creds_container_url(char *out, size_t cap, struct poky_error *e)
 static enum poky_err
 container_token(struct buf *tok, struct poky_error *e)
 {
-	const char *file = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	const char *val = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	const char *file = profile_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	const char *val = profile_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	enum poky_err rc;
 
 	if (file != NULL) {
-		rc = creds_read_file(file, CREDS_TOKEN_FILE_MAX, tok, e);
+		rc = profile_read_file(file, CREDS_TOKEN_FILE_MAX, tok, e);
 		if (rc == POKY_ERR_NOTFOUND)
 			rc = poky_error_set(e, POKY_ERR_IO, "authorization token "
 			    "file %.100s does not exist", file);

@@ -34,8 +34,8 @@
 enum poky_err
 creds_imds_endpoint(char *out, size_t cap, struct poky_error *e)
 {
-	const char *ep = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	const char *mode = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+	const char *ep = profile_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *mode = profile_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
 	size_t n;
 
 	if (ep != NULL) {
@@ -64,7 +64,7 @@ creds_imds_endpoint(char *out, size_t cap, struct poky_error *e)
 static long
 imds_timeout_ms(const struct creds_ctx *ctx)
 {
-	const char *v = creds_env("AWS_METADATA_SERVICE_TIMEOUT");
+	const char *v = profile_env("AWS_METADATA_SERVICE_TIMEOUT");
 	char *end = NULL;
 	double s;
 
@@ -84,7 +84,7 @@ imds_timeout_ms(const struct creds_ctx *ctx)
 static int
 imds_attempts(void)
 {
-	const char *v = creds_env("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
+	const char *v = profile_env("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
 	char *end = NULL;
 	long n;
 
@@ -186,7 +186,7 @@ enum poky_err
 creds_imds_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 	       struct poky_error *e)
 {
-	const char *off = creds_env("AWS_EC2_METADATA_DISABLED");
+	const char *off = profile_env("AWS_EC2_METADATA_DISABLED");
 	struct imds m;
 	char token[IMDS_TOKEN_MAX], role[IMDS_ROLE_MAX + 1];
 	char path[sizeof(IMDS_CREDS_PATH) + IMDS_ROLE_MAX];

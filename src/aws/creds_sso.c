@@ -164,11 +164,11 @@ account_ok(const char *a)
 static enum poky_err
 sso_url(const struct creds_sso_profile *p, struct buf *url, struct poky_error *e)
 {
-	const char *ep = creds_env("AWS_ENDPOINT_URL_SSO");
+	const char *ep = profile_env("AWS_ENDPOINT_URL_SSO");
 	enum poky_err rc;
 
 	if (ep == NULL)
-		ep = creds_env("AWS_ENDPOINT_URL");
+		ep = profile_env("AWS_ENDPOINT_URL");
 	if (ep != NULL) {
 		size_t n = strlen(ep);
 
@@ -221,9 +221,9 @@ creds_sso_get(const struct creds_sso_profile *p, time_t now,
 	}
 	creds_sso_cache_key(p->session != NULL ? p->session : p->start_url, key);
 	snprintf(rel, sizeof(rel), "~/.aws/sso/cache/%s.json", key);
-	if ((rc = creds_expand_home(rel, path, sizeof(path), e)) != POKY_OK)
+	if ((rc = profile_expand_home(rel, path, sizeof(path), e)) != POKY_OK)
 		goto out;
-	rc = creds_read_file(path, SSO_CACHE_MAX, &cache, e);
+	rc = profile_read_file(path, SSO_CACHE_MAX, &cache, e);
 	if (rc == POKY_ERR_NOTFOUND) {
 		rc = poky_error_set(e, POKY_ERR_AUTH, "no SSO token for %s \"%.80s\" "
 		    "(%s): run \"aws sso login%s%.64s\"", p->session ? "sso-session" :

@@ -1524,7 +1524,7 @@ h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 		struct aws_creds c;
 
 		memset(&c, 0, sizeof(c));
-		creds_ok = aws != NULL && creds_get(aws_client_creds(aws), &c, &e) == POKY_OK;
+		creds_ok = aws != NULL && aws_client_creds_get(aws, &c, &e) == POKY_OK;
 		creds_clear(&c);
 		json_object_set_new(checks, "credentials", json_boolean(creds_ok));
 		if (!creds_ok)
