@@ -14,6 +14,7 @@
 
 #include "poky/awsreq.h"
 #include "poky/buf.h"
+#include "poky/clock.h"
 #include "poky/crypto.h"
 #include "poky/log.h"
 #include "poky/profile.h"
@@ -829,22 +830,20 @@ aws_send(struct aws_client *c, const struct aws_request *rq,
 {
 	struct poky_error tmp;
 	int attempts = 0, throttles = 0;
-	struct timespec t0, t1;
+	double t0;
 	enum poky_err rc;
 
 	if (e == NULL)
 		e = &tmp;
 	poky_error_clear(e);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono();
 	rc = send_attempts(c, rq, resp, e, &attempts, &throttles);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (c->observer != NULL)
 		c->observer(c->observer_ud, &(struct aws_call_stats){
 		    .service = rq->service,
 		    .operation = rq->operation ? rq->operation : rq->method,
 		    .outcome = call_outcome(rc, e), .attempts = attempts,
 		    .throttles = throttles,
-		    .seconds = (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9 });
+		    .seconds = clock_mono() - t0 });
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "poky/clock.h"
 #include "poky/crypto.h"
 #include "creds_internal.h"
 
@@ -173,10 +174,7 @@ out:
 static long long
 mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)(clock_mono() * 1000);
 }
 
 /* Read the child's stdout until EOF, the cap or the deadline. */

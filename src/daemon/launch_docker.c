@@ -1559,11 +1559,8 @@ resume_one(void *ud, const struct task *t)
 	s->running_recorded = strcmp(t->status, TS_RUNNING) == 0;
 	s->term_wanted = t->cancel_requested_by != NULL;
 	if (t->timeout_seconds > 0 && t->started_at > 0) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
 		s->deadline = clock_mono() + (t->started_at + (double)t->timeout_seconds -
-		    (double)now.tv_sec);
+		    clock_real());
 		if (s->deadline <= 0)
 			s->deadline = 1e-9;
 	}

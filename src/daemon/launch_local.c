@@ -558,11 +558,8 @@ resume_one(void *ud, const struct task *t)
 	x->pid = (pid_t)t->local_pid;
 	x->timeout = t->timeout_seconds;
 	if (t->timeout_seconds > 0 && t->started_at > 0) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
 		x->deadline = clock_mono() + (t->started_at + (double)t->timeout_seconds -
-		    (double)now.tv_sec);
+		    clock_real());
 	}
 	status_path(r->app, t->id, path, sizeof(path));
 	if (read_status(path, kind, sizeof(kind), &value)) {
