@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "poky/err.h"
 #include "poky/hdr.h"
@@ -26,7 +27,6 @@
 #define AWS_URL_MAX 1024
 #define AWS_REGION_MAX 64
 
-struct creds_chain;
 
 struct aws_config {
 	const char *region;             /* default when env and profile have none */
@@ -65,14 +65,50 @@ enum aws_s3_addressing { AWS_S3_ADDR_AUTO, AWS_S3_ADDR_PATH, AWS_S3_ADDR_VIRTUAL
 
 struct aws_client;
 
-/* Resolve region and endpoints (environment first, then cfg), build the
- * credentials chain.  NULL with e set on a bad endpoint URL or no memory. */
+#define CREDS_KEY_MAX 128
+#define CREDS_TOKEN_MAX 4096
+
+/* One set of credentials: what the client signs with. */
+struct aws_creds {
+	char access_key_id[CREDS_KEY_MAX];
+	char secret_access_key[CREDS_KEY_MAX];
+	char session_token[CREDS_TOKEN_MAX];   /* "" for long-term keys */
+	time_t expiration;                     /* 0: does not expire */
+	char source[48];                       /* provider name, for logs */
+};
+
+/* Where a client's credentials come from: its caller's choice (in practice
+ * creds_client_new's provider chain, creds.h), so the client does not
+ * depend on the providers, some of which call STS through a client. */
+struct aws_creds_source {
+	/* Copy valid credentials into *out; POKY_ERR_AUTH when none. */
+	enum poky_err (*get)(void *ud, struct aws_creds *out,
+			     struct poky_error *e);
+	/* The service called them expired: fetch new ones next time. */
+	void (*invalidate)(void *ud);
+	/* Called by aws_client_free; NULL when the caller keeps ud. */
+	void (*release)(void *ud);
+	void *ud;
+};
+
+/* Resolve region (profile.h) and endpoints (environment first, then cfg).
+ * The client has no credentials until aws_client_set_creds (requests that
+ * need them fail with POKY_ERR_AUTH).  NULL with e set on a bad endpoint
+ * URL or no memory. */
 struct aws_client *aws_client_new(const struct aws_config *cfg,
 				  struct poky_error *e);
 void aws_client_free(struct aws_client *c);
 
+/* Set the credentials source (copied) before the client is shared. */
+void aws_client_set_creds(struct aws_client *c,
+			  const struct aws_creds_source *src);
+
+/* Credentials from the client's source, as a request would get them. */
+enum poky_err aws_client_creds_get(struct aws_client *c, struct aws_creds *out,
+				   struct poky_error *e);
+void aws_client_creds_invalidate(struct aws_client *c);
+
 const char *aws_client_region(const struct aws_client *c);
-struct creds_chain *aws_client_creds(struct aws_client *c);
 
 /* Base URL for a service ("https://ecs.us-east-1.amazonaws.com", no
  * trailing slash), after overrides. */
@@ -84,9 +120,6 @@ int aws_client_endpoint_custom(const struct aws_client *c, const char *service);
 
 /* The S3 addressing style chosen for this client. */
 int aws_client_s3_addressing(const struct aws_client *c);
-
-/* Current clock offset (server minus local), seconds. */
-long aws_client_skew(const struct aws_client *c);
 
 /* What one aws_send did, for metrics.  outcome: "ok", "client_error" (4xx,
  * or the request could not be made: no credentials, bad input),

@@ -43,7 +43,7 @@ enum poky_err buf_vprintf(struct buf *b, const char *fmt, va_list ap)
  * only when out of memory. */
 char *buf_take(struct buf *b);
 
-/* Zero the contents (OPENSSL_cleanse) before freeing: for secrets. */
+/* Zero the contents (explicit_bzero) before freeing: for secrets. */
 void buf_free_secure(struct buf *b);
 
 #endif

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "poky/awsreq.h"
 #include "poky/err.h"
 
 /* How the rules above play out (src/aws/creds*.c):
@@ -37,23 +38,13 @@
  *   cached credentials are still valid, they are kept (with a warning) and
  *   no new attempt is made for 10 seconds. */
 
-#define CREDS_KEY_MAX 128
-#define CREDS_TOKEN_MAX 4096
 #define CREDS_ADVISORY_REFRESH 900      /* seconds before expiry: try */
 #define CREDS_MANDATORY_REFRESH 600     /* seconds before expiry: must */
 
-struct aws_creds {
-	char access_key_id[CREDS_KEY_MAX];
-	char secret_access_key[CREDS_KEY_MAX];
-	char session_token[CREDS_TOKEN_MAX];   /* "" for long-term keys */
-	time_t expiration;                     /* 0: does not expire */
-	char source[48];                       /* provider name, for logs */
-};
-
-/* Wipe (OPENSSL_cleanse) every field. */
+/* Wipe every field (crypto_wipe; struct aws_creds is in awsreq.h: the client signs
+ * with it). */
 void creds_clear(struct aws_creds *c);
 
-struct aws_client;
 struct creds_chain;
 
 struct creds_chain_config {
@@ -74,8 +65,10 @@ enum poky_err creds_get(struct creds_chain *ch, struct aws_creds *out,
 /* Forget the cache, e.g. after the service rejected the credentials. */
 void creds_invalidate(struct creds_chain *ch);
 
-/* The region from AWS_REGION, AWS_DEFAULT_REGION, then the profile's
- * "region" in the config file; "" if none of them has one. */
-void creds_region(const char *profile, char *out, size_t cap);
+/* aws_client_new with a provider chain for cfg->profile as its credentials
+ * source; the chain's STS calls go through the same client, and
+ * aws_client_free frees the chain.  NULL with e set as aws_client_new. */
+struct aws_client *creds_client_new(const struct aws_config *cfg,
+				    struct poky_error *e);
 
 #endif

@@ -7,6 +7,7 @@
 #ifndef POKY_HTTPC_H
 #define POKY_HTTPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,6 +82,22 @@ const char *httpc_response_header(const struct httpc_response *r,
  * body would pass its maximum; POKY_ERR_INVALID for a bad URL. */
 enum poky_err httpc_perform(struct httpc *h, const struct httpc_request *req,
 			    struct httpc_response *resp, struct poky_error *e);
+
+#define HTTPC_SCHEME_MAX 32
+#define HTTPC_HOST_MAX 256
+
+/* A URL's scheme and host, as libcurl reads it (the parser that will
+ * connect, so a check made on these judges what curl will reach). */
+struct httpc_url {
+	char scheme[HTTPC_SCHEME_MAX];  /* as written: compare without case */
+	char host[HTTPC_HOST_MAX];      /* an IPv6 literal without its brackets */
+	bool ip6;                       /* host was an IPv6 literal ("[...]") */
+};
+
+/* Split url into *out.  POKY_ERR_INVALID when it is not an absolute URL
+ * with a host, or its scheme or host is longer than the fields above;
+ * POKY_ERR_NOMEM. */
+enum poky_err httpc_url_split(const char *url, struct httpc_url *out);
 
 /* Process-wide libcurl setup; call once before threads start (idempotent). */
 void httpc_global_init(void);

@@ -86,6 +86,12 @@ enum poky_err local_cancel(struct local_runner *r, const struct task *task,
 void local_log_path(const struct app *app, const char *id, char *out,
 		    size_t cap);
 
+/* The last max bytes of the log file at path (a task's output, local or
+ * saved from a container): *out is malloc'd and NUL-terminated, *len its
+ * length.  POKY_ERR_NOTFOUND when there is no such regular file. */
+enum poky_err local_log_tail(const char *path, size_t max, char **out,
+			     size_t *len, struct poky_error *e);
+
 /* ---- Docker containers (launch_docker.c) ---- */
 
 struct docker_runner;

@@ -154,20 +154,6 @@ enum poky_err s3_delete_object(struct aws_client *c, const char *bucket,
 			       const char *key, const char *version_id,
 			       struct poky_error *e);
 
-/* One listed object. */
-struct s3_entry {
-	const char *key;
-	int64_t size;
-	const char *etag;
-};
-
-/* ListObjectsV2, every page; calls fn for each object until it returns
- * non-zero.  prefix may be NULL. */
-enum poky_err s3_list_objects(struct aws_client *c, const char *bucket,
-			      const char *prefix,
-			      int (*fn)(void *ud, const struct s3_entry *ent),
-			      void *ud, struct poky_error *e);
-
 /* One multipart upload in progress. */
 struct s3_upload {
 	const char *key;

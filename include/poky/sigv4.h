@@ -102,14 +102,6 @@ int sigv4_header_is_unsigned(const char *name, size_t name_len);
  * x-amz-content-sha256. */
 int sigv4_header_is_added(const char *name, size_t name_len);
 
-/* Hex SHA-256 of data, into out[65]. */
-enum poky_err sigv4_sha256_hex(const void *data, size_t n, char out[65]);
-
-/* Lowercase hex HMAC-SHA256 of msg keyed with key, into out[65] (webhook
- * signatures).  The caller wipes out when it is a secret. */
-enum poky_err sigv4_hmac_sha256_hex(const void *key, size_t key_len,
-				    const void *msg, size_t n, char out[65]);
-
 /* Wipe the key cache and free OpenSSL objects (at exit; optional). */
 void sigv4_cleanup(void);
 

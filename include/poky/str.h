@@ -20,6 +20,19 @@ enum poky_err str_uri_encode(struct buf *out, const char *s, size_t n,
  * digits is kept literally ('+' is never a space here). */
 enum poky_err str_uri_decode(struct buf *out, const char *s, size_t n);
 
+/* The same for application/x-www-form-urlencoded (query strings, form
+ * bodies): '+' is a space as well. */
+enum poky_err str_form_decode(struct buf *out, const char *s, size_t n);
+
+/* Decode a request path in place, leaving "%2F" and "%00" encoded: a
+ * decoded slash would route "/tasks%2fID" as "/tasks/ID", and a NUL would
+ * cut the string short.  Returns the new length. */
+size_t str_uri_decode_path(char *s);
+
+/* The byte the escape "%XX" at the start of s[0..n) stands for, or -1 when
+ * s does not start with one.  For callers that judge each decoded byte. */
+int str_pct_byte(const char *s, size_t n);
+
 /* Lowercase hex of n bytes into out, which must hold 2n+1 chars. */
 void str_hex(char *out, const unsigned char *p, size_t n);
 

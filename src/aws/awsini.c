@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "poky/awsini.h"
+#include "poky/crypto.h"
 
 struct awsini_entry {
 	size_t section;                 /* index into sections */
@@ -233,7 +232,7 @@ awsini_free(struct awsini *ini)
 	if (ini == NULL)
 		return;
 	if (ini->mem != NULL)
-		OPENSSL_cleanse(ini->mem, ini->mem_len);
+		crypto_wipe(ini->mem, ini->mem_len);
 	free(ini->mem);
 	free(ini->sections);
 	free(ini->entries);

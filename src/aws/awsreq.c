@@ -14,8 +14,10 @@
 
 #include "poky/awsreq.h"
 #include "poky/buf.h"
-#include "poky/creds.h"
+#include "poky/clock.h"
+#include "poky/crypto.h"
 #include "poky/log.h"
+#include "poky/profile.h"
 #include "poky/str.h"
 #include "poky/version.h"
 #include "poky/xml.h"
@@ -53,7 +55,7 @@ struct aws_client {
 	int s3_addressing;
 	struct httpc_config http;
 	char *ca_file;
-	struct creds_chain *creds;
+	struct aws_creds_source creds;
 	pthread_key_t conn_key;         /* this thread's struct httpc */
 	bool conn_key_ok;
 	pthread_mutex_t quota_lock;
@@ -259,7 +261,7 @@ aws_client_new(const struct aws_config *cfg, struct poky_error *e)
 	c->quota = QUOTA_MAX;
 	atomic_init(&c->skew, 0);
 	aws_user_agent(cfg->app_name, c->ua, sizeof(c->ua), c->xua, sizeof(c->xua));
-	creds_region(cfg->profile, c->region, sizeof(c->region));
+	profile_region(cfg->profile, c->region, sizeof(c->region));
 	if (c->region[0] == '\0' && nonempty(cfg->region))
 		str_copy(c->region, sizeof(c->region), cfg->region);
 	if (c->region[0] == '\0')
@@ -296,12 +298,6 @@ aws_client_new(const struct aws_config *cfg, struct poky_error *e)
 		goto fail;
 	}
 	c->conn_key_ok = true;
-	c->creds = creds_chain_new(&(struct creds_chain_config){
-	    .profile = cfg->profile, .sts = c });
-	if (c->creds == NULL) {
-		poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
 	httpc_global_init();
 	return c;
 fail:
@@ -319,7 +315,8 @@ aws_client_free(struct aws_client *c)
 		pthread_setspecific(c->conn_key, NULL);
 		pthread_key_delete(c->conn_key);
 	}
-	creds_chain_free(c->creds);
+	if (c->creds.release != NULL)
+		c->creds.release(c->creds.ud);
 	pthread_mutex_destroy(&c->quota_lock);
 	free(c->ca_file);
 	free(c);
@@ -331,10 +328,28 @@ aws_client_region(const struct aws_client *c)
 	return c->region;
 }
 
-struct creds_chain *
-aws_client_creds(struct aws_client *c)
+void
+aws_client_set_creds(struct aws_client *c, const struct aws_creds_source *src)
 {
-	return c->creds;
+	c->creds = *src;
+}
+
+enum poky_err
+aws_client_creds_get(struct aws_client *c, struct aws_creds *out,
+		     struct poky_error *e)
+{
+	memset(out, 0, sizeof(*out));
+	if (c->creds.get == NULL)
+		return poky_error_set(e, POKY_ERR_AUTH,
+		    "no credentials source for this AWS client");
+	return c->creds.get(c->creds.ud, out, e);
+}
+
+void
+aws_client_creds_invalidate(struct aws_client *c)
+{
+	if (c->creds.invalidate != NULL)
+		c->creds.invalidate(c->creds.ud);
 }
 
 const char *
@@ -357,12 +372,6 @@ int
 aws_client_s3_addressing(const struct aws_client *c)
 {
 	return c->s3_addressing;
-}
-
-long
-aws_client_skew(const struct aws_client *c)
-{
-	return atomic_load(&((struct aws_client *)c)->skew);
 }
 
 void
@@ -681,7 +690,7 @@ attempt_once(struct aws_client *c, struct httpc *h, const struct aws_request *rq
 		if (rq->creds != NULL) {
 			sc = *rq->creds;
 		} else {
-			if ((rc = creds_get(c->creds, &cr, e)) != POKY_OK)
+			if ((rc = aws_client_creds_get(c, &cr, e)) != POKY_OK)
 				goto out;
 			sc.access_key_id = cr.access_key_id;
 			sc.secret_access_key = cr.secret_access_key;
@@ -705,7 +714,7 @@ attempt_once(struct aws_client *c, struct httpc *h, const struct aws_request *rq
 	rc = httpc_perform(h, &hr, resp, e);
 out:
 	sigv4_result_cleanup(&sig);
-	creds_clear(&cr);
+	crypto_wipe(&cr, sizeof(cr));
 	buf_free(&url);
 	buf_free(&target);
 	buf_free(&host);
@@ -759,7 +768,7 @@ send_attempts(struct aws_client *c, const struct aws_request *rq,
 			if (!creds_retried && rq->creds == NULL &&
 			    (strcmp(e->aws_code, "ExpiredToken") == 0 ||
 			     strcmp(e->aws_code, "ExpiredTokenException") == 0)) {
-				creds_invalidate(c->creds);
+				aws_client_creds_invalidate(c);
 				creds_retried = true;
 				e->retryable = 1;
 			}
@@ -821,22 +830,20 @@ aws_send(struct aws_client *c, const struct aws_request *rq,
 {
 	struct poky_error tmp;
 	int attempts = 0, throttles = 0;
-	struct timespec t0, t1;
+	double t0;
 	enum poky_err rc;
 
 	if (e == NULL)
 		e = &tmp;
 	poky_error_clear(e);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono();
 	rc = send_attempts(c, rq, resp, e, &attempts, &throttles);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (c->observer != NULL)
 		c->observer(c->observer_ud, &(struct aws_call_stats){
 		    .service = rq->service,
 		    .operation = rq->operation ? rq->operation : rq->method,
 		    .outcome = call_outcome(rc, e), .attempts = attempts,
 		    .throttles = throttles,
-		    .seconds = (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9 });
+		    .seconds = clock_mono() - t0 });
 	return rc;
 }

@@ -16,8 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
+#include "poky/crypto.h"
 #include "poky/log.h"
 #include "poky/str.h"
 
@@ -65,15 +64,7 @@ void
 creds_clear(struct aws_creds *c)
 {
 	if (c != NULL)
-		OPENSSL_cleanse(c, sizeof(*c));
-}
-
-const char *
-creds_env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && v[0] != '\0' ? v : NULL;
+		crypto_wipe(c, sizeof(*c));
 }
 
 /* Printable ASCII without blanks: what goes into headers must not be able
@@ -216,93 +207,6 @@ creds_from_json(const json_t *obj, const char *source, const char *token_key,
 	return creds_set(out, source, akid, secret, token, t, what, e);
 }
 
-enum poky_err
-creds_read_file(const char *path, size_t max, struct buf *out,
-		struct poky_error *e)
-{
-	enum poky_err rc = POKY_OK;
-	char chunk[4096];
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int err = errno;
-
-		rc = err == ENOENT || err == ENOTDIR ? POKY_ERR_NOTFOUND :
-		    POKY_ERR_IO;
-		poky_error_set(e, rc, "%s: %s", path, strerror(err));
-		if (e != NULL && rc == POKY_ERR_IO)
-			e->sys_errno = err;
-		return rc;
-	}
-	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-		rc = poky_error_set(e, POKY_ERR_IO, "%s: not a readable file", path);
-		goto out;
-	}
-	/* Size the buffer once, so a secret is not left behind in the blocks
-	 * that growing it would free. */
-	if (S_ISREG(st.st_mode) && st.st_size > 0 && (size_t)st.st_size <= max &&
-	    buf_reserve(out, (size_t)st.st_size) == POKY_ERR_NOMEM) {
-		rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (;;) {
-		ssize_t got = read(fd, chunk, sizeof(chunk));
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = poky_error_set(e, POKY_ERR_IO, "%s: %s", path,
-			    strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		if ((size_t)got > max - out->len ||
-		    (rc = buf_append(out, chunk, (size_t)got)) == POKY_ERR_LIMIT) {
-			rc = poky_error_set(e, POKY_ERR_LIMIT,
-			    "%s: larger than %zu bytes", path, max);
-			goto out;
-		}
-		if (rc != POKY_OK) {
-			rc = poky_error_set(e, rc, "out of memory");
-			goto out;
-		}
-	}
-	if (out->data == NULL && buf_reserve(out, 0) != POKY_OK)
-		rc = poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-out:
-	OPENSSL_cleanse(chunk, sizeof(chunk));
-	close(fd);
-	return rc;
-}
-
-enum poky_err
-creds_expand_home(const char *path, char *out, size_t cap,
-		  struct poky_error *e)
-{
-	const char *home = NULL;
-	struct passwd pw, *res = NULL;
-	char pwbuf[4096];
-
-	if (path[0] != '~' || (path[1] != '/' && path[1] != '\0')) {
-		if (!str_copy(out, cap, path))
-			return poky_error_set(e, POKY_ERR_LIMIT, "path too long");
-		return POKY_OK;
-	}
-	home = creds_env("HOME");
-	if (home == NULL && getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf),
-	    &res) == 0 && res != NULL)
-		home = pw.pw_dir;
-	if (home == NULL)
-		return poky_error_set(e, POKY_ERR_NOTFOUND,
-		    "no home directory for %s", path);
-	if ((size_t)snprintf(out, cap, "%s%s", home, path + 1) >= cap)
-		return poky_error_set(e, POKY_ERR_LIMIT, "path too long");
-	return POKY_OK;
-}
-
 /* ---- the chain ------------------------------------------------------------ */
 
 static time_t
@@ -420,7 +324,7 @@ chain_ctx(const struct creds_chain *ch, time_t now, struct creds_ctx *ctx,
 	ctx->now = now;
 	if (p != NULL) {
 		ctx->profile_explicit = ctx->profile_from_config = true;
-	} else if ((p = creds_env("AWS_PROFILE")) != NULL) {
+	} else if ((p = profile_env("AWS_PROFILE")) != NULL) {
 		ctx->profile_explicit = true;
 	} else {
 		p = "default";
@@ -661,4 +565,45 @@ creds_get(struct creds_chain *ch, struct aws_creds *out, struct poky_error *e)
 	pthread_mutex_unlock(&ch->lock);
 	creds_clear(&fresh);
 	return rc;
+}
+
+/* ---- a client with the chain as its source ---------------------------------- */
+
+static enum poky_err
+chain_source_get(void *ud, struct aws_creds *out, struct poky_error *e)
+{
+	return creds_get(ud, out, e);
+}
+
+static void
+chain_source_invalidate(void *ud)
+{
+	creds_invalidate(ud);
+}
+
+static void
+chain_source_release(void *ud)
+{
+	creds_chain_free(ud);
+}
+
+struct aws_client *
+creds_client_new(const struct aws_config *cfg, struct poky_error *e)
+{
+	struct aws_client *c = aws_client_new(cfg, e);
+	struct creds_chain *ch;
+
+	if (c == NULL)
+		return NULL;
+	ch = creds_chain_new(&(struct creds_chain_config){
+	    .profile = cfg != NULL ? cfg->profile : NULL, .sts = c });
+	if (ch == NULL) {
+		aws_client_free(c);
+		poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	aws_client_set_creds(c, &(struct aws_creds_source){
+	    .get = chain_source_get, .invalidate = chain_source_invalidate,
+	    .release = chain_source_release, .ud = ch });
+	return c;
 }

@@ -15,10 +15,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include <curl/curl.h>
-#include <openssl/crypto.h>
-
 #include "poky/awsreq.h"
+#include "poky/crypto.h"
 #include "poky/httpc.h"
 #include "poky/str.h"
 
@@ -29,7 +27,6 @@
 #define CONTAINER_TIMEOUT_MS 5000
 #define CONTAINER_ATTEMPTS 2
 #define CONTAINER_MAX_BODY (64u << 10)
-#define CONTAINER_HOST_MAX 256
 
 static bool
 container_v4_allowed(const struct in_addr *a)
@@ -104,69 +101,52 @@ container_name_allowed(const char *host, struct poky_error *e)
 enum poky_err
 creds_container_url_check(const char *url, struct poky_error *e)
 {
-	CURLU *u = curl_url();
-	char *scheme = NULL, *host = NULL;
-	char h[CONTAINER_HOST_MAX];
+	struct httpc_url u;
 	struct in_addr a4;
 	struct in6_addr a6;
-	size_t n;
-	enum poky_err rc = POKY_OK;
 
-	if (u == NULL)
+	switch (httpc_url_split(url, &u)) {
+	case POKY_OK:
+		break;
+	case POKY_ERR_NOMEM:
 		return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
-	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-		rc = poky_error_set(e, POKY_ERR_INVALID,
+	default:
+		return poky_error_set(e, POKY_ERR_INVALID,
 		    "AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL");
-		goto out;
 	}
-	if (strcasecmp(scheme, "https") == 0)
-		goto out;
-	if (strcasecmp(scheme, "http") != 0) {
-		rc = poky_error_set(e, POKY_ERR_INVALID,
+	if (strcasecmp(u.scheme, "https") == 0)
+		return POKY_OK;
+	if (strcasecmp(u.scheme, "http") != 0)
+		return poky_error_set(e, POKY_ERR_INVALID,
 		    "AWS_CONTAINER_CREDENTIALS_FULL_URI scheme %.16s is not http(s)",
-		    scheme);
-		goto out;
-	}
-	/* curl gives IPv6 literals in brackets, and a zone id after '%'. */
-	n = strlen(host);
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		if (n - 2 >= sizeof(h))
-			goto refuse;
-		memcpy(h, host + 1, n - 2);
-		h[n - 2] = '\0';
-		if (inet_pton(AF_INET6, h, &a6) == 1 && container_v6_allowed(&a6))
-			goto out;
+		    u.scheme);
+	if (u.ip6) {
+		if (inet_pton(AF_INET6, u.host, &a6) == 1 && container_v6_allowed(&a6))
+			return POKY_OK;
 		goto refuse;
 	}
-	if (inet_pton(AF_INET, host, &a4) == 1) {
+	if (inet_pton(AF_INET, u.host, &a4) == 1) {
 		if (container_v4_allowed(&a4))
-			goto out;
+			return POKY_OK;
 		goto refuse;
 	}
 	/* Forms like "2130706433" are numbers to some resolvers: refuse any
 	 * name that is not plainly a name. */
-	if (strspn(host, "0123456789.") == n)
+	if (strspn(u.host, "0123456789.") == strlen(u.host))
 		goto refuse;
-	rc = container_name_allowed(host, e);
-	goto out;
+	return container_name_allowed(u.host, e);
 refuse:
-	rc = poky_error_set(e, POKY_ERR_INVALID,
-	    "AWS_CONTAINER_CREDENTIALS_FULL_URI host %.64s is not allowed over "
-	    "http (loopback, 169.254.170.2, 169.254.170.23, fd00:ec2::23)", host);
-out:
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return rc;
+	return poky_error_set(e, POKY_ERR_INVALID,
+	    "AWS_CONTAINER_CREDENTIALS_FULL_URI host %s%.64s%s is not allowed over "
+	    "http (loopback, 169.254.170.2, 169.254.170.23, fd00:ec2::23)",
+	    u.ip6 ? "[" : "", u.host, u.ip6 ? "]" : "");
 }
 
 enum poky_err
 creds_container_url(char *out, size_t cap, struct poky_error *e)
 {
-	const char *rel = creds_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-	const char *full = creds_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	const char *rel = profile_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+	const char *full = profile_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	enum poky_err rc;
 
 	if (rel != NULL) {
@@ -194,12 +174,12 @@ creds_container_url(char *out, size_t cap, struct poky_error *e)
 static enum poky_err
 container_token(struct buf *tok, struct poky_error *e)
 {
-	const char *file = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-	const char *val = creds_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+	const char *file = profile_env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+	const char *val = profile_env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	enum poky_err rc;
 
 	if (file != NULL) {
-		rc = creds_read_file(file, CREDS_TOKEN_FILE_MAX, tok, e);
+		rc = profile_read_file(file, CREDS_TOKEN_FILE_MAX, tok, e);
 		if (rc == POKY_ERR_NOTFOUND)
 			rc = poky_error_set(e, POKY_ERR_IO, "authorization token "
 			    "file %.100s does not exist", file);
@@ -293,7 +273,7 @@ creds_container_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out
 	rc = container_parse(&resp, out, e);
 out:
 	if (resp.body.data != NULL)
-		OPENSSL_cleanse(resp.body.data, resp.body.cap);
+		crypto_wipe(resp.body.data, resp.body.cap);
 	httpc_response_cleanup(&resp);
 	httpc_free(h);
 	buf_free_secure(&tok);

@@ -5,10 +5,10 @@ enum poky_err
 creds_env_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 	      struct poky_error *e)
 {
-	const char *akid = creds_env("AWS_ACCESS_KEY_ID");
-	const char *secret = creds_env("AWS_SECRET_ACCESS_KEY");
-	const char *token = creds_env("AWS_SESSION_TOKEN");
-	const char *exp = creds_env("AWS_CREDENTIAL_EXPIRATION");
+	const char *akid = profile_env("AWS_ACCESS_KEY_ID");
+	const char *secret = profile_env("AWS_SECRET_ACCESS_KEY");
+	const char *token = profile_env("AWS_SESSION_TOKEN");
+	const char *exp = profile_env("AWS_CREDENTIAL_EXPIRATION");
 	time_t t = 0;
 
 	(void)ud;
@@ -29,7 +29,7 @@ creds_env_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 		return poky_error_set(e, POKY_ERR_INVALID,
 		    "AWS_ACCESS_KEY_ID set without AWS_SECRET_ACCESS_KEY");
 	if (token == NULL)
-		token = creds_env("AWS_SECURITY_TOKEN");        /* the old name */
+		token = profile_env("AWS_SECURITY_TOKEN");        /* the old name */
 	if (exp != NULL && !creds_parse_time(exp, &t))
 		return poky_error_set(e, POKY_ERR_INVALID,
 		    "AWS_CREDENTIAL_EXPIRATION is not an ISO 8601 UTC time");

@@ -14,9 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/crypto.h>
-
 #include "poky/awsreq.h"
+#include "poky/crypto.h"
 #include "poky/httpc.h"
 #include "poky/log.h"
 #include "poky/str.h"
@@ -35,8 +34,8 @@
 enum poky_err
 creds_imds_endpoint(char *out, size_t cap, struct poky_error *e)
 {
-	const char *ep = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-	const char *mode = creds_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
+	const char *ep = profile_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+	const char *mode = profile_env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");
 	size_t n;
 
 	if (ep != NULL) {
@@ -65,7 +64,7 @@ creds_imds_endpoint(char *out, size_t cap, struct poky_error *e)
 static long
 imds_timeout_ms(const struct creds_ctx *ctx)
 {
-	const char *v = creds_env("AWS_METADATA_SERVICE_TIMEOUT");
+	const char *v = profile_env("AWS_METADATA_SERVICE_TIMEOUT");
 	char *end = NULL;
 	double s;
 
@@ -85,7 +84,7 @@ imds_timeout_ms(const struct creds_ctx *ctx)
 static int
 imds_attempts(void)
 {
-	const char *v = creds_env("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
+	const char *v = profile_env("AWS_METADATA_SERVICE_NUM_ATTEMPTS");
 	char *end = NULL;
 	long n;
 
@@ -187,7 +186,7 @@ enum poky_err
 creds_imds_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 	       struct poky_error *e)
 {
-	const char *off = creds_env("AWS_EC2_METADATA_DISABLED");
+	const char *off = profile_env("AWS_EC2_METADATA_DISABLED");
 	struct imds m;
 	char token[IMDS_TOKEN_MAX], role[IMDS_ROLE_MAX + 1];
 	char path[sizeof(IMDS_CREDS_PATH) + IMDS_ROLE_MAX];
@@ -270,9 +269,9 @@ creds_imds_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 		creds_set_source(out, "imds:%s", role);
 out:
 	json_decref(j);
-	OPENSSL_cleanse(token, sizeof(token));
+	crypto_wipe(token, sizeof(token));
 	if (m.resp.body.data != NULL)
-		OPENSSL_cleanse(m.resp.body.data, m.resp.body.cap);
+		crypto_wipe(m.resp.body.data, m.resp.body.cap);
 	httpc_response_cleanup(&m.resp);
 	httpc_free(m.h);
 	return rc;

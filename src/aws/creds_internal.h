@@ -24,6 +24,7 @@
 #include "poky/buf.h"
 #include "poky/creds.h"
 #include "poky/err.h"
+#include "poky/profile.h"
 
 #define CREDS_PROFILE_MAX 128
 #define CREDS_PROCESS_TIMEOUT_MS 60000
@@ -79,20 +80,6 @@ void creds_error_prefix(struct poky_error *e, const char *fmt, ...)
 
 /* ISO 8601 UTC as AWS writes it ("...Z", also "+00:00"), into *t. */
 bool creds_parse_time(const char *s, time_t *t);
-
-/* getenv, with "" read as unset. */
-const char *creds_env(const char *name);
-
-/* Read a whole file of at most max bytes into out (which the caller set up
- * with buf_init; wipe it with buf_free_secure when it may hold a secret).
- * POKY_ERR_NOTFOUND when it does not exist, POKY_ERR_LIMIT when larger,
- * POKY_ERR_IO otherwise.  Messages name the path. */
-enum poky_err creds_read_file(const char *path, size_t max, struct buf *out,
-			      struct poky_error *e);
-
-/* Expand a leading "~/" with $HOME (or the passwd entry). */
-enum poky_err creds_expand_home(const char *path, char *out, size_t cap,
-				struct poky_error *e);
 
 /* Test hooks: a fixed clock and a chain of stand-in providers (the array
  * must outlive the chain).  Not for production code. */

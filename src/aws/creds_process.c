@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
+#include "poky/clock.h"
+#include "poky/crypto.h"
 #include "creds_internal.h"
 
 extern char **environ;
@@ -174,10 +174,7 @@ out:
 static long long
 mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)(clock_mono() * 1000);
 }
 
 /* Read the child's stdout until EOF, the cap or the deadline. */
@@ -230,7 +227,7 @@ process_read(int fd, long timeout_ms, const char *name, struct buf *out,
 			break;
 		}
 	}
-	OPENSSL_cleanse(chunk, sizeof(chunk));
+	crypto_wipe(chunk, sizeof(chunk));
 	return rc;
 }
 

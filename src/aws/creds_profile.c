@@ -1,10 +1,7 @@
 /* creds_profile.c - credentials from the shared credentials and config
- * files, and the region from the config file.
+ * files (read through profile.c).
  *
- * Files: AWS_SHARED_CREDENTIALS_FILE (~/.aws/credentials, "[NAME]") and
- * AWS_CONFIG_FILE (~/.aws/config, "[profile NAME]"); a key in the
- * credentials file wins over the same key in the config file, as in
- * botocore.  Within a profile the first that applies answers:
+ * Within a profile the first that applies answers:
  *   1. role_arn, with source_profile, credential_source (Environment,
  *      Ec2InstanceMetadata, EcsContainer) or web_identity_token_file;
  *   2. static keys: aws_access_key_id + aws_secret_access_key
@@ -28,124 +25,12 @@
 
 #define PROFILE_MAX_DEPTH 8             /* source_profile hops */
 
-struct profile_files {
-	struct awsini *cred, *conf;
-	char cred_path[PATH_MAX], conf_path[PATH_MAX];
-};
-
-/* One profile's sections in both files (NULL where it has none). */
-struct profile {
-	const struct profile_files *f;
-	const char *name;
-	const char *cred_sec, *conf_sec;
-};
-
 struct resolve {
 	const struct creds_ctx *ctx;
 	const struct profile_files *f;
 	const char *visited[PROFILE_MAX_DEPTH + 1];
 	size_t depth;
 };
-
-static enum poky_err
-profile_path(const char *var, const char *def, char *out, size_t cap,
-	     struct poky_error *e)
-{
-	const char *v = creds_env(var);
-
-	return creds_expand_home(v != NULL ? v : def, out, cap, e);
-}
-
-/* Parse one file; a file that does not exist is an empty one. */
-static enum poky_err
-profile_load(const char *path, struct awsini **ini, struct poky_error *e)
-{
-	struct buf b;
-	struct poky_error pe;
-	enum poky_err rc;
-
-	*ini = NULL;
-	buf_init(&b, AWSINI_MAX_BYTES);
-	rc = creds_read_file(path, AWSINI_MAX_BYTES, &b, e);
-	if (rc == POKY_ERR_NOTFOUND) {
-		rc = POKY_OK;
-		goto out;
-	}
-	if (rc != POKY_OK)
-		goto out;
-	if ((rc = awsini_parse(b.data, b.len, ini, &pe)) != POKY_OK)
-		poky_error_set(e, rc, "%s: %s", path, pe.message);
-out:
-	buf_free_secure(&b);
-	return rc;
-}
-
-static void
-profile_files_free(struct profile_files *f)
-{
-	awsini_free(f->cred);
-	awsini_free(f->conf);
-	f->cred = f->conf = NULL;
-}
-
-static enum poky_err
-profile_files_load(struct profile_files *f, bool want_cred,
-		   struct poky_error *e)
-{
-	enum poky_err rc;
-
-	memset(f, 0, sizeof(*f));
-	if ((rc = profile_path("AWS_CONFIG_FILE", "~/.aws/config", f->conf_path,
-	    sizeof(f->conf_path), e)) != POKY_OK ||
-	    (rc = profile_load(f->conf_path, &f->conf, e)) != POKY_OK)
-		goto fail;
-	if (!want_cred)
-		return POKY_OK;
-	if ((rc = profile_path("AWS_SHARED_CREDENTIALS_FILE",
-	    "~/.aws/credentials", f->cred_path, sizeof(f->cred_path), e)) !=
-	    POKY_OK ||
-	    (rc = profile_load(f->cred_path, &f->cred, e)) != POKY_OK)
-		goto fail;
-	return POKY_OK;
-fail:
-	profile_files_free(f);
-	return rc;
-}
-
-/* The path as a person would write it: "~/.aws/config" under $HOME. */
-static const char *
-profile_show(const char *path, char *out, size_t cap)
-{
-	const char *home = creds_env("HOME");
-	size_t n = home != NULL ? strlen(home) : 0;
-
-	if (n > 1 && strncmp(path, home, n) == 0 && path[n] == '/' &&
-	    (size_t)snprintf(out, cap, "~%s", path + n) < cap)
-		return out;
-	return path;
-}
-
-static bool
-profile_open(const struct profile_files *f, const char *name,
-	     struct profile *p)
-{
-	p->f = f;
-	p->name = name;
-	p->cred_sec = awsini_profile_section(f->cred, AWSINI_CREDENTIALS, name);
-	p->conf_sec = awsini_profile_section(f->conf, AWSINI_CONFIG, name);
-	return p->cred_sec != NULL || p->conf_sec != NULL;
-}
-
-/* A key's value, the credentials file first; "" counts as absent. */
-static const char *
-profile_get(const struct profile *p, const char *key)
-{
-	const char *v = awsini_get(p->f->cred, p->cred_sec, key);
-
-	if (v == NULL || v[0] == '\0')
-		v = awsini_get(p->f->conf, p->conf_sec, key);
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
 
 static bool
 profile_has_static(const struct profile *p)
@@ -428,59 +313,4 @@ creds_profile_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 out:
 	profile_files_free(&f);
 	return rc;
-}
-
-/* Region names go into host names: letters, digits and '-' only. */
-static bool
-region_ok(const char *r)
-{
-	size_t n = strlen(r);
-
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') ||
-		    r[i] == '-'))
-			return false;
-	return true;
-}
-
-void
-creds_region(const char *profile, char *out, size_t cap)
-{
-	static const char *const vars[] = { "AWS_REGION", "AWS_DEFAULT_REGION" };
-	struct profile_files f;
-	struct poky_error pe;
-	const char *sec, *v;
-
-	if (cap == 0)
-		return;
-	out[0] = '\0';
-	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		if ((v = creds_env(vars[i])) == NULL)
-			continue;
-		if (region_ok(v) && str_copy(out, cap, v))
-			return;
-		log_warnx("ignoring %s: not a region name", vars[i]);
-		out[0] = '\0';
-	}
-	if (profile == NULL || profile[0] == '\0')
-		profile = creds_env("AWS_PROFILE");
-	if (profile == NULL)
-		profile = "default";
-	if (profile_files_load(&f, false, &pe) != POKY_OK) {
-		log_warnx("no region from the config file: %s", pe.message);
-		return;
-	}
-	sec = awsini_profile_section(f.conf, AWSINI_CONFIG, profile);
-	v = awsini_get(f.conf, sec, "region");
-	if (v != NULL && v[0] != '\0') {
-		if (region_ok(v) && str_copy(out, cap, v))
-			goto out;
-		log_warnx("ignoring region of profile \"%.64s\" in %s: not a "
-		    "region name", profile, f.conf_path);
-		out[0] = '\0';
-	}
-out:
-	profile_files_free(&f);
 }

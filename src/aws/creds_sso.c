@@ -18,11 +18,10 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "poky/awsreq.h"
 #include "poky/buf.h"
+#include "poky/crypto.h"
 #include "poky/httpc.h"
 #include "poky/str.h"
 
@@ -36,18 +35,8 @@
 void
 creds_sso_cache_key(const char *s, char out[41])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	out[0] = '\0';
-	if (EVP_Digest(s, strlen(s), md, &n, EVP_sha1(), NULL) != 1 || n != 20)
-		return;
-	for (unsigned int i = 0; i < n; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[40] = '\0';
+	if (crypto_sha1_hex(s, strlen(s), out) != POKY_OK)
+		out[0] = '\0';
 }
 
 enum poky_err
@@ -102,7 +91,7 @@ out:
 		/* Wipe the token's copy inside jansson before it is freed. */
 		at = json_object_get(j, "accessToken");
 		if (json_is_string(at))
-			OPENSSL_cleanse((char *)json_string_value(at),
+			crypto_wipe((char *)json_string_value(at),
 			    json_string_length(at));
 		json_decref(j);
 	}
@@ -137,9 +126,9 @@ creds_sso_parse_role(const char *data, size_t n, const char *source,
 		    "SSO GetRoleCredentials", e);
 	}
 	if (json_is_string(sk))
-		OPENSSL_cleanse((char *)json_string_value(sk), json_string_length(sk));
+		crypto_wipe((char *)json_string_value(sk), json_string_length(sk));
 	if (json_is_string(tok))
-		OPENSSL_cleanse((char *)json_string_value(tok),
+		crypto_wipe((char *)json_string_value(tok),
 		    json_string_length(tok));
 	json_decref(j);
 	return rc;
@@ -175,11 +164,11 @@ account_ok(const char *a)
 static enum poky_err
 sso_url(const struct creds_sso_profile *p, struct buf *url, struct poky_error *e)
 {
-	const char *ep = creds_env("AWS_ENDPOINT_URL_SSO");
+	const char *ep = profile_env("AWS_ENDPOINT_URL_SSO");
 	enum poky_err rc;
 
 	if (ep == NULL)
-		ep = creds_env("AWS_ENDPOINT_URL");
+		ep = profile_env("AWS_ENDPOINT_URL");
 	if (ep != NULL) {
 		size_t n = strlen(ep);
 
@@ -232,9 +221,9 @@ creds_sso_get(const struct creds_sso_profile *p, time_t now,
 	}
 	creds_sso_cache_key(p->session != NULL ? p->session : p->start_url, key);
 	snprintf(rel, sizeof(rel), "~/.aws/sso/cache/%s.json", key);
-	if ((rc = creds_expand_home(rel, path, sizeof(path), e)) != POKY_OK)
+	if ((rc = profile_expand_home(rel, path, sizeof(path), e)) != POKY_OK)
 		goto out;
-	rc = creds_read_file(path, SSO_CACHE_MAX, &cache, e);
+	rc = profile_read_file(path, SSO_CACHE_MAX, &cache, e);
 	if (rc == POKY_ERR_NOTFOUND) {
 		rc = poky_error_set(e, POKY_ERR_AUTH, "no SSO token for %s \"%.80s\" "
 		    "(%s): run \"aws sso login%s%.64s\"", p->session ? "sso-session" :
@@ -274,7 +263,7 @@ creds_sso_get(const struct creds_sso_profile *p, time_t now,
 	rc = creds_sso_parse_role(resp.body.data, resp.body.len, source, out, e);
 out:
 	if (resp.body.data != NULL)
-		OPENSSL_cleanse(resp.body.data, resp.body.cap);
+		crypto_wipe(resp.body.data, resp.body.cap);
 	httpc_response_cleanup(&resp);
 	httpc_free(h);
 	buf_free_secure(&cache);

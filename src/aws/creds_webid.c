@@ -22,9 +22,9 @@ creds_webid_assume(const struct creds_ctx *ctx, const char *token_file,
 	enum poky_err rc;
 
 	buf_init(&tok, CREDS_TOKEN_FILE_MAX);
-	if ((rc = creds_expand_home(token_file, path, sizeof(path), e)) != POKY_OK)
+	if ((rc = profile_expand_home(token_file, path, sizeof(path), e)) != POKY_OK)
 		goto out;
-	if ((rc = creds_read_file(path, CREDS_TOKEN_FILE_MAX, &tok, e)) != POKY_OK) {
+	if ((rc = profile_read_file(path, CREDS_TOKEN_FILE_MAX, &tok, e)) != POKY_OK) {
 		/* Named but missing is a broken setup, not an absent one. */
 		if (rc == POKY_ERR_NOTFOUND)
 			rc = poky_error_set(e, POKY_ERR_IO,
@@ -59,8 +59,8 @@ enum poky_err
 creds_webid_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 		struct poky_error *e)
 {
-	const char *file = creds_env("AWS_WEB_IDENTITY_TOKEN_FILE");
-	const char *arn = creds_env("AWS_ROLE_ARN");
+	const char *file = profile_env("AWS_WEB_IDENTITY_TOKEN_FILE");
+	const char *arn = profile_env("AWS_ROLE_ARN");
 
 	(void)ud;
 	if (file == NULL)
@@ -70,5 +70,5 @@ creds_webid_get(const struct creds_ctx *ctx, void *ud, struct aws_creds *out,
 		return poky_error_set(e, POKY_ERR_INVALID,
 		    "AWS_WEB_IDENTITY_TOKEN_FILE set without AWS_ROLE_ARN");
 	return creds_webid_assume(ctx, file, arn,
-	    creds_env("AWS_ROLE_SESSION_NAME"), "web-identity", out, e);
+	    profile_env("AWS_ROLE_SESSION_NAME"), "web-identity", out, e);
 }

@@ -755,59 +755,6 @@ s3_delete_object(struct aws_client *c, const char *bucket, const char *key,
 
 /* ---- listings ------------------------------------------------------------- */
 
-enum poky_err
-s3_list_objects(struct aws_client *c, const char *bucket, const char *prefix,
-		int (*fn)(void *ud, const struct s3_entry *ent), void *ud,
-		struct poky_error *e)
-{
-	char token[2048] = "";
-	enum poky_err rc;
-
-	do {
-		struct s3_call k;
-		struct httpc_response resp;
-		struct xml_doc doc;
-		const struct xml_node *n;
-		const char *t, *more;
-		int stop = 0;
-
-		call_init(&k, c, "ListObjectsV2", "GET", bucket, NULL);
-		httpc_response_init(&resp, S3_MAX_XML);
-		rc = call_query(&k, "list-type", "2");
-		if (rc == POKY_OK && token[0])
-			rc = call_query(&k, "continuation-token", token);
-		if (rc == POKY_OK && prefix != NULL)
-			rc = call_query(&k, "prefix", prefix);
-		if (rc == POKY_OK)
-			rc = call_send(&k, &(struct aws_request){ 0 }, &resp, e);
-		if (rc == POKY_OK)
-			rc = parse_result(&resp, &doc, "ListBucketResult", e);
-		httpc_response_cleanup(&resp);
-		call_cleanup(&k);
-		if (rc != POKY_OK)
-			return rc;
-		for (n = xml_child(doc.root, "Contents"); n && !stop; n = xml_next_named(n)) {
-			struct s3_entry ent = {
-				.key = xml_path_text(n, "Key"),
-				.size = (t = xml_path_text(n, "Size")) ? strtoll(t, NULL, 10) : 0,
-				.etag = xml_path_text(n, "ETag"),
-			};
-
-			if (ent.key != NULL)
-				stop = fn(ud, &ent);
-		}
-		more = xml_path_text(doc.root, "IsTruncated");
-		t = xml_path_text(doc.root, "NextContinuationToken");
-		if (!stop && more && strcmp(more, "true") == 0 && t && *t &&
-		    strlen(t) < sizeof(token))
-			strcpy(token, t);
-		else
-			token[0] = '\0';
-		xml_doc_free(&doc);
-	} while (token[0] != '\0');
-	return POKY_OK;
-}
-
 /* One page of ListMultipartUploads; *more and the markers say where the
  * next page starts. */
 static enum poky_err

@@ -110,35 +110,6 @@ hmac(struct crypto_tls *t, const unsigned char *key, size_t klen,
 	    EVP_MAC_final(t->mac, out, &outl, 32) && outl == 32;
 }
 
-enum poky_err
-sigv4_sha256_hex(const void *data, size_t n, char out[65])
-{
-	struct crypto_tls *t = crypto_get();
-	unsigned char md[32];
-
-	if (t == NULL || !sha256(t, data, n, md))
-		return POKY_ERR_CRYPTO;
-	str_hex(out, md, 32);
-	return POKY_OK;
-}
-
-enum poky_err
-sigv4_hmac_sha256_hex(const void *key, size_t key_len, const void *msg,
-		      size_t n, char out[65])
-{
-	struct crypto_tls *t = crypto_get();
-	unsigned char mac[32];
-	bool ok;
-
-	/* OpenSSL refuses a NULL key even when its length is 0. */
-	ok = t != NULL && hmac(t, key_len ? key : (const void *)"", key_len,
-	    msg, n, mac);
-	if (ok)
-		str_hex(out, mac, 32);
-	OPENSSL_cleanse(mac, sizeof(mac));
-	return ok ? POKY_OK : POKY_ERR_CRYPTO;
-}
-
 /* ---- derived signing keys, cached --------------------------------------- */
 
 struct key_slot {

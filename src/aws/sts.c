@@ -3,10 +3,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "poky/awsreq.h"
 #include "poky/buf.h"
+#include "poky/crypto.h"
 #include "poky/str.h"
 #include "poky/sts.h"
 #include "poky/xml.h"
@@ -37,7 +36,7 @@ sts_wipe(struct xml_node *n)
 {
 	for (; n != NULL; n = n->next) {
 		if (n->text.data != NULL)
-			OPENSSL_cleanse(n->text.data, n->text.cap);
+			crypto_wipe(n->text.data, n->text.cap);
 		sts_wipe(n->first_child);
 	}
 }
@@ -161,7 +160,7 @@ sts_call(struct aws_client *c, const char *action, const struct aws_creds *src,
 	rc = sts_parse_credentials(resp.body.data, resp.body.len, action, out, e);
 out:
 	if (resp.body.data != NULL)
-		OPENSSL_cleanse(resp.body.data, resp.body.cap);
+		crypto_wipe(resp.body.data, resp.body.cap);
 	httpc_response_cleanup(&resp);
 	buf_free_secure(&body);
 	if (rc != POKY_OK)

@@ -1,9 +1,8 @@
 /* buf.c - growable byte buffers with a hard maximum. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/crypto.h>
 
 #include "poky/buf.h"
 
@@ -32,8 +31,10 @@ buf_free_secure(struct buf *b)
 {
 	if (b == NULL)
 		return;
+	/* explicit_bzero, not crypto_wipe: buf is below crypto.c (which
+	 * uses buf through str.c), and a layer never calls up. */
 	if (b->data != NULL)
-		OPENSSL_cleanse(b->data, b->cap);
+		explicit_bzero(b->data, b->cap);
 	buf_free(b);
 }
 

@@ -38,6 +38,42 @@ global_init_once(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+enum poky_err
+httpc_url_split(const char *url, struct httpc_url *out)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *host = NULL;
+	const char *h;
+	size_t n;
+	enum poky_err rc = POKY_ERR_INVALID;
+
+	memset(out, 0, sizeof(*out));
+	if (u == NULL)
+		return POKY_ERR_NOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		goto out;
+	/* curl gives IPv6 literals in brackets (and a zone id after '%'). */
+	h = host;
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		out->ip6 = true;
+		h++;
+		n -= 2;
+	}
+	if (n >= sizeof(out->host) || !str_copy(out->scheme, sizeof(out->scheme), scheme))
+		goto out;
+	memcpy(out->host, h, n);
+	out->host[n] = '\0';
+	rc = POKY_OK;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return rc;
+}
+
 void
 httpc_global_init(void)
 {

@@ -56,28 +56,69 @@ str_hexval(unsigned char c)
 	return -1;
 }
 
-enum poky_err
-str_uri_decode(struct buf *out, const char *s, size_t n)
+int
+str_pct_byte(const char *s, size_t n)
+{
+	int hi, lo;
+
+	if (n < 3 || s[0] != '%' || (hi = str_hexval((unsigned char)s[1])) < 0 ||
+	    (lo = str_hexval((unsigned char)s[2])) < 0)
+		return -1;
+	return hi << 4 | lo;
+}
+
+/* The one decoder: form says whether '+' is a space. */
+static enum poky_err
+pct_decode(struct buf *out, const char *s, size_t n, bool form)
 {
 	enum poky_err rc;
-	size_t i;
 
-	for (i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
+		int v = str_pct_byte(s + i, n - i);
 		char c = s[i];
 
-		if (c == '%' && i + 2 < n) {
-			int hi = str_hexval((unsigned char)s[i + 1]);
-			int lo = str_hexval((unsigned char)s[i + 2]);
-
-			if (hi >= 0 && lo >= 0) {
-				c = (char)(hi << 4 | lo);
-				i += 2;
-			}
+		if (v >= 0) {
+			c = (char)v;
+			i += 2;
+		} else if (form && c == '+') {
+			c = ' ';
 		}
 		if ((rc = buf_append_byte(out, c)) != POKY_OK)
 			return rc;
 	}
 	return POKY_OK;
+}
+
+enum poky_err
+str_uri_decode(struct buf *out, const char *s, size_t n)
+{
+	return pct_decode(out, s, n, false);
+}
+
+enum poky_err
+str_form_decode(struct buf *out, const char *s, size_t n)
+{
+	return pct_decode(out, s, n, true);
+}
+
+size_t
+str_uri_decode_path(char *s)
+{
+	char *w = s;
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n; i++) {
+		int v = str_pct_byte(s + i, n - i);
+
+		if (v > 0 && v != '/') {
+			*w++ = (char)v;
+			i += 2;
+		} else {
+			*w++ = s[i];
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 void

@@ -5,8 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
-
+#include "poky/crypto.h"
 #include "poky/str.h"
 #include "poky/uuid.h"
 
@@ -33,7 +32,7 @@ uuid_v4(char out[UUID_STR_LEN + 1])
 {
 	unsigned char b[16];
 
-	if (RAND_bytes(b, sizeof(b)) != 1)
+	if (crypto_random(b, sizeof(b)) != POKY_OK)
 		return POKY_ERR_CRYPTO;
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
@@ -53,7 +52,7 @@ uuid_v7(char out[UUID_STR_LEN + 1])
 	uint64_t ms;
 	uint16_t seq;
 
-	if (RAND_bytes(b, sizeof(b)) != 1)
+	if (crypto_random(b, sizeof(b)) != POKY_OK)
 		return POKY_ERR_CRYPTO;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;

@@ -154,20 +154,9 @@ api_query(const struct api_req *req, const char *name, char *out, size_t cap)
 			size_t vl = (size_t)(q + n - v);
 
 			buf_init(&b, cap - 1);
-			/* '+' is a space in a query string's form encoding. */
-			for (size_t i = 0; i < vl; i++) {
-				char c = v[i] == '+' ? ' ' : v[i];
-
-				if (c == '%' && i + 2 < vl + 0 && str_hexval((unsigned char)v[i + 1]) >= 0 &&
-				    str_hexval((unsigned char)v[i + 2]) >= 0) {
-					c = (char)(str_hexval((unsigned char)v[i + 1]) << 4 |
-					    str_hexval((unsigned char)v[i + 2]));
-					i += 2;
-				}
-				if (buf_append_byte(&b, c) != POKY_OK) {
-					buf_free(&b);
-					return NULL;
-				}
+			if (str_form_decode(&b, v, vl) != POKY_OK) {
+				buf_free(&b);
+				return NULL;
 			}
 			str_copy(out, cap, b.data ? b.data : "");
 			buf_free(&b);
@@ -1354,31 +1343,18 @@ form_object(const char *s, size_t n)
 	buf_init(&k, 4096);
 	buf_init(&v, 65536);
 	while (o != NULL && i < n) {
-		size_t j = i;
-		struct buf *cur = &k;
+		const char *amp = memchr(s + i, '&', n - i);
+		size_t j = amp != NULL ? (size_t)(amp - s) : n;
+		const char *eq = memchr(s + i, '=', j - i);
+		size_t kn = eq != NULL ? (size_t)(eq - (s + i)) : j - i;
 
 		buf_reset(&k);
 		buf_reset(&v);
-		for (; j < n && s[j] != '&'; j++) {
-			char c = s[j];
-
-			if (c == '=' && cur == &k) {
-				cur = &v;
-				continue;
-			}
-			if (c == '+')
-				c = ' ';
-			else if (c == '%' && j + 2 < n && str_hexval((unsigned char)s[j + 1]) >= 0 &&
-			    str_hexval((unsigned char)s[j + 2]) >= 0) {
-				c = (char)(str_hexval((unsigned char)s[j + 1]) << 4 |
-				    str_hexval((unsigned char)s[j + 2]));
-				j += 2;
-			}
-			if (buf_append_byte(cur, c) != POKY_OK) {
-				json_decref(o);
-				o = NULL;
-				break;
-			}
+		if (str_form_decode(&k, s + i, kn) != POKY_OK ||
+		    (eq != NULL && str_form_decode(&v, eq + 1, j - i - kn - 1) != POKY_OK)) {
+			json_decref(o);
+			o = NULL;
+			break;
 		}
 		if (o != NULL && k.len > 0 && json_object_get(o, k.data) == NULL)
 			json_object_set_new(o, k.data, json_stringn(v.data ? v.data : "",
@@ -1548,7 +1524,7 @@ h_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 		struct aws_creds c;
 
 		memset(&c, 0, sizeof(c));
-		creds_ok = aws != NULL && creds_get(aws_client_creds(aws), &c, &e) == POKY_OK;
+		creds_ok = aws != NULL && aws_client_creds_get(aws, &c, &e) == POKY_OK;
 		creds_clear(&c);
 		json_object_set_new(checks, "credentials", json_boolean(creds_ok));
 		if (!creds_ok)

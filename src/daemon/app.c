@@ -5,6 +5,7 @@
 #include "poky/app.h"
 #include "poky/auth.h"
 #include "poky/awsreq.h"
+#include "poky/creds.h"
 #include "poky/metrics.h"
 
 struct app_conf *
@@ -103,7 +104,7 @@ app_aws(struct app *app, struct poky_error *e)
 			.app_name = "pokyd",
 		};
 
-		app->aws = aws_client_new(&ac, e);
+		app->aws = creds_client_new(&ac, e);
 		if (app->aws != NULL)
 			aws_client_set_observer(app->aws, aws_observed, app);
 		app_config_put(app, conf);

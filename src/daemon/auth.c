@@ -6,10 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
 #include "poky/auth.h"
-#include "poky/sigv4.h"
+#include "poky/crypto.h"
 #include "poky/str.h"
 
 struct token {
@@ -165,7 +163,7 @@ auth_load(const char *path, struct auth_tokens **out, struct poky_error *e)
 		t->v[t->n].name[nl] = '\0';
 		t->n++;
 	}
-	OPENSSL_cleanse(line, sizeof(line));
+	crypto_wipe(line, sizeof(line));
 	fclose(f);
 	if (rc != POKY_OK) {
 		auth_free(t);
@@ -180,7 +178,7 @@ auth_free(struct auth_tokens *t)
 {
 	if (t == NULL)
 		return;
-	OPENSSL_cleanse(t->v, AUTH_MAX_TOKENS * sizeof(*t->v));
+	crypto_wipe(t->v, AUTH_MAX_TOKENS * sizeof(*t->v));
 	free(t->v);
 	free(t);
 }
@@ -210,16 +208,16 @@ auth_lookup(const struct auth_tokens *t, const char *token, size_t len,
 	*scopes = 0;
 	if (t == NULL || len == 0 || len > AUTH_TOKEN_MAX)
 		return NULL;
-	if (sigv4_sha256_hex(token, len, hex) != POKY_OK ||
+	if (crypto_sha256_hex(token, len, hex) != POKY_OK ||
 	    !parse_hex32(hex, 64, h))
 		return NULL;
 	for (size_t i = 0; i < t->n; i++)
-		if (CRYPTO_memcmp(h, t->v[i].hash, 32) == 0) {
+		if (crypto_equal(h, t->v[i].hash, 32)) {
 			found = t->v[i].name;
 			*scopes = t->v[i].scopes;
 		}
-	OPENSSL_cleanse(h, sizeof(h));
-	OPENSSL_cleanse(hex, sizeof(hex));
+	crypto_wipe(h, sizeof(h));
+	crypto_wipe(hex, sizeof(hex));
 	return found;
 }
 
@@ -239,7 +237,7 @@ auth_hash_line(const char *name, const char *token, size_t len, char *out,
 		if ((unsigned char)token[i] <= ' ' || (unsigned char)token[i] > '~')
 			return poky_error_set(e, POKY_ERR_INVALID,
 			    "a token must be printable ASCII without spaces");
-	if (sigv4_sha256_hex(token, len, hex) != POKY_OK)
+	if (crypto_sha256_hex(token, len, hex) != POKY_OK)
 		return poky_error_set(e, POKY_ERR_CRYPTO, "SHA-256 failed");
 	snprintf(out, cap, "%s %s", name, hex);
 	return POKY_OK;

@@ -1354,24 +1354,9 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 static size_t
 unescape(void *cls, struct MHD_Connection *mc, char *s)
 {
-	char *w = s;
-
 	(void)cls;
 	(void)mc;
-	for (const char *r = s; *r; r++) {
-		int hi, lo;
-
-		if (r[0] == '%' && (hi = str_hexval((unsigned char)r[1])) >= 0 &&
-		    (lo = str_hexval((unsigned char)r[2])) >= 0 &&
-		    (hi << 4 | lo) != 0 && (hi << 4 | lo) != '/') {
-			*w++ = (char)(hi << 4 | lo);
-			r += 2;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-	return (size_t)(w - s);
+	return str_uri_decode_path(s);
 }
 
 static void

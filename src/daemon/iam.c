@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "poky/creds.h"
+#include "poky/profile.h"
 #include "poky/str.h"
 
 #include "iam.h"
@@ -109,7 +109,7 @@ where_init(const struct config *cfg, struct iam_where *w)
 {
 	/* The same order as the AWS client (awsreq.c): environment and
 	 * profile, then [aws] region, then us-east-1. */
-	creds_region(cfg->aws.profile, w->region, sizeof(w->region));
+	profile_region(cfg->aws.profile, w->region, sizeof(w->region));
 	if (w->region[0] == '\0' && cfg->aws.region != NULL && *cfg->aws.region)
 		str_copy(w->region, sizeof(w->region), cfg->aws.region);
 	if (w->region[0] == '\0')

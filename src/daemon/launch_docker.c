@@ -808,36 +808,6 @@ tail_sink(void *ud, const char *p, size_t n)
 	return 0;
 }
 
-static enum poky_err
-file_tail(const char *path, size_t max, char **out, size_t *len,
-	  struct poky_error *e)
-{
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	char *data;
-	off_t start = 0;
-
-	if (f == NULL)
-		return poky_error_set(e, POKY_ERR_NOTFOUND, "%s: %s", path,
-		    strerror(errno));
-	if (fstat(fileno(f), &st) != 0) {
-		fclose(f);
-		return poky_error_set(e, POKY_ERR_IO, "%s: %s", path, strerror(errno));
-	}
-	if (st.st_size > (off_t)max)
-		start = st.st_size - (off_t)max;
-	if (fseeko(f, start, SEEK_SET) != 0 ||
-	    (data = malloc((size_t)(st.st_size - start) + 1)) == NULL) {
-		fclose(f);
-		return poky_error_set(e, POKY_ERR_NOMEM, "cannot read the log");
-	}
-	*len = fread(data, 1, (size_t)(st.st_size - start), f);
-	data[*len] = '\0';
-	fclose(f);
-	*out = data;
-	return POKY_OK;
-}
-
 enum poky_err
 docker_logs(struct app *app, const struct task *task, size_t max, char **out,
 	    size_t *len, struct poky_error *e)
@@ -852,7 +822,7 @@ docker_logs(struct app *app, const struct task *task, size_t max, char **out,
 	*len = 0;
 	/* Saved when the task ended: the container may be gone since. */
 	local_log_path(app, task->id, path, sizeof(path));
-	rc = file_tail(path, max, out, len, e);
+	rc = local_log_tail(path, max, out, len, e);
 	if (rc != POKY_ERR_NOTFOUND)
 		return rc;
 	if (task->container_id == NULL) {
@@ -870,7 +840,7 @@ docker_logs(struct app *app, const struct task *task, size_t max, char **out,
 		/* Removed between the file check and now: the file is there
 		 * (or the container went without its output being saved). */
 		free(t.data);
-		if (file_tail(path, max, out, len, NULL) == POKY_OK)
+		if (local_log_tail(path, max, out, len, NULL) == POKY_OK)
 			return POKY_OK;
 		t.data = NULL;
 		t.len = 0;
@@ -1618,11 +1588,8 @@ resume_one(void *ud, const struct task *t)
 	s->running_recorded = strcmp(t->status, TS_RUNNING) == 0;
 	s->term_wanted = t->cancel_requested_by != NULL;
 	if (t->timeout_seconds > 0 && t->started_at > 0) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
 		s->deadline = clock_mono() + (t->started_at + (double)t->timeout_seconds -
-		    (double)now.tv_sec);
+		    clock_real());
 		if (s->deadline <= 0)
 			s->deadline = 1e-9;
 	}

@@ -58,6 +58,44 @@ local_log_path(const struct app *app, const char *id, char *out, size_t cap)
 	snprintf(out, cap, "%s/logs/%s.log", app->state_dir, id);
 }
 
+enum poky_err
+local_log_tail(const char *path, size_t max, char **out, size_t *len,
+	       struct poky_error *e)
+{
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+	char *data;
+	off_t start = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (f == NULL)
+		return poky_error_set(e, POKY_ERR_NOTFOUND, "%s: %s", path,
+		    strerror(errno));
+	if (fstat(fileno(f), &st) != 0) {
+		fclose(f);
+		return poky_error_set(e, POKY_ERR_IO, "%s: %s", path, strerror(errno));
+	}
+	/* Anything else (a FIFO put in its place) could block the reader. */
+	if (!S_ISREG(st.st_mode)) {
+		fclose(f);
+		return poky_error_set(e, POKY_ERR_NOTFOUND, "%s: not a regular file",
+		    path);
+	}
+	if (st.st_size > (off_t)max)
+		start = st.st_size - (off_t)max;
+	if (fseeko(f, start, SEEK_SET) != 0 ||
+	    (data = malloc((size_t)(st.st_size - start) + 1)) == NULL) {
+		fclose(f);
+		return poky_error_set(e, POKY_ERR_NOMEM, "cannot read the log");
+	}
+	*len = fread(data, 1, (size_t)(st.st_size - start), f);
+	data[*len] = '\0';
+	fclose(f);
+	*out = data;
+	return POKY_OK;
+}
+
 static void
 status_path(const struct app *app, const char *id, char *out, size_t cap)
 {
@@ -520,11 +558,8 @@ resume_one(void *ud, const struct task *t)
 	x->pid = (pid_t)t->local_pid;
 	x->timeout = t->timeout_seconds;
 	if (t->timeout_seconds > 0 && t->started_at > 0) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_REALTIME, &now);
 		x->deadline = clock_mono() + (t->started_at + (double)t->timeout_seconds -
-		    (double)now.tv_sec);
+		    clock_real());
 	}
 	status_path(r->app, t->id, path, sizeof(path));
 	if (read_status(path, kind, sizeof(kind), &value)) {

@@ -13,6 +13,7 @@
 #include "poky/app.h"
 #include "poky/awsreq.h"
 #include "poky/clock.h"
+#include "poky/crypto.h"
 #include "poky/launch.h"
 #include "poky/launchq.h"
 #include "poky/lifecycle.h"
@@ -21,7 +22,6 @@
 #include "poky/logs.h"
 #include "poky/metrics.h"
 #include "poky/s3.h"
-#include "poky/sigv4.h"
 #include "poky/str.h"
 #include "poky/templates.h"
 #include "poky/uuid.h"
@@ -390,7 +390,7 @@ request_hash(const struct submit *s, char out[65])
 	json_decref(o);
 	if (text == NULL)
 		return POKY_ERR_NOMEM;
-	rc = sigv4_sha256_hex(text, strlen(text), out);
+	rc = crypto_sha256_hex(text, strlen(text), out);
 	free(text);
 	return rc;
 }
@@ -1067,28 +1067,15 @@ take_result(struct task *t, const char *text, size_t n)
 void
 tasks_result_from_file(struct task *t, const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	struct stat st;
 	char *text = NULL;
 	size_t n = 0;
-	off_t from;
 
-	if (f == NULL)
-		return;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-		goto out;
 	/* The summary is the worker's last line: the end of the output is
 	 * enough, however long the output. */
-	from = st.st_size > (off_t)TASK_RESULT_SCAN ?
-	    st.st_size - (off_t)TASK_RESULT_SCAN : 0;
-	text = malloc(TASK_RESULT_SCAN);
-	if (text == NULL || fseeko(f, from, SEEK_SET) != 0)
-		goto out;
-	n = fread(text, 1, TASK_RESULT_SCAN, f);
+	if (local_log_tail(path, TASK_RESULT_SCAN, &text, &n, NULL) != POKY_OK)
+		return;
 	take_result(t, text, n);
-out:
 	free(text);
-	fclose(f);
 }
 
 static void

@@ -10,16 +10,14 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-
 #include "poky/app.h"
 #include "poky/bgthread.h"
 #include "poky/buf.h"
 #include "poky/clock.h"
+#include "poky/crypto.h"
 #include "poky/httpc.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
-#include "poky/sigv4.h"
 #include "poky/str.h"
 #include "poky/version.h"
 #include "poky/webhook.h"
@@ -91,11 +89,11 @@ webhook_signature(const char *secret, time_t t, const char *body,
 	buf_init(&msg, body_len + 32);
 	if ((rc = buf_printf(&msg, "%lld.", (long long)t)) == POKY_OK &&
 	    (rc = buf_append(&msg, body, body_len)) == POKY_OK)
-		rc = sigv4_hmac_sha256_hex(secret, strlen(secret), msg.data, msg.len,
+		rc = crypto_hmac_sha256_hex(secret, strlen(secret), msg.data, msg.len,
 		    hex);
 	if (rc == POKY_OK)
 		snprintf(out, WEBHOOK_SIGNATURE_MAX, "t=%lld,v1=%s", (long long)t, hex);
-	OPENSSL_cleanse(hex, sizeof(hex));
+	crypto_wipe(hex, sizeof(hex));
 	buf_free(&msg);
 	return rc;
 }
@@ -275,13 +273,6 @@ prefix_allowed(const struct config *cfg, const char *url)
 	return false;
 }
 
-static int
-hexval(char c)
-{
-	return isdigit((unsigned char)c) ? c - '0' :
-	    isxdigit((unsigned char)c) ? (tolower((unsigned char)c) - 'a' + 10) : -1;
-}
-
 const char *
 webhook_url_normalize(const char *url, char *out, size_t cap)
 {
@@ -298,14 +289,11 @@ webhook_url_normalize(const char *url, char *out, size_t cap)
 	/* The path as the receiver will read it: "%2e" is a dot (and "%2e%2e"
 	 * a parent); an encoded slash or any backslash has no one reading. */
 	for (const char *q = path; q < rest && why == NULL; q++) {
-		int hi, lo;
+		int v;
 
 		if (*q == '\\') {
 			why = "has a backslash in its path";
-		} else if (*q == '%' && q + 2 < rest &&
-		    (hi = hexval(q[1])) >= 0 && (lo = hexval(q[2])) >= 0) {
-			int v = hi << 4 | lo;
-
+		} else if ((v = str_pct_byte(q, (size_t)(rest - q))) >= 0) {
 			if (v == '/' || v == '\\')
 				why = "has an encoded slash in its path";
 			else if (v == '.')
@@ -566,7 +554,7 @@ post(struct httpc *http, const struct config *cfg, const struct task *t,
 			snprintf(why, why_cap, "HTTP %ld", resp.status);
 		httpc_response_cleanup(&resp);
 	}
-	OPENSSL_cleanse(sig, sizeof(sig));
+	crypto_wipe(sig, sizeof(sig));
 	free(body);
 	return ok;
 }

@@ -14,8 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
+#include "poky/crypto.h"
 #include "poky/log.h"
 #include "poky/str.h"
 #include "poky/uuid.h"
@@ -129,15 +128,14 @@ static int
 copy_bytes(struct local_copy *lc, const struct wk_params *p,
 	   struct wk_result *res, struct wk_error *err)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned dlen = 0;
+	struct crypto_md5 *md = crypto_md5_new();
+	unsigned char digest[CRYPTO_MD5_LEN];
 	char hex[33];
 	char *buf = malloc(COPY_CHUNK);
 	int64_t total = 0;
 	int rc = WK_EXIT_OK, sig;
 
-	if (md == NULL || buf == NULL || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
+	if (md == NULL || buf == NULL) {
 		rc = wk_fail(err, WK_EXIT_FAILED, "out of memory");
 		goto out;
 	}
@@ -164,7 +162,7 @@ copy_bytes(struct local_copy *lc, const struct wk_params *p,
 			    strerror(errno));
 			goto out;
 		}
-		EVP_DigestUpdate(md, buf, (size_t)n);
+		crypto_md5_update(md, buf, (size_t)n);
 		total += n;
 	}
 	if (total != (int64_t)lc->st.st_size) {
@@ -173,7 +171,7 @@ copy_bytes(struct local_copy *lc, const struct wk_params *p,
 		    (long long)total, (long long)lc->st.st_size);
 		goto out;
 	}
-	if (EVP_DigestFinal_ex(md, digest, &dlen) != 1 || dlen != 16) {
+	if (crypto_md5_final(md, digest) != POKY_OK) {
 		rc = wk_fail(err, WK_EXIT_FAILED, "MD5 failed");
 		goto out;
 	}
@@ -181,7 +179,7 @@ copy_bytes(struct local_copy *lc, const struct wk_params *p,
 	snprintf(res->etag, sizeof(res->etag), "\"%s\"", hex);
 	res->bytes = total;
 out:
-	EVP_MD_CTX_free(md);
+	crypto_md5_free(md);
 	free(buf);
 	return rc;
 }

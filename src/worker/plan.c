@@ -11,8 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
+#include "poky/crypto.h"
 #include "poky/str.h"
 #include "worker.h"
 
@@ -511,14 +510,13 @@ wk_etag_equal(const char *a, const char *b)
 bool
 wk_multipart_etag(const struct s3_part *parts, size_t n, char out[S3_ETAG_MAX])
 {
-	EVP_MD_CTX *ctx;
-	unsigned char md[EVP_MAX_MD_SIZE], raw[16];
-	unsigned mdlen = 0;
+	struct crypto_md5 *ctx;
+	unsigned char md[CRYPTO_MD5_LEN], raw[16];
 	char hex[33];
 	bool ok = n > 0;
 
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1)
+	ctx = crypto_md5_new();
+	if (ctx == NULL)
 		ok = false;
 	for (size_t i = 0; ok && i < n; i++) {
 		size_t hn;
@@ -531,11 +529,11 @@ wk_multipart_etag(const struct s3_part *parts, size_t n, char out[S3_ETAG_MAX])
 		for (size_t k = 0; k < 16; k++)
 			raw[k] = (unsigned char)(str_hexval((unsigned char)h[2 * k]) << 4 |
 			    str_hexval((unsigned char)h[2 * k + 1]));
-		ok = EVP_DigestUpdate(ctx, raw, sizeof(raw)) == 1;
+		ok = crypto_md5_update(ctx, raw, sizeof(raw)) == POKY_OK;
 	}
 	if (ok)
-		ok = EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 16;
-	EVP_MD_CTX_free(ctx);
+		ok = crypto_md5_final(ctx, md) == POKY_OK;
+	crypto_md5_free(ctx);
 	if (!ok)
 		return false;
 	str_hex(hex, md, 16);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "poky/awsreq.h"
+#include "poky/creds.h"
 #include "poky/log.h"
 #include "poky/s3.h"
 #include "poky/str.h"
@@ -37,7 +38,7 @@ client_new(const char *endpoint, int max_attempts, long timeout_ms,
 		.max_attempts = max_attempts, .s3_endpoint_url = endpoint,
 		.endpoints_over_env = endpoint != NULL, .app_name = "poky-worker" };
 
-	return aws_client_new(&cfg, e);
+	return creds_client_new(&cfg, e);
 }
 
 static long

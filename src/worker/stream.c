@@ -12,8 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
+#include "poky/crypto.h"
 #include "poky/httpc.h"
 #include "poky/log.h"
 #include "poky/s3.h"
@@ -37,7 +36,7 @@ struct ring {
 	bool writer_cut;                /* the GET was stopped from this side */
 	bool writer_waits;              /* for room */
 	size_t reader_needs;            /* bytes the waiting PUT wants; 0: none */
-	EVP_MD_CTX *md5;                /* of what the reader took; reader only */
+	struct crypto_md5 *md5;         /* of what the reader took; reader only */
 };
 
 static enum poky_err
@@ -49,11 +48,10 @@ ring_init(struct ring *r, int64_t want)
 	r->want = want;
 	r->cap = want < (int64_t)RING_BYTES ? (size_t)want + 1 : RING_BYTES;
 	r->buf = malloc(r->cap);
-	r->md5 = EVP_MD_CTX_new();
-	if (r->buf == NULL || r->md5 == NULL ||
-	    EVP_DigestInit_ex(r->md5, EVP_md5(), NULL) != 1) {
+	r->md5 = crypto_md5_new();
+	if (r->buf == NULL || r->md5 == NULL) {
 		free(r->buf);
-		EVP_MD_CTX_free(r->md5);
+		crypto_md5_free(r->md5);
 		return POKY_ERR_NOMEM;
 	}
 	pthread_mutex_init(&r->mu, NULL);
@@ -70,7 +68,7 @@ ring_cleanup(struct ring *r)
 	pthread_mutex_destroy(&r->mu);
 	pthread_cond_destroy(&r->cv);
 	free(r->buf);
-	EVP_MD_CTX_free(r->md5);
+	crypto_md5_free(r->md5);
 }
 
 /* Wait for a change, or a tick so a stop request is seen.  Holds r->mu. */
@@ -169,7 +167,7 @@ ring_read(void *ud, char *out, size_t n)
 	if (r->writer_waits)
 		pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	if (got > 0 && EVP_DigestUpdate(r->md5, out, got) != 1)
+	if (crypto_md5_update(r->md5, out, got) != POKY_OK)
 		return HTTPC_READ_ABORT;
 	return got;
 }
@@ -228,8 +226,7 @@ xfer_once(void *ud, struct poky_error *e)
 	struct s3_put_opts opts = { .from = j->so };
 	struct s3_written w = { .etag = "" };
 	int64_t len = x->last - x->first + 1;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
+	unsigned char md[CRYPTO_MD5_LEN];
 	char hex[33];
 	pthread_t t;
 	bool have_get = len > 0;
@@ -268,7 +265,7 @@ xfer_once(void *ud, struct poky_error *e)
 		rc = poky_error_set(e, POKY_ERR_TRANSIENT, "part %d: sent %lld of %lld bytes",
 		    x->part, (long long)x->ring.consumed, (long long)len);
 	if (rc == POKY_OK &&
-	    EVP_DigestFinal_ex(x->ring.md5, md, &mdlen) == 1 && mdlen == 16) {
+	    crypto_md5_final(x->ring.md5, md) == POKY_OK) {
 		str_hex(hex, md, 16);
 		snprintf(x->md5, S3_ETAG_MAX, "\"%s\"", hex);
 		/* The store's ETag of a plain PUT is the MD5 of what arrived

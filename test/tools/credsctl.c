@@ -11,7 +11,7 @@
  * token themselves are never printed.  --invalidate forgets the cache
  * before each resolution after the first; --whoami also sends STS
  * GetCallerIdentity signed by the chain and adds its "arn".  --region prints
- * {"region": ...} from creds_region.
+ * {"region": ...} from profile_region.
  *
  * On failure: a JSON error object on stdout, the message on stderr, exit
  * status 1 (2 for bad usage). */
@@ -25,8 +25,9 @@
 
 #include "poky/awsreq.h"
 #include "poky/creds.h"
+#include "poky/profile.h"
+#include "poky/crypto.h"
 #include "poky/log.h"
-#include "poky/sigv4.h"
 #include "poky/str.h"
 #include "poky/xml.h"
 
@@ -152,7 +153,7 @@ main(int argc, char **argv)
 		char r[AWS_REGION_MAX];
 		json_t *j;
 
-		creds_region(profile, r, sizeof(r));
+		profile_region(profile, r, sizeof(r));
 		j = json_pack("{s:s}", "region", r);
 		json_dumpf(j, stdout, JSON_COMPACT);
 		putchar('\n');
@@ -160,7 +161,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 
-	c = aws_client_new(&(struct aws_config){ .profile = profile }, &e);
+	c = creds_client_new(&(struct aws_config){ .profile = profile }, &e);
 	if (c == NULL)
 		return print_error(&e);
 	for (long i = 0; i < count && status == 0; i++) {
@@ -171,12 +172,12 @@ main(int argc, char **argv)
 		if (i > 0 && pause > 0)
 			sleep_ms(pause);
 		if (i > 0 && invalidate)
-			creds_invalidate(aws_client_creds(c));
-		if (creds_get(aws_client_creds(c), &cr, &e) != POKY_OK) {
+			aws_client_creds_invalidate(c);
+		if (aws_client_creds_get(c, &cr, &e) != POKY_OK) {
 			status = print_error(&e);
 			break;
 		}
-		sigv4_sha256_hex(cr.secret_access_key, strlen(cr.secret_access_key),
+		crypto_sha256_hex(cr.secret_access_key, strlen(cr.secret_access_key),
 		    sha);
 		if (cr.expiration != 0)
 			str_time_iso8601(exp, cr.expiration);

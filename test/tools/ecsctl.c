@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "poky/awsreq.h"
+#include "poky/creds.h"
 #include "poky/ecs.h"
 #include "poky/log.h"
 #include "poky/sigv4.h"
@@ -164,7 +165,7 @@ main(int argc, char **argv)
 	}
 	log_setup(stderr, LOG_FORMAT_TEXT,
 	    getenv("POKY_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
-	c = aws_client_new(NULL, &err);
+	c = creds_client_new(NULL, &err);
 	if (c == NULL) {
 		print_error(&err);
 		goto out;

@@ -22,6 +22,7 @@
 
 #include "poky/creds.h"
 #include "poky/log.h"
+#include "poky/profile.h"
 #include "poky/sts.h"
 
 #include "../../src/aws/creds_internal.h"
@@ -753,7 +754,7 @@ assert_region(const char *profile, const char *want)
 	char r[64];
 
 	memset(r, 'x', sizeof(r));
-	creds_region(profile, r, sizeof(r));
+	profile_region(profile, r, sizeof(r));
 	assert_string_equal(r, want);
 }
 

@@ -643,17 +643,6 @@ test_concurrent_signers_with_many_secrets_agree_with_reference(void **state)
 	}
 }
 
-static void
-test_sha256_hex_of_empty_input(void **state)
-{
-	char out[65];
-
-	(void)state;
-	assert_int_equal(sigv4_sha256_hex("", 0, out), POKY_OK);
-	assert_string_equal(out,
-	    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -699,7 +688,6 @@ main(void)
 		T(test_region_with_slash_is_invalid),
 		T(test_cached_key_keeps_secrets_apart),
 		cmocka_unit_test(test_concurrent_signers_with_many_secrets_agree_with_reference),
-		cmocka_unit_test(test_sha256_hex_of_empty_input),
 	};
 	int rc = cmocka_run_group_tests_name("sigv4", tests, NULL, NULL);
 

@@ -240,6 +240,53 @@ test_str_uri_decode_percent_before_valid_escape_is_kept(void **state)
 	check_decode("%%41", "%A", 2);
 }
 
+/* ---- str_form_decode, str_uri_decode_path, str_pct_byte ------------------ */
+
+static void
+test_str_form_decode_plus_is_space_and_escapes_decode(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 4096);
+	assert_int_equal(str_form_decode(&b, "a+b%2B%20c%", 11), POKY_OK);
+	assert_int_equal(b.len, 7);
+	assert_memory_equal(b.data, "a b+ c%", 7);
+	buf_free(&b);
+}
+
+static void
+test_str_form_decode_respects_the_buffer_limit(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 2);
+	assert_int_equal(str_form_decode(&b, "%41%42%43", 9), POKY_ERR_LIMIT);
+	buf_free(&b);
+}
+
+static void
+test_str_uri_decode_path_keeps_slash_and_nul_encoded(void **state)
+{
+	char s[] = "/tasks%2fID%00x%41%2F%4";
+
+	(void)state;
+	assert_int_equal(str_uri_decode_path(s), strlen("/tasks%2fID%00xA%2F%4"));
+	assert_string_equal(s, "/tasks%2fID%00xA%2F%4");
+}
+
+static void
+test_str_pct_byte_reads_one_escape(void **state)
+{
+	(void)state;
+	assert_int_equal(str_pct_byte("%2e", 3), '.');
+	assert_int_equal(str_pct_byte("%2E/", 4), '.');
+	assert_int_equal(str_pct_byte("%2e", 2), -1);
+	assert_int_equal(str_pct_byte("%g0", 3), -1);
+	assert_int_equal(str_pct_byte("a2e", 3), -1);
+}
+
 static void
 test_str_uri_decode_plus_stays_plus(void **state)
 {
@@ -756,6 +803,10 @@ main(void)
 		cmocka_unit_test(test_str_uri_decode_truncated_escape_is_kept_literally),
 		cmocka_unit_test(test_str_uri_decode_non_hex_escape_is_kept_literally),
 		cmocka_unit_test(test_str_uri_decode_percent_before_valid_escape_is_kept),
+		cmocka_unit_test(test_str_form_decode_plus_is_space_and_escapes_decode),
+		cmocka_unit_test(test_str_form_decode_respects_the_buffer_limit),
+		cmocka_unit_test(test_str_uri_decode_path_keeps_slash_and_nul_encoded),
+		cmocka_unit_test(test_str_pct_byte_reads_one_escape),
 		cmocka_unit_test(test_str_uri_decode_plus_stays_plus),
 		cmocka_unit_test(test_str_uri_decode_escaped_nul_and_high_bytes_are_decoded),
 		cmocka_unit_test(test_str_uri_decode_is_inverse_of_encode),

@@ -13,7 +13,7 @@
 
 #include <openssl/evp.h>
 
-#include "poky/sigv4.h"
+#include "poky/crypto.h"
 #include "poky/config.h"
 #include "poky/webhook.h"
 
@@ -114,7 +114,7 @@ test_hmac_helper_matches_rfc4231(void **state)
 	char out[65];
 
 	(void)state;
-	assert_int_equal(sigv4_hmac_sha256_hex("Jefe", 4, msg, strlen(msg), out),
+	assert_int_equal(crypto_hmac_sha256_hex("Jefe", 4, msg, strlen(msg), out),
 	    POKY_OK);
 	assert_string_equal(out,
 	    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
