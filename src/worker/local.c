@@ -19,7 +19,8 @@
 #include "poky/log.h"
 #include "poky/str.h"
 #include "poky/uuid.h"
-#include "worker.h"
+#include "stop.h"
+#include "strategy.h"
 
 #define COPY_CHUNK (1u << 20)
 
@@ -145,8 +146,7 @@ copy_bytes(struct local_copy *lc, const struct wk_params *p,
 		ssize_t n;
 
 		if ((sig = wk_stopping()) != 0) {
-			rc = wk_fail(err, WK_EXIT_SIGNAL + sig,
-			    "stopped by signal %d; the partial copy was removed", sig);
+			rc = wk_fail_stopped(err, sig, "the partial copy was removed");
 			goto out;
 		}
 		n = read(lc->src, buf, COPY_CHUNK);
@@ -280,8 +280,7 @@ wk_run_local(const struct wk_params *p, struct wk_result *res, struct wk_error *
 		goto out;
 	}
 	if (!wk_cleanup_enter()) {
-		rc = wk_fail(err, WK_EXIT_SIGNAL + wk_stopping(),
-		    "stopped by signal %d; nothing was copied", wk_stopping());
+		rc = wk_fail_stopped(err, wk_stopping(), "nothing was copied");
 		goto out;
 	}
 	lc.in_cleanup = true;
@@ -313,8 +312,7 @@ wk_run_local(const struct wk_params *p, struct wk_result *res, struct wk_error *
 	if (!p->move)
 		goto out;
 	if ((sig = wk_stopping()) != 0) {
-		rc = wk_fail(err, WK_EXIT_SIGNAL + sig,
-		    "stopped by signal %d; copied, source not deleted", sig);
+		rc = wk_fail_stopped(err, sig, "copied, source not deleted");
 		goto out;
 	}
 	if (!source_path_same(&lc)) {

@@ -18,7 +18,9 @@
 #include "poky/log.h"
 #include "poky/s3.h"
 #include "poky/str.h"
-#include "worker.h"
+#include "parts.h"
+#include "stop.h"
+#include "strategy.h"
 
 #define RING_BYTES (1u << 20)
 #define READ_LOW_WATER (128u << 10)     /* bytes a PUT read waits for */
@@ -336,14 +338,12 @@ stream_single(struct stream_job *j, struct wk_result *res, struct wk_error *err)
 	int sig;
 
 	if (!wk_cleanup_enter())
-		return wk_fail(err, WK_EXIT_SIGNAL + wk_stopping(),
-		    "stopped by signal %d; nothing was copied", wk_stopping());
+		return wk_fail_stopped(err, wk_stopping(), "nothing was copied");
 	if (xfer(j, 0, 0, j->size - 1, etag, md5, &mismatch, &e) != POKY_OK) {
 		wk_cleanup_leave();
 		if ((sig = wk_stopping()) != 0)
-			return wk_fail(err, WK_EXIT_SIGNAL + sig,
-			    "stopped by signal %d; the upload was cut off, nothing was stored",
-			    sig);
+			return wk_fail_stopped(err, sig,
+			    "the upload was cut off, nothing was stored");
 		if (mismatch)
 			return wk_fail(err, WK_EXIT_VERIFY, "%s", e.message);
 		return wk_fail_aws(err, &e, "streaming GetObject -> PutObject");
@@ -385,8 +385,7 @@ stream_multipart(struct stream_job *j, struct wk_result *res,
 		goto out;
 	}
 	if (!wk_cleanup_enter()) {
-		rc = wk_fail(err, WK_EXIT_SIGNAL + wk_stopping(),
-		    "stopped by signal %d; nothing was copied", wk_stopping());
+		rc = wk_fail_stopped(err, wk_stopping(), "nothing was copied");
 		goto out;
 	}
 	if (s3_create_multipart(j->dst, j->p->dst_bucket, j->p->dst_key, &opts,
@@ -406,8 +405,7 @@ stream_multipart(struct stream_job *j, struct wk_result *res,
 		wk_abort_upload(j->dst, j->p, j->upload_id);
 		wk_cleanup_leave();
 		if (sig != 0) {
-			rc = wk_fail(err, WK_EXIT_SIGNAL + sig,
-			    "stopped by signal %d; multipart upload aborted", sig);
+			rc = wk_fail_stopped(err, sig, "multipart upload aborted");
 		} else {
 			char what[64];
 
