@@ -1,10 +1,12 @@
 /* parts.c - the multipart machinery the strategies share: the worker's S3
- * clients and retries, the queue of parts and the threads that work it,
- * aborting an upload, and sweeping up what earlier runs left.
+ * clients and retries, one multipart upload from create to complete (or
+ * abort), the queue of parts and the threads that work it, and sweeping up
+ * what earlier runs left.
  *
  * Both multipart strategies (s3copy.c's UploadPartCopy, stream.c's
- * GET -> UploadPart) run their parts through here, so a stop, a failed
- * part or a stuck request is handled the same way whichever copies. */
+ * GET -> UploadPart) supply only the work on one part; the upload around
+ * it is here, so a stop, a failed part or a stuck request is handled the
+ * same way whichever copies. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,8 @@
 /* Aborts run while ECS counts down to SIGKILL (30 s by default). */
 #define WK_ABORT_TIMEOUT_MS 4000L
 #define WK_ABORT_ATTEMPTS 2
+/* A stopped upload's requests in flight get this long to finish. */
+#define WK_STOP_GRACE_MS 5000L
 
 /* ---- clients and retries --------------------------------------------------- */
 
@@ -153,8 +157,15 @@ past(const struct timespec *t)
 	    (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-void
-wk_run_threads(int n, void *(*fn)(void *), void *arg, void (*on_stop)(void *arg))
+/* Run fn(arg) on n threads (at most WK_MAX_CONCURRENCY; on the calling
+ * thread if none can start) and wait for all.  When a stop is requested,
+ * on_stop(stop_arg) runs at once (it aborts the multipart upload, so parts
+ * still in flight are refused); threads stuck in a request get
+ * WK_STOP_GRACE_MS more, after which on_stop runs again and the process
+ * exits with the stop's status: this never returns then. */
+static void
+run_threads(int n, void *(*fn)(void *), void *arg, void (*on_stop)(void *),
+	    void *stop_arg)
 {
 	struct pool pl = { .fn = fn, .arg = arg };
 	pthread_condattr_t ca;
@@ -190,14 +201,14 @@ wk_run_threads(int n, void *(*fn)(void *), void *arg, void (*on_stop)(void *arg)
 			grace_end = deadline_after(WK_STOP_GRACE_MS);
 			pthread_mutex_unlock(&pl.mu);
 			log_debug("stopping: aborting while %d request(s) finish", pl.running);
-			on_stop(arg);
+			on_stop(stop_arg);
 			pthread_mutex_lock(&pl.mu);
 		} else if (stopped && past(&grace_end)) {
 			/* Stuck in a request: abort again for any part that landed
 			 * since, and leave without the threads (the pool and arg
 			 * stay valid: this frame never returns). */
 			pthread_mutex_unlock(&pl.mu);
-			on_stop(arg);
+			on_stop(stop_arg);
 			wk_exit_stopped("multipart upload aborted (requests still in flight "
 			    "were abandoned)");
 		}
@@ -325,4 +336,93 @@ wk_sweep_uploads(struct aws_client *c, const struct wk_params *p,
 		log_debug("%zu earlier upload(s) aborted", aborted);
 out:
 	free(sw.found);
+}
+
+/* ---- one multipart upload ---------------------------------------------------- */
+
+int
+wk_upload_init(struct wk_upload *u, struct aws_client *c,
+	       const struct wk_params *p, const struct s3_object *so,
+	       struct wk_error *err)
+{
+	memset(u, 0, sizeof(*u));
+	u->c = c;
+	u->p = p;
+	u->so = so;
+	if (!wk_plan_parts(so->size, p->part_size, &u->part_size, &u->n_parts))
+		return wk_fail(err, WK_EXIT_USAGE, "the source is too large to copy");
+	if ((u->parts = calloc((size_t)u->n_parts, sizeof(*u->parts))) == NULL)
+		return wk_fail(err, WK_EXIT_FAILED, "out of memory");
+	return WK_EXIT_OK;
+}
+
+void
+wk_upload_cleanup(struct wk_upload *u)
+{
+	free(u->parts);
+	u->parts = NULL;
+}
+
+static void
+upload_abort(void *arg)
+{
+	const struct wk_upload *u = arg;
+
+	wk_abort_upload(u->c, u->p, u->upload_id);
+}
+
+/* The parts have run: a stop wins over a failed part, whose first error
+ * is the one reported. */
+static int
+upload_parts_outcome(const struct wk_upload *u, const char *what,
+		     struct wk_error *err)
+{
+	char step[64];
+	int sig;
+
+	if ((sig = wk_stopping()) != 0)
+		return wk_fail_stopped(err, sig, "multipart upload aborted");
+	if (!u->q.failed)
+		return WK_EXIT_OK;
+	if (u->part_mismatch)
+		return wk_fail(err, WK_EXIT_VERIFY, "%s", u->q.first_err.message);
+	snprintf(step, sizeof(step), "%s part %d", what, u->q.failed_part);
+	return wk_fail_aws(err, &u->q.first_err, step);
+}
+
+int
+wk_upload_run(struct wk_upload *u, void *(*part_fn)(void *), void *arg,
+	      const char *what, struct wk_error *err)
+{
+	const struct wk_params *p = u->p;
+	struct s3_put_opts opts = { .from = u->so };
+	struct poky_error e;
+	int rc;
+
+	if (!wk_cleanup_enter())
+		return wk_fail_stopped(err, wk_stopping(), "nothing was copied");
+	if (s3_create_multipart(u->c, p->dst_bucket, p->dst_key, &opts,
+	    u->upload_id, &e) != POKY_OK) {
+		rc = wk_fail_aws(err, &e, "CreateMultipartUpload (destination)");
+		goto out;
+	}
+	log_debug("multipart upload started: %d parts of %lld bytes, %d at a time (%s)",
+	    u->n_parts, (long long)u->part_size, p->concurrency, what);
+	wk_sweep_uploads(u->c, p, u->upload_id);
+	pthread_mutex_init(&u->q.lock, NULL);
+	run_threads(p->concurrency < u->n_parts ? p->concurrency : u->n_parts,
+	    part_fn, arg, upload_abort, u);
+	pthread_mutex_destroy(&u->q.lock);
+	if ((rc = upload_parts_outcome(u, what, err)) != WK_EXIT_OK) {
+		wk_abort_upload(u->c, p, u->upload_id);
+		goto out;
+	}
+	if (s3_complete_multipart(u->c, p->dst_bucket, p->dst_key, u->upload_id,
+	    u->parts, (size_t)u->n_parts, u->etag, &e) != POKY_OK) {
+		wk_abort_upload(u->c, p, u->upload_id);
+		rc = wk_fail_aws(err, &e, "CompleteMultipartUpload");
+	}
+out:
+	wk_cleanup_leave();
+	return rc;
 }

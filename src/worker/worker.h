@@ -8,8 +8,9 @@
  *   run.c       one S3 run: HEAD, pick a strategy, verify, delete (strategy.h)
  *   s3copy.c, stream.c, local.c
  *               the strategies, one copy each (strategy.h)
- *   parts.c     multipart machinery: clients, retries, the part queue and
- *               its threads, aborts, the sweep of leftovers (parts.h)
+ *   parts.c     multipart machinery: clients, retries, one upload from
+ *               create to complete or abort, the part queue and its
+ *               threads, the sweep of earlier runs' uploads (parts.h)
  *   stop.c      signals, the cleanup window, the stop deadline (stop.h)
  *   plan.c      pure rules and types (this header) */
 #ifndef POKY_WORKER_H
