@@ -197,13 +197,14 @@ source_fd_unchanged(const struct local_copy *lc)
 	    now.st_mtim.tv_nsec == lc->st.st_mtim.tv_nsec;
 }
 
-/* ... and its name still leads to it: safe to unlink. */
+/* ... and its name still leads to it: safe to unlink.  False for a
+ * source never opened (no name yet). */
 static bool
 source_path_same(const struct local_copy *lc)
 {
 	struct stat at;
 
-	return source_fd_unchanged(lc) &&
+	return lc->src_base != NULL && source_fd_unchanged(lc) &&
 	    fstatat(lc->srcdir, lc->src_base, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    at.st_dev == lc->st.st_dev && at.st_ino == lc->st.st_ino;
 }
