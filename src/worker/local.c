@@ -18,7 +18,8 @@
 #include "poky/log.h"
 #include "poky/str.h"
 #include "poky/uuid.h"
-#include "worker.h"
+#include "stop.h"
+#include "strategy.h"
 
 #define COPY_CHUNK (1u << 20)
 
@@ -143,8 +144,7 @@ copy_bytes(struct local_copy *lc, const struct wk_params *p,
 		ssize_t n;
 
 		if ((sig = wk_stopping()) != 0) {
-			rc = wk_fail(err, WK_EXIT_SIGNAL + sig,
-			    "stopped by signal %d; the partial copy was removed", sig);
+			rc = wk_fail_stopped(err, sig, "the partial copy was removed");
 			goto out;
 		}
 		n = read(lc->src, buf, COPY_CHUNK);
@@ -195,13 +195,14 @@ source_fd_unchanged(const struct local_copy *lc)
 	    now.st_mtim.tv_nsec == lc->st.st_mtim.tv_nsec;
 }
 
-/* ... and its name still leads to it: safe to unlink. */
+/* ... and its name still leads to it: safe to unlink.  False for a
+ * source never opened (no name yet). */
 static bool
 source_path_same(const struct local_copy *lc)
 {
 	struct stat at;
 
-	return source_fd_unchanged(lc) &&
+	return lc->src_base != NULL && source_fd_unchanged(lc) &&
 	    fstatat(lc->srcdir, lc->src_base, &at, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    at.st_dev == lc->st.st_dev && at.st_ino == lc->st.st_ino;
 }
@@ -227,121 +228,140 @@ make_temp(struct local_copy *lc, const struct wk_params *p, struct wk_error *err
 	return WK_EXIT_OK;
 }
 
+/* The source: root, bucket, directories, file - each opened below the one
+ * before, so no path component is looked up twice. */
+static int
+open_source(struct local_copy *lc, const struct wk_params *p,
+	    struct wk_error *err)
+{
+	int bucketfd;
+
+	lc->rootfd = open(p->local_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lc->rootfd < 0)
+		return wk_fail(err, WK_EXIT_USAGE, "POKY_LOCAL_ROOT %s: %s",
+		    p->local_root, strerror(errno));
+	if ((bucketfd = open_bucket(lc->rootfd, p->src_bucket)) < 0)
+		return wk_fail(err, errno_exit(errno), "source bucket %s: %s",
+		    p->src_bucket, strerror(errno));
+	lc->srcdir = open_parent(bucketfd, p->src_key, false, &lc->src_base);
+	close(bucketfd);
+	if (lc->srcdir >= 0)
+		lc->src = openat(lc->srcdir, lc->src_base,
+		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (lc->srcdir < 0 || lc->src < 0)
+		return errno == ENOENT || errno == ENOTDIR ?
+		    wk_fail(err, WK_EXIT_NOTFOUND, "source s3://%s/%s not found",
+		    p->src_bucket, p->src_key) :
+		    fail_errno(err, errno, "cannot open source", p->src_bucket, p->src_key);
+	if (fstat(lc->src, &lc->st) != 0 || !S_ISREG(lc->st.st_mode))
+		return wk_fail(err, WK_EXIT_NOTFOUND,
+		    "source s3://%s/%s is not a regular file", p->src_bucket, p->src_key);
+	return WK_EXIT_OK;
+}
+
+/* The destination bucket must exist, as in S3; its directories need not. */
+static int
+open_destination(struct local_copy *lc, const struct wk_params *p,
+		 struct wk_error *err)
+{
+	int bucketfd;
+
+	if ((bucketfd = open_bucket(lc->rootfd, p->dst_bucket)) < 0)
+		return wk_fail(err, errno_exit(errno), "output bucket %s: %s",
+		    p->dst_bucket, strerror(errno));
+	lc->dstdir = open_parent(bucketfd, p->dst_key, true, &lc->dst_base);
+	close(bucketfd);
+	if (lc->dstdir < 0)
+		return fail_errno(err, errno, "cannot make the directories of",
+		    p->dst_bucket, p->dst_key);
+	return WK_EXIT_OK;
+}
+
+/* Copy into a temporary file and rename it over the destination, inside
+ * the cleanup window: a stop or a failure leaves no partial file (the
+ * caller's cleanup removes the temporary file and leaves the window). */
+static int
+write_copy(struct local_copy *lc, const struct wk_params *p,
+	   struct wk_result *res, struct wk_error *err)
+{
+	int rc;
+
+	if (!wk_cleanup_enter())
+		return wk_fail_stopped(err, wk_stopping(), "nothing was copied");
+	lc->in_cleanup = true;
+	if ((rc = make_temp(lc, p, err)) != WK_EXIT_OK ||
+	    (rc = copy_bytes(lc, p, res, err)) != WK_EXIT_OK)
+		return rc;
+	if (fsync(lc->tmp) != 0)
+		return wk_fail(err, WK_EXIT_FAILED, "fsync of the copy failed: %s",
+		    strerror(errno));
+	if (!source_fd_unchanged(lc))
+		return wk_fail(err, WK_EXIT_VERIFY,
+		    "the source changed during the copy; nothing was written");
+	if (renameat(lc->dstdir, lc->tmp_name, lc->dstdir, lc->dst_base) != 0)
+		return fail_errno(err, errno, "cannot rename the copy to",
+		    p->dst_bucket, p->dst_key);
+	lc->tmp_name[0] = '\0';         /* it has its final name now */
+	if (fsync(lc->dstdir) != 0)
+		log_debug("fsync of the output directory: %s", strerror(errno));
+	wk_cleanup_leave();
+	lc->in_cleanup = false;
+	log_debug("copied %lld bytes", (long long)res->bytes);
+	return WK_EXIT_OK;
+}
+
+/* A move: delete the source, unless its path no longer names the file
+ * that was copied. */
+static int
+delete_source(struct local_copy *lc, struct wk_error *err)
+{
+	int sig;
+
+	if ((sig = wk_stopping()) != 0)
+		return wk_fail_stopped(err, sig, "copied, source not deleted");
+	if (!source_path_same(lc))
+		return wk_fail(err, WK_EXIT_NOT_MOVED,
+		    "copied, but not moved: the source changed or vanished after the copy");
+	if (unlinkat(lc->srcdir, lc->src_base, 0) != 0)
+		return wk_fail(err, WK_EXIT_NOT_MOVED,
+		    "copied, but not moved: cannot delete the source: %s", strerror(errno));
+	if (fsync(lc->srcdir) != 0)
+		log_debug("fsync of the source directory: %s", strerror(errno));
+	return WK_EXIT_OK;
+}
+
+static void
+local_copy_cleanup(struct local_copy *lc)
+{
+	if (lc->tmp >= 0)
+		close(lc->tmp);
+	if (lc->tmp_name[0] != '\0' && unlinkat(lc->dstdir, lc->tmp_name, 0) != 0)
+		log_warnx("cannot remove the temporary file %s: %s", lc->tmp_name,
+		    strerror(errno));
+	if (lc->in_cleanup)
+		wk_cleanup_leave();
+	if (lc->src >= 0)
+		close(lc->src);
+	if (lc->srcdir >= 0)
+		close(lc->srcdir);
+	if (lc->dstdir >= 0)
+		close(lc->dstdir);
+	if (lc->rootfd >= 0)
+		close(lc->rootfd);
+}
+
 int
 wk_run_local(const struct wk_params *p, struct wk_result *res, struct wk_error *err)
 {
 	struct local_copy lc = { .rootfd = -1, .srcdir = -1, .src = -1,
 		.dstdir = -1, .tmp = -1 };
-	int bucketfd = -1, rc = WK_EXIT_OK, sig;
+	int rc;
 
 	res->strategy = "local";
-	lc.rootfd = open(p->local_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (lc.rootfd < 0) {
-		rc = wk_fail(err, WK_EXIT_USAGE, "POKY_LOCAL_ROOT %s: %s", p->local_root,
-		    strerror(errno));
-		goto out;
-	}
-	/* The source: bucket, directories, file. */
-	if ((bucketfd = open_bucket(lc.rootfd, p->src_bucket)) < 0) {
-		rc = wk_fail(err, errno_exit(errno), "source bucket %s: %s",
-		    p->src_bucket, strerror(errno));
-		goto out;
-	}
-	lc.srcdir = open_parent(bucketfd, p->src_key, false, &lc.src_base);
-	close(bucketfd);
-	if (lc.srcdir >= 0)
-		lc.src = openat(lc.srcdir, lc.src_base,
-		    O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (lc.srcdir < 0 || lc.src < 0) {
-		rc = errno == ENOENT || errno == ENOTDIR ?
-		    wk_fail(err, WK_EXIT_NOTFOUND, "source s3://%s/%s not found",
-		    p->src_bucket, p->src_key) :
-		    fail_errno(err, errno, "cannot open source", p->src_bucket, p->src_key);
-		goto out;
-	}
-	if (fstat(lc.src, &lc.st) != 0 || !S_ISREG(lc.st.st_mode)) {
-		rc = wk_fail(err, WK_EXIT_NOTFOUND, "source s3://%s/%s is not a regular file",
-		    p->src_bucket, p->src_key);
-		goto out;
-	}
-	/* The destination bucket must exist, as in S3; its directories need not. */
-	if ((bucketfd = open_bucket(lc.rootfd, p->dst_bucket)) < 0) {
-		rc = wk_fail(err, errno_exit(errno), "output bucket %s: %s",
-		    p->dst_bucket, strerror(errno));
-		goto out;
-	}
-	lc.dstdir = open_parent(bucketfd, p->dst_key, true, &lc.dst_base);
-	close(bucketfd);
-	if (lc.dstdir < 0) {
-		rc = fail_errno(err, errno, "cannot make the directories of",
-		    p->dst_bucket, p->dst_key);
-		goto out;
-	}
-	if (!wk_cleanup_enter()) {
-		rc = wk_fail(err, WK_EXIT_SIGNAL + wk_stopping(),
-		    "stopped by signal %d; nothing was copied", wk_stopping());
-		goto out;
-	}
-	lc.in_cleanup = true;
-	if ((rc = make_temp(&lc, p, err)) != WK_EXIT_OK ||
-	    (rc = copy_bytes(&lc, p, res, err)) != WK_EXIT_OK)
-		goto out;
-	if (fsync(lc.tmp) != 0) {
-		rc = wk_fail(err, WK_EXIT_FAILED, "fsync of the copy failed: %s",
-		    strerror(errno));
-		goto out;
-	}
-	if (!source_fd_unchanged(&lc)) {
-		rc = wk_fail(err, WK_EXIT_VERIFY,
-		    "the source changed during the copy; nothing was written");
-		goto out;
-	}
-	if (renameat(lc.dstdir, lc.tmp_name, lc.dstdir, lc.dst_base) != 0) {
-		rc = fail_errno(err, errno, "cannot rename the copy to",
-		    p->dst_bucket, p->dst_key);
-		goto out;
-	}
-	lc.tmp_name[0] = '\0';          /* it has its final name now */
-	if (fsync(lc.dstdir) != 0)
-		log_debug("fsync of the output directory: %s", strerror(errno));
-	wk_cleanup_leave();
-	lc.in_cleanup = false;
-	log_debug("copied %lld bytes", (long long)res->bytes);
-
-	if (!p->move)
-		goto out;
-	if ((sig = wk_stopping()) != 0) {
-		rc = wk_fail(err, WK_EXIT_SIGNAL + sig,
-		    "stopped by signal %d; copied, source not deleted", sig);
-		goto out;
-	}
-	if (!source_path_same(&lc)) {
-		rc = wk_fail(err, WK_EXIT_NOT_MOVED,
-		    "copied, but not moved: the source changed or vanished after the copy");
-		goto out;
-	}
-	if (unlinkat(lc.srcdir, lc.src_base, 0) != 0) {
-		rc = wk_fail(err, WK_EXIT_NOT_MOVED,
-		    "copied, but not moved: cannot delete the source: %s", strerror(errno));
-		goto out;
-	}
-	if (fsync(lc.srcdir) != 0)
-		log_debug("fsync of the source directory: %s", strerror(errno));
-out:
-	if (lc.tmp >= 0)
-		close(lc.tmp);
-	if (lc.tmp_name[0] != '\0' && unlinkat(lc.dstdir, lc.tmp_name, 0) != 0)
-		log_warnx("cannot remove the temporary file %s: %s", lc.tmp_name,
-		    strerror(errno));
-	if (lc.in_cleanup)
-		wk_cleanup_leave();
-	if (lc.src >= 0)
-		close(lc.src);
-	if (lc.srcdir >= 0)
-		close(lc.srcdir);
-	if (lc.dstdir >= 0)
-		close(lc.dstdir);
-	if (lc.rootfd >= 0)
-		close(lc.rootfd);
+	if ((rc = open_source(&lc, p, err)) == WK_EXIT_OK &&
+	    (rc = open_destination(&lc, p, err)) == WK_EXIT_OK &&
+	    (rc = write_copy(&lc, p, res, err)) == WK_EXIT_OK && p->move)
+		rc = delete_source(&lc, err);
+	local_copy_cleanup(&lc);
 	return rc;
 }

@@ -26,13 +26,10 @@
  *      progress was aborted and no temporary file is left
  */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
@@ -42,6 +39,8 @@
 #include "poky/str.h"
 #include "poky/uuid.h"
 #include "poky/version.h"
+#include "stop.h"
+#include "strategy.h"
 #include "worker.h"
 
 static void
@@ -96,133 +95,8 @@ usage(FILE *f)
 "  128+N  stopped by signal N (143: SIGTERM); multipart upload aborted\n", f);
 }
 
-/* ---- signals ------------------------------------------------------------------ */
-
-/* SIGTERM and SIGINT are blocked in every thread and taken by one thread
- * with sigwait, so the rest of the code sees them as a flag. */
-static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
-static int stop_signal;                 /* guarded by state_lock */
-static int cleanup_depth;               /* guarded by state_lock */
-static int finished;                    /* guarded by state_lock */
-#define WK_STOP_DEADLINE_MS 25000L
-
 static char src_uri[S3_KEY_MAX + 80];
 static char dst_uri[S3_KEY_MAX + 80];
-
-static void emit_error(const struct wk_error *err);
-
-int
-wk_stopping(void)
-{
-	int s;
-
-	pthread_mutex_lock(&state_lock);
-	s = stop_signal;
-	pthread_mutex_unlock(&state_lock);
-	return s;
-}
-
-bool
-wk_cleanup_enter(void)
-{
-	bool ok;
-
-	pthread_mutex_lock(&state_lock);
-	ok = stop_signal == 0;
-	if (ok)
-		cleanup_depth++;
-	pthread_mutex_unlock(&state_lock);
-	return ok;
-}
-
-void
-wk_cleanup_leave(void)
-{
-	pthread_mutex_lock(&state_lock);
-	cleanup_depth--;
-	pthread_mutex_unlock(&state_lock);
-}
-
-void
-wk_exit_stopped(const char *what)
-{
-	struct wk_error err;
-	int sig = wk_stopping();
-
-	wk_fail(&err, WK_EXIT_SIGNAL + sig, "stopped by signal %d; %s", sig, what);
-	pthread_mutex_lock(&state_lock);
-	emit_error(&err);
-	_exit(WK_EXIT_SIGNAL + sig);
-}
-
-/* The code is cleaning up after a stop request; should that hang (a stuck
- * request), leave before the launcher's SIGKILL would (ECS: 30 s). */
-static void
-watchdog(void)
-{
-	struct timespec tick = { 0, 100 * 1000000L };
-
-	for (long waited = 0; waited < WK_STOP_DEADLINE_MS; waited += 100) {
-		nanosleep(&tick, NULL);
-		pthread_mutex_lock(&state_lock);
-		if (finished) {
-			pthread_mutex_unlock(&state_lock);
-			return;
-		}
-		pthread_mutex_unlock(&state_lock);
-	}
-	wk_exit_stopped("cleanup did not finish in time; a multipart upload may "
-	    "remain (a lifecycle rule will remove it)");
-}
-
-static void *
-signal_thread(void *arg)
-{
-	const sigset_t *set = arg;
-	int sig;
-
-	for (;;) {
-		if (sigwait(set, &sig) != 0)
-			continue;
-		pthread_mutex_lock(&state_lock);
-		if (stop_signal == 0)
-			stop_signal = sig;
-		log_debug("signal %d: %s", sig, cleanup_depth > 0 ?
-		    "cleaning up" : finished ? "already done" : "stopping");
-		if (cleanup_depth == 0 && !finished) {
-			struct wk_error err;
-
-			/* Nothing is half-made: stop now. */
-			wk_fail(&err, WK_EXIT_SIGNAL + sig, "stopped by signal %d (%s)",
-			    sig, strsignal(sig));
-			emit_error(&err);
-			_exit(WK_EXIT_SIGNAL + sig);
-		}
-		pthread_mutex_unlock(&state_lock);
-		watchdog();
-	}
-	return NULL;
-}
-
-static int
-signals_start(sigset_t *set)
-{
-	pthread_t t;
-	pthread_attr_t a;
-	int rc;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(set);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGINT);
-	if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0)
-		return -1;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &a, signal_thread, set);
-	pthread_attr_destroy(&a);
-	return rc == 0 ? 0 : -1;
-}
 
 /* ---- output -------------------------------------------------------------------- */
 
@@ -328,7 +202,6 @@ logging_setup(void)
 int
 main(int argc, char **argv)
 {
-	static sigset_t sigs;
 	struct wk_params p;
 	struct wk_result res;
 	struct wk_error err;
@@ -362,7 +235,7 @@ main(int argc, char **argv)
 	}
 	snprintf(src_uri, sizeof(src_uri), "s3://%s/%s", p.src_bucket, p.src_key);
 	snprintf(dst_uri, sizeof(dst_uri), "s3://%s/%s", p.dst_bucket, p.dst_key);
-	if (signals_start(&sigs) != 0) {
+	if (wk_stop_start(emit_error) != 0) {
 		wk_fail(&err, WK_EXIT_FAILED, "cannot set up signal handling: %s",
 		    strerror(errno));
 		emit_error(&err);
@@ -372,9 +245,7 @@ main(int argc, char **argv)
 
 	rc = p.local_root ? wk_run_local(&p, &res, &err) : wk_run_s3(&p, &res, &err);
 
-	pthread_mutex_lock(&state_lock);
-	finished = 1;
-	pthread_mutex_unlock(&state_lock);
+	wk_stop_finish();
 	if (rc == WK_EXIT_OK)
 		emit_result(&res, now_seconds() - t0);
 	else

@@ -17,7 +17,9 @@
 #include "poky/log.h"
 #include "poky/s3.h"
 #include "poky/str.h"
-#include "worker.h"
+#include "parts.h"
+#include "stop.h"
+#include "strategy.h"
 
 #define RING_BYTES (1u << 20)
 #define READ_LOW_WATER (128u << 10)     /* bytes a PUT read waits for */
@@ -178,13 +180,9 @@ struct stream_job {
 	struct aws_client *src, *dst;
 	const struct wk_params *p;
 	const struct s3_object *so;
-	char upload_id[S3_UPLOAD_ID_MAX];       /* "" for a single PUT */
-	int64_t size, part_size;
-	int n_parts;
-	struct s3_part *parts;
+	int64_t size;
+	struct wk_upload u;                     /* upload_id "" for a single PUT */
 	char (*md5)[S3_ETAG_MAX];               /* per part: of the bytes sent */
-	struct wk_part_queue q;
-	bool mismatch;                  /* the first failure was an ETag/MD5 mismatch */
 };
 
 struct xfer {
@@ -246,7 +244,7 @@ xfer_once(void *ud, struct poky_error *e)
 		    ring_read, NULL, &x->ring, &opts, &w, e);
 	else
 		rc = s3_upload_part(j->dst, j->p->dst_bucket, j->p->dst_key,
-		    j->upload_id, x->part, len, ring_read, NULL, &x->ring, &w, e);
+		    j->u.upload_id, x->part, len, ring_read, NULL, &x->ring, &w, e);
 	str_copy(x->etag, S3_ETAG_MAX, w.etag);
 	pthread_mutex_lock(&x->ring.mu);
 	x->ring.reader_done = true;
@@ -305,19 +303,19 @@ part_thread(void *arg)
 	bool mismatch;
 	int i;
 
-	while ((i = wk_part_take(&j->q, j->n_parts)) >= 0) {
+	while ((i = wk_part_take(&j->u.q, j->u.n_parts)) >= 0) {
 		int64_t first, last;
 
-		wk_part_range(j->size, j->part_size, i, &first, &last);
-		j->parts[i].number = i + 1;
-		if (xfer(j, i + 1, first, last, j->parts[i].etag, j->md5[i], &mismatch,
-		    &e) != POKY_OK) {
+		wk_part_range(j->size, j->u.part_size, i, &first, &last);
+		j->u.parts[i].number = i + 1;
+		if (xfer(j, i + 1, first, last, j->u.parts[i].etag, j->md5[i],
+		    &mismatch, &e) != POKY_OK) {
 			/* Read only after the threads are joined. */
-			if (wk_part_fail(&j->q, i, &e))
-				j->mismatch = mismatch;
+			if (wk_part_fail(&j->u.q, i, &e))
+				j->u.part_mismatch = mismatch;
 			break;
 		}
-		log_debug("part %d/%d streamed", i + 1, j->n_parts);
+		log_debug("part %d/%d streamed", i + 1, j->u.n_parts);
 	}
 	return NULL;
 }
@@ -333,14 +331,12 @@ stream_single(struct stream_job *j, struct wk_result *res, struct wk_error *err)
 	int sig;
 
 	if (!wk_cleanup_enter())
-		return wk_fail(err, WK_EXIT_SIGNAL + wk_stopping(),
-		    "stopped by signal %d; nothing was copied", wk_stopping());
+		return wk_fail_stopped(err, wk_stopping(), "nothing was copied");
 	if (xfer(j, 0, 0, j->size - 1, etag, md5, &mismatch, &e) != POKY_OK) {
 		wk_cleanup_leave();
 		if ((sig = wk_stopping()) != 0)
-			return wk_fail(err, WK_EXIT_SIGNAL + sig,
-			    "stopped by signal %d; the upload was cut off, nothing was stored",
-			    sig);
+			return wk_fail_stopped(err, sig,
+			    "the upload was cut off, nothing was stored");
 		if (mismatch)
 			return wk_fail(err, WK_EXIT_VERIFY, "%s", e.message);
 		return wk_fail_aws(err, &e, "streaming GetObject -> PutObject");
@@ -356,85 +352,33 @@ stream_single(struct stream_job *j, struct wk_result *res, struct wk_error *err)
 	return WK_EXIT_OK;
 }
 
-static void
-stream_stop(void *arg)
-{
-	const struct stream_job *j = arg;
-
-	wk_abort_upload(j->dst, j->p, j->upload_id);
-}
-
+/* The parts, each GET -> UploadPart, through parts.c's upload. */
 static int
 stream_multipart(struct stream_job *j, struct wk_result *res,
 		 struct wk_error *err)
 {
-	struct s3_put_opts opts = { .from = j->so };
-	char etag[S3_ETAG_MAX];
 	struct s3_part *md5_parts = NULL;
-	struct poky_error e;
-	int rc = WK_EXIT_OK, sig;
+	int n = j->u.n_parts, rc;
 
-	j->parts = calloc((size_t)j->n_parts, sizeof(*j->parts));
-	j->md5 = calloc((size_t)j->n_parts, sizeof(*j->md5));
-	md5_parts = calloc((size_t)j->n_parts, sizeof(*md5_parts));
-	if (j->parts == NULL || j->md5 == NULL || md5_parts == NULL) {
+	j->md5 = calloc((size_t)n, sizeof(*j->md5));
+	md5_parts = calloc((size_t)n, sizeof(*md5_parts));
+	if (j->md5 == NULL || md5_parts == NULL) {
 		rc = wk_fail(err, WK_EXIT_FAILED, "out of memory");
 		goto out;
 	}
-	if (!wk_cleanup_enter()) {
-		rc = wk_fail(err, WK_EXIT_SIGNAL + wk_stopping(),
-		    "stopped by signal %d; nothing was copied", wk_stopping());
+	if ((rc = wk_upload_run(&j->u, part_thread, j, "streaming", err)) != WK_EXIT_OK)
 		goto out;
-	}
-	if (s3_create_multipart(j->dst, j->p->dst_bucket, j->p->dst_key, &opts,
-	    j->upload_id, &e) != POKY_OK) {
-		wk_cleanup_leave();
-		rc = wk_fail_aws(err, &e, "CreateMultipartUpload (destination)");
-		goto out;
-	}
-	log_debug("multipart upload started: %d parts of %lld bytes streamed, %d at a time",
-	    j->n_parts, (long long)j->part_size, j->p->concurrency);
-	wk_sweep_uploads(j->dst, j->p, j->upload_id);
-	pthread_mutex_init(&j->q.lock, NULL);
-	wk_run_threads(j->p->concurrency < j->n_parts ? j->p->concurrency : j->n_parts,
-	    part_thread, j, stream_stop);
-	pthread_mutex_destroy(&j->q.lock);
-	if ((sig = wk_stopping()) != 0 || j->q.failed) {
-		wk_abort_upload(j->dst, j->p, j->upload_id);
-		wk_cleanup_leave();
-		if (sig != 0) {
-			rc = wk_fail(err, WK_EXIT_SIGNAL + sig,
-			    "stopped by signal %d; multipart upload aborted", sig);
-		} else {
-			char what[64];
-
-			snprintf(what, sizeof(what), "streaming part %d", j->q.failed_part);
-			rc = j->mismatch ?
-			    wk_fail(err, WK_EXIT_VERIFY, "%s", j->q.first_err.message) :
-			    wk_fail_aws(err, &j->q.first_err, what);
-		}
-		goto out;
-	}
-	if (s3_complete_multipart(j->dst, j->p->dst_bucket, j->p->dst_key,
-	    j->upload_id, j->parts, (size_t)j->n_parts, etag, &e) != POKY_OK) {
-		wk_abort_upload(j->dst, j->p, j->upload_id);
-		wk_cleanup_leave();
-		rc = wk_fail_aws(err, &e, "CompleteMultipartUpload");
-		goto out;
-	}
-	wk_cleanup_leave();
 	/* The destination's ETag must follow from the MD5s of what we sent. */
-	for (int i = 0; i < j->n_parts; i++) {
+	for (int i = 0; i < n; i++) {
 		md5_parts[i].number = i + 1;
 		memcpy(md5_parts[i].etag, j->md5[i], S3_ETAG_MAX);
 	}
-	if (!wk_multipart_etag(md5_parts, (size_t)j->n_parts, res->etag))
-		str_copy(res->etag, sizeof(res->etag), etag);
+	if (!wk_multipart_etag(md5_parts, (size_t)n, res->etag))
+		str_copy(res->etag, sizeof(res->etag), j->u.etag);
 	res->bytes = j->size;
 out:
 	free(md5_parts);
 	free(j->md5);
-	free(j->parts);
 	return rc;
 }
 
@@ -445,13 +389,15 @@ wk_stream_copy(struct aws_client *src, struct aws_client *dst,
 {
 	struct stream_job j = { .src = src, .dst = dst, .p = p, .so = src_obj,
 		.size = src_obj->size };
+	int rc;
 
 	res->strategy = "stream";
 	/* A failure costs one part, not the object: parts as soon as there is
 	 * more than one part's worth. */
 	if (j.size <= p->part_size)
 		return stream_single(&j, res, err);
-	if (!wk_plan_parts(j.size, p->part_size, &j.part_size, &j.n_parts))
-		return wk_fail(err, WK_EXIT_USAGE, "the source is too large to copy");
-	return stream_multipart(&j, res, err);
+	if ((rc = wk_upload_init(&j.u, dst, p, src_obj, err)) == WK_EXIT_OK)
+		rc = stream_multipart(&j, res, err);
+	wk_upload_cleanup(&j.u);
+	return rc;
 }

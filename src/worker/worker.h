@@ -1,13 +1,21 @@
 /* worker.h - poky-worker's private interfaces (not part of libpoky).
  *
  * plan.c holds the pure rules (environment, renaming, key checks, part
- * plans, ETag arithmetic, exit codes) so unit tests can include it alone;
- * s3copy.c, stream.c and local.c carry out one copy or move each; main.c
- * owns the process: flags, signals, the one output line, the exit status. */
+ * plans, ETag arithmetic, exit codes) so unit tests can include it alone.
+ * The rest of the worker, each layer using only those below it:
+ *
+ *   main.c      the process: flags, the one output line, the exit status
+ *   run.c       one S3 run: HEAD, pick a strategy, verify, delete (strategy.h)
+ *   s3copy.c, stream.c, local.c
+ *               the strategies, one copy each (strategy.h)
+ *   parts.c     multipart machinery: clients, retries, one upload from
+ *               create to complete or abort, the part queue and its
+ *               threads, the sweep of earlier runs' uploads (parts.h)
+ *   stop.c      signals, the cleanup window, the stop deadline (stop.h)
+ *   plan.c      pure rules and types (this header) */
 #ifndef POKY_WORKER_H
 #define POKY_WORKER_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -138,81 +146,5 @@ int wk_fail(struct wk_error *err, int exit_code, const char *fmt, ...)
 /* wk_fail for an AWS failure: "<what>: <AwsCode> (HTTP n): <message>". */
 int wk_fail_aws(struct wk_error *err, const struct poky_error *e,
 		const char *what);
-
-/* ---- main.c: process state shared with the strategies ----------------------- */
-
-/* The signal that asked us to stop, or 0.  Checked between steps. */
-int wk_stopping(void);
-
-/* Around work that leaves something behind when cut short (a multipart
- * upload, a temporary file): while inside, a SIGTERM only sets the flag
- * and the code cleans up and returns; outside, the process exits at once.
- * enter returns false when a stop is already pending. */
-bool wk_cleanup_enter(void);
-void wk_cleanup_leave(void);
-
-/* ---- the strategies ---------------------------------------------------------- */
-
-struct aws_client;
-
-/* S3 copy or move; picks copy, multipart-copy or stream. */
-int wk_run_s3(const struct wk_params *p, struct wk_result *res,
-	      struct wk_error *err);
-
-/* Streaming GET -> PUT between two endpoints (stream.c).  src_obj is the
- * source's HEAD. */
-int wk_stream_copy(struct aws_client *src, struct aws_client *dst,
-		   const struct wk_params *p, const struct s3_object *src_obj,
-		   struct wk_result *res, struct wk_error *err);
-
-/* Retry fn while it fails with a retryable error (for clients whose own
- * retries are off).  Standard-mode backoff; AWS_MAX_ATTEMPTS attempts. */
-enum poky_err wk_retry(enum poky_err (*fn)(void *ud, struct poky_error *e),
-		       void *ud, struct poky_error *e);
-
-/* The parts of a multipart job, handed out to its threads one by one. */
-struct wk_part_queue {
-	pthread_mutex_t lock;
-	int next;                       /* next part to hand out, 0-based */
-	bool failed;                    /* a part failed: hand out no more */
-	struct poky_error first_err;
-	int failed_part;                /* 1-based */
-};
-
-/* The next part (0-based) of n to work on, or -1 when every part is handed
- * out, one has failed, or a stop was asked for. */
-int wk_part_take(struct wk_part_queue *q, int n);
-
-/* Part i (0-based) failed with e: keep e if it is the first failure
- * (returns true then). */
-bool wk_part_fail(struct wk_part_queue *q, int i, const struct poky_error *e);
-
-/* Run fn(arg) on n threads (at most WK_MAX_CONCURRENCY; on the calling
- * thread if none can start) and wait for all.  When a stop is requested,
- * on_stop(arg) runs at once (it aborts the multipart upload, so parts still
- * in flight are refused); threads stuck in a request get WK_STOP_GRACE_MS
- * more, after which on_stop runs again and the process exits with the
- * stop's status: this never returns then. */
-#define WK_STOP_GRACE_MS 5000L
-void wk_run_threads(int n, void *(*fn)(void *), void *arg,
-		    void (*on_stop)(void *arg));
-
-/* AbortMultipartUpload with short timeouts (fallback: client c if that
- * client cannot be made); logs a failure, ignores NoSuchUpload. */
-void wk_abort_upload(struct aws_client *c, const struct wk_params *p,
-		     const char *upload_id);
-
-/* After our own CreateMultipartUpload (own_id): abort the uploads to the
- * same destination key that were begun before it - what a killed earlier
- * run left.  Failures are logged, never fatal. */
-void wk_sweep_uploads(struct aws_client *c, const struct wk_params *p,
-		      const char *own_id);
-
-/* Report "stopped by signal N; what" and _exit at once (main.c). */
-__attribute__((noreturn)) void wk_exit_stopped(const char *what);
-
-/* POKY_LOCAL_ROOT mode (local.c). */
-int wk_run_local(const struct wk_params *p, struct wk_result *res,
-		 struct wk_error *err);
 
 #endif
