@@ -21,6 +21,7 @@
 #include "poky/log.h"
 #include "poky/logs.h"
 #include "poky/metrics.h"
+#include "poky/problem.h"
 #include "poky/str.h"
 #include "poky/templates.h"
 #include "poky/tracker.h"
@@ -94,34 +95,6 @@ set_json(struct api_resp *r, int status, json_t *j)
 	r->status = status;
 	r->json = j;
 	r->content_type = NULL;
-}
-
-void
-api_problem(struct api_resp *r, int status, const char *type, const char *title,
-	    const char *fmt, ...)
-{
-	char detail[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
-	va_end(ap);
-	/* Details quote request input (a path, a name): JSON needs UTF-8. */
-	str_utf8_scrub(detail);
-	set_json(r, status, json_pack("{s:s, s:s, s:i, s:s}", "type",
-	    type ? type : "about:blank", "title", title, "status", status,
-	    "detail", detail));
-	r->content_type = "application/problem+json";
-}
-
-void
-api_problem_fields(struct api_resp *r, const char *title, json_t *errors)
-{
-	size_t n = json_array_size(errors);
-
-	api_problem(r, 400, "urn:poky:problem:validation", title,
-	    "%zu field%s rejected", n, n == 1 ? "" : "s");
-	json_object_set_new(r->json, "errors", errors ? errors : json_array());
 }
 
 /* ---- requests ------------------------------------------------------------- */
@@ -225,26 +198,23 @@ body_object(const struct api_req *req, struct api_resp *r)
 	json_t *j;
 
 	if (!content_type_is(req, "application/json")) {
-		api_problem(r, 415, "urn:poky:problem:media-type",
-		    "Unsupported media type", "send Content-Type: application/json");
+		api_fail(r, REASON_MEDIA_TYPE, NULL,
+		    "send Content-Type: application/json");
 		return NULL;
 	}
 	if (api_json_depth(req->body, req->body_len) > API_MAX_JSON_DEPTH) {
-		api_problem(r, 400, "urn:poky:problem:json", "Malformed JSON",
-		    "nested deeper than %d levels", API_MAX_JSON_DEPTH);
+		api_fail(r, REASON_JSON, NULL, "nested deeper than %d levels", API_MAX_JSON_DEPTH);
 		return NULL;
 	}
 	j = json_loadb(req->body ? req->body : "", req->body_len,
 	    JSON_REJECT_DUPLICATES, &jerr);
 	if (j == NULL) {
-		api_problem(r, 400, "urn:poky:problem:json", "Malformed JSON",
-		    "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		api_fail(r, REASON_JSON, NULL, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
 		json_decref(j);
-		api_problem(r, 400, "urn:poky:problem:json", "Malformed JSON",
-		    "the body must be a JSON object");
+		api_fail(r, REASON_JSON, NULL, "the body must be a JSON object");
 		return NULL;
 	}
 	return j;
@@ -277,7 +247,7 @@ query_only(const struct api_req *req, struct api_resp *r,
 			json_array_append_new(errors, json_pack("{s:s%, s:s}",
 			    "field", q, kl > 64 ? (size_t)64 : kl, "message",
 			    "unknown query parameter"));
-			api_problem_fields(r, "Invalid query", errors);
+			api_fail_fields(r, REASON_INVALID_QUERY, errors);
 			return false;
 		}
 		q += n;
@@ -337,24 +307,21 @@ etag_matches(const char *inm, const char *tag)
 	return false;
 }
 
-/* Answer a failed submit as the domain layer decided. */
+/* Answer a failed submit from the reason the domain gave: the field
+ * errors of a 400, with the domain's message as detail; otherwise the
+ * problem and the AWS error behind it. */
 static void
 answer_submit_error(struct api_resp *r, struct submit_result *res,
 		    const struct poky_error *e)
 {
-	if (res->field_errors != NULL && res->http_status == 400) {
-		api_problem_fields(r, res->title, res->field_errors);
+	if (res->field_errors != NULL &&
+	    problem_find(res->reason, e->code)->status == 400) {
+		api_fail_fields(r, res->reason, res->field_errors);
 		res->field_errors = NULL;
 		json_object_set_new(r->json, "detail", json_string(e->message));
 		return;
 	}
-	api_problem(r, res->http_status ? res->http_status : 500,
-	    res->http_status == 409 ? "urn:poky:problem:conflict" :
-	    res->http_status >= 500 ? "urn:poky:problem:upstream" : NULL,
-	    res->title[0] ? res->title : "Error", "%s", e->message);
-	if (res->http_status == 503)
-		api_resp_header(r, "Retry-After", "%d",
-		    e->retry_after_ms > 0 ? (e->retry_after_ms + 999) / 1000 : 5);
+	api_fail(r, res->reason, e, "%s", e->message);
 	if (e->aws_code[0])
 		json_object_set_new(r->json, "aws_error", json_string(e->aws_code));
 }
@@ -520,7 +487,7 @@ h_tasks_post(struct app *app, struct api_req *req, struct api_resp *r)
 		s.idem_key = idem;
 	}
 	if (json_array_size(errors) > 0) {
-		api_problem_fields(r, "Invalid request", errors);
+		api_fail_fields(r, REASON_INVALID_REQUEST, errors);
 		json_decref(body);
 		return;
 	}
@@ -617,14 +584,14 @@ h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
 	wv = api_query(req, "wait", wait_s, sizeof(wait_s));
 	uv = api_query(req, "until", until_s, sizeof(until_s));
 	if (query_has(req, "wait") && ((wait = parse_duration(wv)) < 0)) {
-		api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+		api_fail_fields(r, REASON_INVALID_QUERY, json_pack("[{s:s, s:s}]",
 		    "field", "wait", "message",
 		    "a duration such as 30s, 500ms or 2m (at most 60s)"));
 		return;
 	}
 	if (query_has(req, "until")) {
 		if (uv == NULL || strcmp(uv, "final") != 0) {
-			api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+			api_fail_fields(r, REASON_INVALID_QUERY, json_pack("[{s:s, s:s}]",
 			    "field", "until", "message", "the only value is final"));
 			return;
 		}
@@ -636,20 +603,17 @@ h_task_get(struct app *app, struct api_req *req, struct api_resp *r)
 	seen = app->watch ? watch_seq(app->watch) : 0;
 	task_init(&t);
 	if (!uuid_valid(req->arg)) {
-		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
+		api_fail(r, REASON_NOT_FOUND, NULL, "no task '%.64s'", req->arg);
 		goto out;
 	} else if (store_get(app->store, req->arg, &t, &e) != POKY_OK) {
-		if (e.code == POKY_ERR_NOTFOUND) {
-			api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
-		} else {
-			api_problem(r, 503, NULL, "Task store unavailable", "%s",
-			    e.message);
-			api_resp_header(r, "Retry-After", "5");
-		}
+		if (e.code == POKY_ERR_NOTFOUND)
+			api_fail(r, REASON_NOT_FOUND, NULL, "no task '%s'", req->arg);
+		else
+			api_fail(r, REASON_STORE, &e, "%s", e.message);
 		goto out;
 	} else if (!owns(req, &t)) {
 		/* Another owner's task: the same answer as none at all. */
-		api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
+		api_fail(r, REASON_NOT_FOUND, NULL, "no task '%s'", req->arg);
 		goto out;
 	}
 	task_etag(&t, tag, sizeof(tag));
@@ -836,7 +800,7 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 		json_array_append_new(errors, json_pack("{s:s, s:s}", "field",
 		    "cursor", "message", "not a cursor from this API"));
 	if (json_array_size(errors) > 0) {
-		api_problem_fields(r, "Invalid query", errors);
+		api_fail_fields(r, REASON_INVALID_QUERY, errors);
 		json_decref(labels);
 		return;
 	}
@@ -849,8 +813,7 @@ h_tasks_list(struct app *app, struct api_req *req, struct api_resp *r)
 	    list_one, &c, &e) != POKY_OK) {
 		free(labels_text);
 		json_decref(c.arr);
-		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
-		api_resp_header(r, "Retry-After", "5");
+		api_fail(r, REASON_STORE, &e, "%s", e.message);
 		return;
 	}
 	free(labels_text);
@@ -874,7 +837,7 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 	}
 	task_init(&t);
 	if (!uuid_valid(req->arg) || foreign(app, req)) {
-		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
+		api_fail(r, REASON_NOT_FOUND, NULL, "no task '%.64s'", req->arg);
 	} else if (tasks_cancel(app, req->arg, req->token_name, &t, &e) == POKY_OK) {
 		char tag[40];
 
@@ -883,18 +846,9 @@ h_task_delete(struct app *app, struct api_req *req, struct api_resp *r)
 		api_resp_header(r, "ETag", "%s", tag);
 		tracker_kick(app->tracker);
 	} else if (e.code == POKY_ERR_NOTFOUND) {
-		api_problem(r, 404, NULL, "Not found", "no task '%s'", req->arg);
-	} else if (e.code == POKY_ERR_CONFLICT) {
-		api_problem(r, 409, "urn:poky:problem:conflict", "Task already finished",
-		    "%s", e.message);
-	} else if (e.code == POKY_ERR_TRANSIENT || e.code == POKY_ERR_AUTH) {
-		api_problem(r, 503, "urn:poky:problem:upstream", "Cancel failed", "%s",
-		    e.message);
-		api_resp_header(r, "Retry-After", "%d", e.retry_after_ms > 0 ?
-		    (e.retry_after_ms + 999) / 1000 : 5);
+		api_fail(r, REASON_NOT_FOUND, NULL, "no task '%s'", req->arg);
 	} else {
-		api_problem(r, 502, "urn:poky:problem:upstream", "Cancel failed", "%s",
-		    e.message);
+		api_fail(r, REASON_CANCEL, &e, "%s", e.message);
 	}
 	task_cleanup(&t);
 }
@@ -910,7 +864,7 @@ ecs_logs(struct app *app, struct api_req *req, struct api_resp *r,
 	enum poky_err rc;
 
 	if (t->ecs_log_group == NULL || t->ecs_log_stream == NULL) {
-		api_problem(r, 404, NULL, "Logs not available", "%s",
+		api_fail(r, REASON_LOGS_UNKNOWN, NULL, "%s",
 		    t->ecs_task_arn == NULL ? "the task has not been launched" :
 		    "where this task logs is unknown: give its template "
 		    "log_group and log_stream_prefix, or use the awslogs driver "
@@ -932,13 +886,9 @@ ecs_logs(struct app *app, struct api_req *req, struct api_resp *r,
 			r->text_len = 0;
 		r->status = 200;
 		r->content_type = "text/plain; charset=utf-8";
-	} else if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_NOMEM) {
-		api_problem(r, 503, "urn:poky:problem:upstream",
-		    "CloudWatch Logs unavailable", "%s", e.message);
-		api_resp_header(r, "Retry-After", "5");
 	} else {
-		api_problem(r, 502, "urn:poky:problem:upstream",
-		    "Logs not available", "%s", e.message);
+		e.code = rc;
+		api_fail(r, REASON_LOGS_CWL, &e, "%s", e.message);
 	}
 }
 
@@ -957,7 +907,7 @@ stream_begin(struct api_resp *r, size_t size)
 		free(x);
 		free(r->stream);
 		r->stream = NULL;
-		api_problem(r, 503, NULL, "Out of memory", "try again");
+		api_fail(r, REASON_NOMEM, NULL, "try again");
 		return NULL;
 	}
 	return x;
@@ -1107,18 +1057,16 @@ h_events(struct app *app, struct api_req *req, struct api_resp *r)
 		from = v;
 	}
 	if (json_array_size(errors) > 0) {
-		api_problem_fields(r, "Invalid query", errors);
+		api_fail_fields(r, REASON_INVALID_QUERY, errors);
 		return;
 	}
 	json_decref(errors);
 	if (!req->may_wait) {
-		api_problem(r, 501, NULL, "Not available",
-		    "event streams need the HTTP server");
+		api_fail(r, REASON_STREAMS_UNSUPPORTED, NULL, "event streams need the HTTP server");
 		return;
 	}
 	if (store_events_range(app->store, &first, &last, &e) != POKY_OK) {
-		api_problem(r, 503, NULL, "Task store unavailable", "%s", e.message);
-		api_resp_header(r, "Retry-After", "5");
+		api_fail(r, REASON_STORE, &e, "%s", e.message);
 		return;
 	}
 	if ((x = stream_begin(r, sizeof(*x))) == NULL)
@@ -1221,22 +1169,21 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 	if (follow != NULL && strcmp(follow, "1") != 0 &&
 	    strcmp(follow, "true") != 0 && strcmp(follow, "0") != 0 &&
 	    strcmp(follow, "false") != 0) {
-		api_problem_fields(r, "Invalid query", json_pack("[{s:s, s:s}]",
+		api_fail_fields(r, REASON_INVALID_QUERY, json_pack("[{s:s, s:s}]",
 		    "field", "follow", "message", "1 or 0"));
 		return;
 	}
 	task_init(&t);
 	if (!uuid_valid(req->arg) || store_get(app->store, req->arg, &t, &e) != POKY_OK ||
 	    !owns(req, &t)) {
-		api_problem(r, 404, NULL, "Not found", "no task '%.64s'", req->arg);
+		api_fail(r, REASON_NOT_FOUND, NULL, "no task '%.64s'", req->arg);
 		goto out;
 	}
 	if (follow != NULL && (follow[0] == '1' || follow[0] == 't')) {
 		struct follow *x;
 
 		if (t.launcher != LAUNCHER_LOCAL || !req->may_wait) {
-			api_problem(r, 501, NULL, "Follow not available",
-			    "following logs works for the local launcher only; "
+			api_fail(r, REASON_FOLLOW_UNSUPPORTED, NULL, "following logs works for the local launcher only; "
 			    "read them without follow");
 			goto out;
 		}
@@ -1261,13 +1208,8 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		    &e) == POKY_OK) {
 			r->status = 200;
 			r->content_type = "text/plain; charset=utf-8";
-		} else if (e.code == POKY_ERR_TRANSIENT || e.code == POKY_ERR_NOMEM) {
-			api_problem(r, 503, "urn:poky:problem:upstream",
-			    "Docker engine unavailable", "%s", e.message);
-			api_resp_header(r, "Retry-After", "5");
 		} else {
-			api_problem(r, 502, "urn:poky:problem:upstream",
-			    "Logs not available", "%s", e.message);
+			api_fail(r, REASON_LOGS_DOCKER, &e, "%s", e.message);
 		}
 		goto out;
 	}
@@ -1276,8 +1218,7 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		goto out;
 	}
 	if (t.launcher != LAUNCHER_LOCAL) {
-		api_problem(r, 501, NULL, "Logs not available",
-		    "the %s launcher does not keep logs in Poky yet",
+		api_fail(r, REASON_LOGS_UNSUPPORTED, NULL, "the %s launcher does not keep logs in Poky yet",
 		    launcher_kind_name(t.launcher));
 		goto out;
 	}
@@ -1300,8 +1241,7 @@ h_task_logs(struct app *app, struct api_req *req, struct api_resp *r)
 	r->file_fd = dup(fileno(f));
 	fclose(f);
 	if (r->file_fd < 0) {
-		api_problem(r, 503, NULL, "Service unavailable", "cannot open the log");
-		api_resp_header(r, "Retry-After", "5");
+		api_fail(r, REASON_LOG_UNREADABLE, NULL, "cannot open the log");
 		goto out;
 	}
 	r->has_file = true;
@@ -1335,7 +1275,7 @@ h_template(struct app *app, struct api_req *req, struct api_resp *r)
 	const struct tmpl *t = config_template(conf->cfg, req->arg);
 
 	if (t == NULL)
-		api_problem(r, 404, NULL, "Not found", "no template '%.64s'", req->arg);
+		api_fail(r, REASON_NOT_FOUND, NULL, "no template '%.64s'", req->arg);
 	else
 		set_json(r, 200, tmpl_to_json(t));
 	app_config_put(app, conf);
@@ -1440,7 +1380,7 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 	submit_result_init(&res);
 	buf_init(&list, 16384);
 	if (tp == NULL) {
-		api_problem(r, 404, NULL, "Not found",
+		api_fail(r, REASON_NOT_FOUND, NULL,
 		    "no template 'process_file' is configured");
 		goto out;
 	}
@@ -1477,8 +1417,7 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 	}
 	if (missing) {
 		if (buf_printf(&list, "]") != POKY_OK) {
-			api_problem(r, 503, NULL, "Out of memory", "cannot answer");
-			api_resp_header(r, "Retry-After", "5");
+			api_fail(r, REASON_NOMEM, NULL, "cannot answer");
 			goto out;
 		}
 		compat_error(r, 400, list.data);
@@ -1492,7 +1431,7 @@ h_process_file(struct app *app, struct api_req *req, struct api_resp *r)
 		goto out;
 	}
 	if (tasks_submit(app, conf->cfg, &s, &res, &e) != POKY_OK) {
-		if (res.http_status == 400)
+		if (problem_find(res.reason, e.code)->status == 400)
 			compat_error(r, 400, e.message);
 		else
 			answer_submit_error(r, &res, &e);
@@ -1603,8 +1542,7 @@ h_metrics(struct app *app, struct api_req *req, struct api_resp *r)
 	metrics_collect_process(app->metrics);
 	r->text = metrics_render(app->metrics, &r->text_len);
 	if (r->text == NULL) {
-		api_problem(r, 503, NULL, "Out of memory", "cannot render the metrics");
-		api_resp_header(r, "Retry-After", "5");
+		api_fail(r, REASON_NOMEM, NULL, "cannot render the metrics");
 		return;
 	}
 	r->status = 200;
@@ -1620,7 +1558,7 @@ h_openapi(struct app *app, struct api_req *req, struct api_resp *r)
 	(void)req;
 	set_json(r, 200, json_loads(poky_openapi_json, 0, &jerr));
 	if (r->json == NULL)
-		api_problem(r, 500, NULL, "Internal error", "OpenAPI document broken");
+		api_fail(r, REASON_INTERNAL, NULL, "OpenAPI document broken");
 }
 
 /* ---- the web console ------------------------------------------------------ */
