@@ -114,13 +114,8 @@ void api_resp_cleanup(struct api_resp *r);
 void api_resp_header(struct api_resp *r, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Answer with a problem document (status, title, detail). */
-void api_problem(struct api_resp *r, int status, const char *type,
-		 const char *title, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-/* A 400 listing [{field, message}]; takes ownership of errors. */
-void api_problem_fields(struct api_resp *r, const char *title, json_t *errors);
+/* Error answers: api_fail() and api_fail_fields() of poky/problem.h, from
+ * the one registry of statuses, problem types and titles. */
 
 /* Value of a request header (case-insensitive name), or NULL. */
 const char *api_header(const struct api_req *req, const char *name);

@@ -17,6 +17,7 @@
 #include "poky/config.h"
 #include "poky/err.h"
 #include "poky/launchq.h"
+#include "poky/reason.h"
 #include "poky/store.h"
 
 struct auth_tokens;
@@ -92,8 +93,9 @@ struct submit_result {
 	enum launch_result launch;      /* what became of the launch: STARTED
 					 * for local and docker; for ECS only
 					 * when the submit waited for it */
-	int http_status;                /* what the API should answer on error */
-	char title[64];
+	enum poky_reason reason;        /* on error: what failed (the API's
+					 * problem registry makes the answer
+					 * from it and the enum poky_err) */
 };
 
 void submit_result_init(struct submit_result *r);
@@ -101,7 +103,7 @@ void submit_result_cleanup(struct submit_result *r);
 
 /* Validate, record durably, launch (ECS: queue for launching, and wait
  * for it when s->wait_seconds asks).  POKY_OK: r->task holds the record.
- * Otherwise r->http_status/title and e say what to answer. */
+ * Otherwise r->reason, the code returned and e say what failed. */
 enum poky_err tasks_submit(struct app *app, const struct config *cfg,
 			   const struct submit *s, struct submit_result *r,
 			   struct poky_error *e);

@@ -29,6 +29,7 @@
 #include "poky/http.h"
 #include "poky/log.h"
 #include "poky/metrics.h"
+#include "poky/problem.h"
 #include "poky/str.h"
 #include "poky/uuid.h"
 #include "poky/watch.h"
@@ -499,9 +500,8 @@ held_full(void)
 static void
 answer_busy(struct api_resp *r)
 {
-	api_problem(r, 503, NULL, "Server busy", "too many large answers are "
+	api_fail(r, REASON_ANSWERS_HELD, NULL, "too many large answers are "
 	    "waiting for their clients to read them; retry shortly");
-	api_resp_header(r, "Retry-After", "1");
 }
 
 /* MHD is done with the answer (sent, or the connection closed). */
@@ -846,21 +846,21 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 	req->request_id = c->reqid;
 	req->route = "unmatched";
 	if (strlen(url) > HTTP_MAX_URL) {
-		api_problem(r, 414, NULL, "URI too long", "at most %d bytes",
+		api_fail(r, REASON_URI_TOO_LONG, NULL, "at most %d bytes",
 		    HTTP_MAX_URL);
 		goto log;
 	}
 	if (c->bad_framing != NULL) {
-		api_problem(r, 400, NULL, "Bad request", "%s", c->bad_framing);
+		api_fail(r, REASON_BAD_REQUEST, NULL, "%s", c->bad_framing);
 		goto log;
 	}
 	if (c->too_many_headers) {
-		api_problem(r, 431, NULL, "Too many headers", "at most %d",
+		api_fail(r, REASON_TOO_MANY_HEADERS, NULL, "at most %d",
 		    HTTP_MAX_HEADERS);
 		goto log;
 	}
 	if (c->too_large) {
-		api_problem(r, 413, NULL, "Body too large",
+		api_fail(r, REASON_BODY_TOO_LARGE, NULL,
 		    "the body exceeds max_body_bytes (%zu)", c->body.max);
 		goto log;
 	}
@@ -868,18 +868,18 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 	    sizeof(allow));
 	if (rt == NULL) {
 		if (known) {
-			api_problem(r, 405, NULL, "Method not allowed",
+			api_fail(r, REASON_METHOD, NULL,
 			    "%s is not allowed here", method);
 			api_resp_header(r, "Allow", "%s", allow);
 		} else {
-			api_problem(r, 404, NULL, "Not found", "no route for %.200s", url);
+			api_fail(r, REASON_NOT_FOUND, NULL, "no route for %.200s", url);
 		}
 		goto log;
 	}
 	req->route = rt->pattern;
 	req->token_name = authenticate(app, c, rt->open, &auth_ok, &req->scopes);
 	if (!auth_ok) {
-		api_problem(r, 401, NULL, "Unauthorized",
+		api_fail(r, REASON_UNAUTHORIZED, NULL,
 		    "send Authorization: Bearer TOKEN");
 		api_resp_header(r, "WWW-Authenticate", "Bearer realm=\"poky\"");
 		goto log;
@@ -889,12 +889,12 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 		    req->token_name == NULL && req->scopes == AUTH_ALL);
 
 		if (why != NULL) {
-			api_problem(r, 403, NULL, "Forbidden", "%s", why);
+			api_fail(r, REASON_FORBIDDEN, NULL, "%s", why);
 			goto log;
 		}
 	}
 	if (rt->scope != 0 && !rt->open && (req->scopes & rt->scope) == 0) {
-		api_problem(r, 403, NULL, "Forbidden",
+		api_fail(r, REASON_FORBIDDEN, NULL,
 		    "this token's scopes do not cover %s %s", method, rt->pattern);
 		goto log;
 	}
@@ -908,7 +908,7 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 	req->body = c->body.data;
 	req->body_len = c->body.len;
 	if (query_too_long) {
-		api_problem(r, 414, NULL, "URI too long",
+		api_fail(r, REASON_URI_TOO_LONG, NULL,
 		    "the query is over %d bytes", HTTP_MAX_QUERY);
 		goto log;
 	}
@@ -929,7 +929,7 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 	r->defer = false;
 	r->wait = false;
 	if (r->status == 0)
-		api_problem(r, 500, NULL, "Internal error", "handler gave no answer");
+		api_fail(r, REASON_INTERNAL, NULL, "handler gave no answer");
 log:
 	/* Serialise the body now (send_resp sends r->text) so the log has its
 	 * exact size; r->json stays for callers that read the answer. */
@@ -1186,9 +1186,8 @@ send_stream(struct http_server *srv, struct MHD_Connection *mc,
 	if (!watch_enter(srv->app->watch)) {
 		api_resp_cleanup(r);
 		api_resp_init(r);
-		api_problem(r, 503, NULL, "Too many watchers",
+		api_fail(r, REASON_TOO_MANY_WATCHERS, NULL,
 		    "[server] max_watchers are connected; try again later");
-		api_resp_header(r, "Retry-After", "5");
 		return send_resp(srv, mc, c, r, "GET");
 	}
 	hs = calloc(1, sizeof(*hs));
@@ -1301,9 +1300,8 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		}
 		api_resp_cleanup(&r);
 		api_resp_init(&r);
-		api_problem(&r, 503, NULL, "Service unavailable",
+		api_fail(&r, REASON_NO_THREAD, NULL,
 		    "no thread to serve this request");
-		api_resp_header(&r, "Retry-After", "1");
 	}
 	if (r.wait) {
 		if (park(srv, mc, c, &r)) {
@@ -1313,9 +1311,8 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 		}
 		api_resp_cleanup(&r);
 		api_resp_init(&r);
-		api_problem(&r, 503, NULL, "Too many watchers",
+		api_fail(&r, REASON_TOO_MANY_WATCHERS, NULL,
 		    "[server] max_watchers are waiting; try again later");
-		api_resp_header(&r, "Retry-After", "5");
 	}
 	if (r.stream != NULL && r.status == 200 && strcmp(method, "GET") == 0)
 		ret = send_stream(srv, mc, c, &r);

@@ -55,13 +55,14 @@ submit_result_cleanup(struct submit_result *r)
 
 static enum poky_err
 fail(struct submit_result *r, struct poky_error *e, enum poky_err code,
-     int status, const char *title, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+     enum poky_reason why, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
-/* Set what the API should answer, and the error detail, in one line. */
+/* Say what failed (the API's problem registry chooses the answer), and
+ * the error detail, in one line. */
 static enum poky_err
 fail(struct submit_result *r, struct poky_error *e, enum poky_err code,
-     int status, const char *title, const char *fmt, ...)
+     enum poky_reason why, const char *fmt, ...)
 {
 	va_list ap;
 	char msg[POKY_ERR_MSG_MAX];
@@ -72,8 +73,7 @@ fail(struct submit_result *r, struct poky_error *e, enum poky_err code,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	poky_error_set(e, code, "%s", msg);
-	r->http_status = status;
-	str_copy(r->title, sizeof(r->title), title);
+	r->reason = why;
 	return code;
 }
 
@@ -322,18 +322,18 @@ s3_checks(struct app *app, const struct tmpl *t, const json_t *checked,
 			rc = exists ? POKY_OK : POKY_ERR_NOTFOUND;
 		} else {
 			if (aws == NULL && (aws = app_aws(app, e)) == NULL)
-				return fail(r, e, POKY_ERR_AUTH, 503, "AWS unavailable",
+				return fail(r, e, POKY_ERR_AUTH, REASON_AWS_CLIENT,
 				    "%s", e ? e->message : "no AWS client");
 			rc = key ? s3_head_object(aws, bucket, key, NULL, NULL, &se) :
 			    s3_head_bucket(aws, bucket, &se);
 			if (rc == POKY_ERR_REMOTE && se.http_status != 403 &&
 			    se.http_status != 404 && se.http_status != 400 &&
 			    se.http_status != 301)
-				return fail(r, e, POKY_ERR_TRANSIENT, 502, "S3 check failed",
+				return fail(r, e, POKY_ERR_REMOTE, REASON_S3_CHECK,
 				    "checking %s: %s", what, se.message);
 			if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH ||
 			    rc == POKY_ERR_NOMEM)
-				return fail(r, e, rc, 503, "S3 unavailable",
+				return fail(r, e, rc, REASON_S3_CHECK,
 				    "checking %s: %s", what, se.message);
 		}
 		if (rc != POKY_OK) {
@@ -344,7 +344,7 @@ s3_checks(struct app *app, const struct tmpl *t, const json_t *checked,
 			    p->name, "message", "does not exist, or you do not have "
 			    "permissions to access it"));
 			r->field_errors = errs;
-			return fail(r, e, POKY_ERR_INVALID, 400, "Not found",
+			return fail(r, e, POKY_ERR_INVALID, REASON_INPUT_MISSING,
 			    "The %s provided does not exist, or you do not have "
 			    "permissions to access it", what);
 		}
@@ -698,9 +698,9 @@ tasks_submit_blocks(const struct config *cfg, const struct submit *s)
 	return false;
 }
 
-/* A launch that started nothing: what the API answers (fail() resets e, so
- * the AWS detail the answer is made of - error code, Retry-After - is put
- * back after it). */
+/* A launch that started nothing: which launch failed, and how (fail()
+ * resets e, so the AWS detail the answer is made of - error code,
+ * Retry-After - is put back after it). */
 static enum poky_err
 launch_refused(struct submit_result *r, struct poky_error *e,
 	       enum launcher_kind kind, enum poky_err rc)
@@ -710,19 +710,13 @@ launch_refused(struct submit_result *r, struct poky_error *e,
 	if (e != NULL)
 		keep = *e;
 	if (e != NULL && strcmp(keep.aws_code, "RunTaskFailure") == 0)
-		rc = fail(r, e, rc, 502, "Task not started", "%s", keep.message);
-	else if (kind == LAUNCHER_DOCKER && rc == POKY_ERR_TRANSIENT)
-		rc = fail(r, e, rc, 503, "Docker engine unavailable", "%s",
-		    e ? keep.message : "no answer");
+		rc = fail(r, e, rc, REASON_LAUNCH_FAILED, "%s", keep.message);
 	else if (kind == LAUNCHER_DOCKER)
-		rc = fail(r, e, rc, 502, "Task not started", "%s",
-		    e ? keep.message : "the Docker engine refused");
-	else if (rc == POKY_ERR_TRANSIENT || rc == POKY_ERR_AUTH)
-		rc = fail(r, e, rc, 503, rc == POKY_ERR_AUTH ?
-		    "AWS credentials unavailable" : "Launcher unavailable",
-		    "%s", e ? keep.message : "launch failed");
+		rc = fail(r, e, rc, REASON_LAUNCH_DOCKER, "%s", e ? keep.message :
+		    rc == POKY_ERR_TRANSIENT ? "no answer" :
+		    "the Docker engine refused");
 	else
-		rc = fail(r, e, rc, 502, "Task not started", "%s",
+		rc = fail(r, e, rc, REASON_LAUNCH, "%s",
 		    e ? keep.message : "launch failed");
 	if (e != NULL) {
 		e->http_status = keep.http_status;
@@ -771,7 +765,7 @@ wait_launch(struct app *app, const struct submit *s, struct submit_result *r,
 	}
 	launch_outcome_cleanup(&out);
 	return store_get(app->store, id, task, e) == POKY_OK ? POKY_OK :
-	    fail(r, e, POKY_ERR_TRANSIENT, 503, "Task store unavailable", "%s",
+	    fail(r, e, POKY_ERR_TRANSIENT, REASON_SUBMIT_STORE, "%s",
 	    e ? e->message : "store error");
 }
 
@@ -792,13 +786,13 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	if (t == NULL) {
 		r->field_errors = json_pack("[{s:s, s:s}]", "field", "template",
 		    "message", "no such template");
-		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid request",
+		return fail(r, e, POKY_ERR_INVALID, REASON_INVALID_REQUEST,
 		    "no template named '%.64s'", s->template_name);
 	}
 	checked = tmpl_check(t, s->parameters, &errors);
 	if (checked == NULL) {
 		r->field_errors = errors;
-		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid parameters",
+		return fail(r, e, POKY_ERR_INVALID, REASON_INVALID_PARAMETERS,
 		    "%zu parameter(s) rejected", json_array_size(errors));
 	}
 	if (s->callback_url != NULL && (why = webhook_url_refused(cfg,
@@ -806,7 +800,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		json_decref(checked);
 		r->field_errors = json_pack("[{s:s, s:s}]", "field", "callback_url",
 		    "message", why);
-		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid request",
+		return fail(r, e, POKY_ERR_INVALID, REASON_INVALID_REQUEST,
 		    "callback_url: %s", why);
 	}
 	/* A longer timeout than the template allows is refused, not cut:
@@ -816,7 +810,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 		json_decref(checked);
 		r->field_errors = json_pack("[{s:s, s:s}]", "field",
 		    "timeout_seconds", "message", "over the template's timeout");
-		return fail(r, e, POKY_ERR_INVALID, 400, "Invalid request",
+		return fail(r, e, POKY_ERR_INVALID, REASON_INVALID_REQUEST,
 		    "timeout_seconds: at most %ld for template '%s'", t->timeout,
 		    t->name);
 	}
@@ -824,7 +818,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 
 	if ((rc = request_hash(s, hash)) != POKY_OK) {
 		json_decref(checked);
-		return fail(r, e, rc, 500, "Internal error", "cannot hash request");
+		return fail(r, e, rc, REASON_SUBMIT_INTERNAL, "cannot hash request");
 	}
 	if (s->idem_key != NULL) {
 		rc = store_get_by_idem(app->store, s->owner, s->idem_key, task, NULL);
@@ -834,7 +828,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 				r->replayed = true;
 				return POKY_OK;
 			}
-			return fail(r, e, POKY_ERR_CONFLICT, 409, "Idempotency key reused",
+			return fail(r, e, POKY_ERR_CONFLICT, REASON_IDEM_REUSED,
 			    "Idempotency-Key was used with a different request");
 		}
 	}
@@ -845,7 +839,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 
 	if (uuid_v7(id) != POKY_OK) {
 		json_decref(checked);
-		return fail(r, e, POKY_ERR_CRYPTO, 500, "Internal error",
+		return fail(r, e, POKY_ERR_CRYPTO, REASON_SUBMIT_INTERNAL,
 		    "no random numbers");
 	}
 	task_cleanup(task);
@@ -874,7 +868,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	if (task->parameters == NULL || task->request_hash == NULL ||
 	    task->client_token == NULL || task->created_by == NULL) {
 		json_decref(checked);
-		return fail(r, e, POKY_ERR_NOMEM, 503, "Out of memory", "out of memory");
+		return fail(r, e, POKY_ERR_NOMEM, REASON_SUBMIT_NOMEM, "out of memory");
 	}
 
 	/* Durable before anything starts: after a crash, the record is what
@@ -883,13 +877,12 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 	if (rc == POKY_ERR_CONFLICT && s->idem_key != NULL) {
 		/* A concurrent request with the same key won the race. */
 		json_decref(checked);
-		return fail(r, e, POKY_ERR_CONFLICT, 409, "Idempotency key in use",
+		return fail(r, e, POKY_ERR_CONFLICT, REASON_IDEM_IN_USE,
 		    "a request with this Idempotency-Key is being processed");
 	}
 	if (rc != POKY_OK) {
 		json_decref(checked);
-		return fail(r, e, rc, rc == POKY_ERR_TRANSIENT ? 503 : 500,
-		    "Task store unavailable", "%s", e ? e->message : "store error");
+		return fail(r, e, rc, REASON_SUBMIT_STORE, "%s", e ? e->message : "store error");
 	}
 	json_decref(checked);
 
@@ -903,7 +896,7 @@ tasks_submit(struct app *app, const struct config *cfg, const struct submit *s,
 			launchq_unwatch(app->launchq, task->id);
 		store_delete(app->store, task->id, NULL);
 		if (rc == POKY_ERR_LIMIT)
-			return fail(r, e, rc, 503, "Launch queue full", "%s",
+			return fail(r, e, rc, REASON_LAUNCH_QUEUE_FULL, "%s",
 			    e ? e->message : "the launch queue is full");
 		return launch_refused(r, e, t->launcher, rc);
 	}

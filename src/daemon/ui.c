@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "poky/problem.h"
 #include "poky/ui.h"
 
 /* Nothing inline and nothing from elsewhere: the page's own script, style
@@ -50,12 +51,12 @@ ui_serve(const char *name, const struct api_req *req, struct api_resp *r)
 	api_resp_header(r, "X-Frame-Options", "DENY");
 	api_resp_header(r, "Referrer-Policy", "no-referrer");
 	if (req->query != NULL && *req->query != '\0') {
-		api_problem(r, 400, NULL, "Bad request",
+		api_fail(r, REASON_BAD_REQUEST, NULL,
 		    "the console's files take no query parameters");
 		return;
 	}
 	if (f == NULL) {
-		api_problem(r, 404, NULL, "Not found", "no console file '%.64s'", name);
+		api_fail(r, REASON_NOT_FOUND, NULL, "no console file '%.64s'", name);
 		return;
 	}
 	/* Revalidated on every load (a new pokyd may serve a new console),
@@ -68,8 +69,7 @@ ui_serve(const char *name, const struct api_req *req, struct api_resp *r)
 	}
 	r->text = malloc(f->len + 1);
 	if (r->text == NULL) {
-		api_problem(r, 503, NULL, "Out of memory", "cannot answer");
-		api_resp_header(r, "Retry-After", "5");
+		api_fail(r, REASON_NOMEM, NULL, "cannot answer");
 		return;
 	}
 	memcpy(r->text, f->data, f->len);
