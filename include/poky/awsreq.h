@@ -196,4 +196,8 @@ int aws_error_is_clock_skew(const char *code);
  * milliseconds, with r in [0,1). */
 long aws_backoff_ms(int attempt, long base_ms, double r);
 
+/* A number from the environment variable name within lo..hi; def when
+ * unset or empty, and (with a warning) when it is not such a number. */
+long aws_env_long(const char *name, long def, long lo, long hi);
+
 #endif

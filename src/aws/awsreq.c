@@ -226,8 +226,8 @@ conn_free(void *p)
 	httpc_free(p);
 }
 
-static long
-env_long(const char *name, long def, long lo, long hi)
+long
+aws_env_long(const char *name, long def, long lo, long hi)
 {
 	const char *v = getenv(name);
 	char *end;
@@ -270,11 +270,11 @@ aws_client_new(const struct aws_config *cfg, struct poky_error *e)
 		if (endpoint_resolve(c, i, cfg, e) != POKY_OK)
 			goto fail;
 	c->max_attempts = cfg->max_attempts > 0 ? cfg->max_attempts :
-	    (int)env_long("AWS_MAX_ATTEMPTS", 3, 1, MAX_ATTEMPTS_LIMIT);
+	    (int)aws_env_long("AWS_MAX_ATTEMPTS", 3, 1, MAX_ATTEMPTS_LIMIT);
 	if (c->max_attempts > MAX_ATTEMPTS_LIMIT)
 		c->max_attempts = MAX_ATTEMPTS_LIMIT;
 	c->retry_base_ms = cfg->retry_base_ms > 0 ? cfg->retry_base_ms :
-	    env_long("POKY_RETRY_BASE_MS", 1000, 1, 60000);
+	    aws_env_long("POKY_RETRY_BASE_MS", 1000, 1, 60000);
 	c->s3_addressing = cfg->s3_addressing;
 	if (c->s3_addressing == AWS_S3_ADDR_AUTO) {
 		const char *st = getenv("POKY_S3_ADDRESSING_STYLE");

@@ -42,19 +42,6 @@ wk_client_new(const char *endpoint, int max_attempts, long timeout_ms,
 	return creds_client_new(&cfg, e);
 }
 
-static long
-env_long(const char *name, long def, long lo, long hi)
-{
-	const char *v = getenv(name);
-	char *end;
-	long x;
-
-	if (v == NULL || *v == '\0')
-		return def;
-	x = strtol(v, &end, 10);
-	return *end != '\0' || x < lo || x > hi ? def : x;
-}
-
 static void
 sleep_ms(long ms)
 {
@@ -68,8 +55,8 @@ enum poky_err
 wk_retry(enum poky_err (*fn)(void *ud, struct poky_error *e), void *ud,
 	 struct poky_error *e)
 {
-	int max = (int)env_long("AWS_MAX_ATTEMPTS", 3, 1, 10);
-	long base = env_long("POKY_RETRY_BASE_MS", 1000, 1, 60000);
+	int max = (int)aws_env_long("AWS_MAX_ATTEMPTS", 3, 1, 10);
+	long base = aws_env_long("POKY_RETRY_BASE_MS", 1000, 1, 60000);
 	enum poky_err rc;
 
 	for (int attempt = 1;; attempt++) {

@@ -211,6 +211,20 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
+def non_reading_clients(port, path, n):
+    """n connections (from 4 loopback addresses: the per-client cap is not what is tested)
+    that ask for path with a tiny receive buffer and never read the answer."""
+    socks = []
+    for i in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.bind(("127.0.0.%d" % (2 + i % 4), 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % path.encode())
+        socks.append(s)
+    return socks
+
+
 def test_150_log_readers_that_never_read_cost_no_log_sized_memory(pokyd_factory):
     # An 8 MB log; each client asks for it and never reads: an answer built in memory would
     # cost 150 x 8 MB.  Streamed from the file, it costs a socket buffer.
@@ -223,14 +237,7 @@ def test_150_log_readers_that_never_read_cost_no_log_sized_memory(pokyd_factory)
     before = rss_kib(d.proc.pid)
     socks = []
     try:
-        for i in range(150):
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.bind(("127.0.0.%d" % (2 + i % 4), 0))
-            s.connect(("127.0.0.1", d.port))
-            s.sendall(b"GET /tasks/%s/logs HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-                      % rec["id"].encode())
-            socks.append(s)
+        socks = non_reading_clients(d.port, "/tasks/%s/logs" % rec["id"], 150)
         time.sleep(3)                      # every answer is under way
         after = rss_kib(d.proc.pid)
         assert probe(d.port)[0] == 200
@@ -260,13 +267,7 @@ def test_150_list_readers_that_never_read_hold_a_bounded_memory(pokyd_factory):
     before = rss_kib(d.proc.pid)
     socks = []
     try:
-        for i in range(150):
-            s = socket.socket()
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.bind(("127.0.0.%d" % (2 + i % 4), 0))
-            s.connect(("127.0.0.1", d.port))
-            s.sendall(b"GET /tasks?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            socks.append(s)
+        socks = non_reading_clients(d.port, "/tasks?limit=1000", 150)
         # Building 150 lists keeps the HTTP threads busy a while (seconds under ASan);
         # then every answer is built and under way, or refused.
         wait_for(lambda: probe(d.port, timeout=1)[0] == 200, timeout=120,
