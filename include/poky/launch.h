@@ -16,11 +16,21 @@
 #include "poky/config.h"
 #include "poky/ecs.h"
 #include "poky/err.h"
+#include "poky/reason.h"
 #include "poky/store.h"
 
 struct app;
 
 /* ---- the interface every launcher implements ---------------------------- */
+
+/* A task's output as its launcher keeps it: text in memory, or the last
+ * bytes of a file, streamed from its descriptor. */
+struct task_logs {
+	char *text;                     /* malloc'd, NUL-terminated; or NULL */
+	size_t text_len;
+	int fd;                         /* >= 0: the file, owned by the caller */
+	unsigned long long off, len;    /* the range of it to send */
+};
 
 /* What tasks.c asks of a launcher; one table (launcher_ops), so a new
  * launcher is one file and a line there. */
@@ -39,6 +49,23 @@ struct launcher_ops {
 			      const char *reason, struct poky_error *e);
 	/* The launcher's part of the record, shown under its name. */
 	json_t *(*detail_json)(const struct task *task);
+	/* Reading logs waits on the network (ECS, the Docker engine): the
+	 * HTTP layer runs logs() off its request threads. */
+	bool logs_block;
+	/* The task's output (its last max bytes) into out (out->fd starts at
+	 * -1).  On failure *why names what failed, for the error registry. */
+	enum poky_err (*logs)(struct app *app, const struct task *task,
+			      size_t max, struct task_logs *out,
+			      enum poky_reason *why, struct poky_error *e);
+	/* The file the task's output grows in, for a follow; NULL: this
+	 * launcher's logs cannot be followed. */
+	void (*follow_path)(const struct app *app, const struct task *task,
+			    char *out, size_t cap);
+	/* Readiness of what this launcher needs for the templates of its
+	 * kind in cfg (credentials, engines): its checks go into checks
+	 * (details under *_error keys); false when not ready.  NULL: always
+	 * ready. */
+	bool (*ready)(struct app *app, const struct config *cfg, json_t *checks);
 };
 
 const struct launcher_ops *launcher_ops(enum launcher_kind kind);

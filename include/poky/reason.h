@@ -49,7 +49,6 @@ enum poky_reason {
 	REASON_LOGS_DOCKER,             /* the engine's log API */
 	REASON_LOGS_UNKNOWN,            /* where an ECS task logs is unknown */
 	REASON_LOGS_UNSUPPORTED,        /* a launcher without logs in Poky */
-	REASON_LOG_UNREADABLE,          /* a local log that can't be opened */
 	REASON_FOLLOW_UNSUPPORTED,
 	REASON_STREAMS_UNSUPPORTED,     /* no HTTP server to stream from */
 	REASON__COUNT

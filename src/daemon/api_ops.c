@@ -7,8 +7,6 @@
 #include "poky/api_internal.h"
 #include "poky/app.h"
 #include "poky/auth.h"
-#include "poky/awsreq.h"
-#include "poky/creds.h"
 #include "poky/launch.h"
 #include "poky/metrics.h"
 #include "poky/problem.h"
@@ -58,41 +56,21 @@ api_ops_healthz(struct app *app, struct api_req *req, struct api_resp *r)
 void
 api_ops_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 {
+	static const enum launcher_kind kinds[] = { LAUNCHER_ECS,
+		LAUNCHER_LOCAL, LAUNCHER_DOCKER };
 	struct app_conf *conf = app_config_get(app);
-	bool store_ok = store_writable(app->store), creds_ok = true, needs_aws = false;
-	bool docker_ok = true, ready;
+	bool store_ok = store_writable(app->store), ready = store_ok;
 	json_t *checks;
 
-	for (size_t i = 0; i < conf->cfg->n_templates; i++)
-		needs_aws = needs_aws || conf->cfg->templates[i]->launcher == LAUNCHER_ECS;
 	checks = json_pack("{s:b, s:b}", "store_writable", store_ok,
 	    "config_loaded", 1);
-	if (needs_aws) {
-		struct poky_error e;
-		struct aws_client *aws = app_aws(app, &e);
-		struct aws_creds c;
+	/* What each launcher needs for its templates: credentials (ECS), the
+	 * engines' _ping (docker). */
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const struct launcher_ops *ops = launcher_ops(kinds[i]);
 
-		memset(&c, 0, sizeof(c));
-		creds_ok = aws != NULL && aws_client_creds_get(aws, &c, &e) == POKY_OK;
-		creds_clear(&c);
-		json_object_set_new(checks, "credentials", json_boolean(creds_ok));
-		if (!creds_ok)
-			json_object_set_new(checks, "credentials_error",
-			    json_string(e.message));
-	}
-	/* Every docker template's engine answers _ping. */
-	for (size_t i = 0; i < conf->cfg->n_templates; i++) {
-		const struct tmpl *t = conf->cfg->templates[i];
-		struct poky_error e;
-
-		if (t->launcher != LAUNCHER_DOCKER)
-			continue;
-		if (docker_ok && docker_ping(t, &e) != POKY_OK) {
-			docker_ok = false;
-			json_object_set_new(checks, "docker_engine_error",
-			    json_string(e.message));
-		}
-		json_object_set_new(checks, "docker_engine", json_boolean(docker_ok));
+		if (ops->ready != NULL && !ops->ready(app, conf->cfg, checks))
+			ready = false;
 	}
 	app_config_put(app, conf);
 	/* Open to probes, but what failed (credential chains, file paths,
@@ -101,7 +79,6 @@ api_ops_readyz(struct app *app, struct api_req *req, struct api_resp *r)
 		json_object_del(checks, "credentials_error");
 		json_object_del(checks, "docker_engine_error");
 	}
-	ready = store_ok && creds_ok && docker_ok;
 	api_set_json(r, ready ? 200 : 503, json_pack("{s:s, s:o}",
 	    "status", ready ? "ready" : "not ready", "checks", checks));
 }

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "poky/api.h"
@@ -15,7 +14,6 @@
 #include "poky/buf.h"
 #include "poky/clock.h"
 #include "poky/launch.h"
-#include "poky/logs.h"
 #include "poky/problem.h"
 #include "poky/str.h"
 #include "poky/uuid.h"
@@ -24,45 +22,6 @@
 #define SSE_KEEPALIVE 15.0              /* seconds between comments */
 #define SSE_BATCH 64                    /* events read per store query */
 #define FOLLOW_POLL 0.5                 /* a followed log is looked at */
-
-/* An ECS task's output: its CloudWatch Logs stream (network I/O, so on an
- * offload thread), the last LOG_MAX_BYTES of it. */
-static void
-ecs_logs(struct app *app, struct api_req *req, struct api_resp *r,
-	 const struct task *t)
-{
-	struct aws_client *aws;
-	struct poky_error e;
-	enum poky_err rc;
-
-	if (t->ecs_log_group == NULL || t->ecs_log_stream == NULL) {
-		api_fail(r, REASON_LOGS_UNKNOWN, NULL, "%s",
-		    t->ecs_task_arn == NULL ? "the task has not been launched" :
-		    "where this task logs is unknown: give its template "
-		    "log_group and log_stream_prefix, or use the awslogs driver "
-		    "with a stream prefix");
-		return;
-	}
-	if (req->may_defer) {
-		r->defer = true;        /* GetLogEvents */
-		return;
-	}
-	if ((aws = app_aws(app, &e)) == NULL)
-		rc = e.code;
-	else
-		rc = logs_read_stream(aws, t->ecs_log_group, t->ecs_log_stream,
-		    LOG_MAX_BYTES, &r->text, &r->text_len, &e);
-	if (rc == POKY_OK || rc == POKY_ERR_NOTFOUND) {
-		/* No stream yet: the task has not written anything. */
-		if (rc == POKY_ERR_NOTFOUND && (r->text = strdup("")) != NULL)
-			r->text_len = 0;
-		r->status = 200;
-		r->content_type = "text/plain; charset=utf-8";
-	} else {
-		e.code = rc;
-		api_fail(r, REASON_LOGS_CWL, &e, "%s", e.message);
-	}
-}
 
 struct sse {
 	struct app *app;
@@ -307,10 +266,9 @@ api_streams_logs(struct app *app, struct api_req *req, struct api_resp *r)
 {
 	struct task t;
 	struct poky_error e;
-	char path[4096];
-	FILE *f;
-	struct stat st;
-	long start = 0;
+	struct task_logs lg = { .fd = -1 };
+	enum poky_reason why = REASON_INTERNAL;
+	const struct launcher_ops *ops;
 	char fv[8];
 	const char *follow;
 
@@ -330,19 +288,21 @@ api_streams_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		api_fail(r, REASON_NOT_FOUND, NULL, "no task '%.64s'", req->arg);
 		goto out;
 	}
+	ops = launcher_ops(t.launcher);
 	if (follow != NULL && (follow[0] == '1' || follow[0] == 't')) {
 		struct follow *x;
 
-		if (t.launcher != LAUNCHER_LOCAL || !req->may_wait) {
-			api_fail(r, REASON_FOLLOW_UNSUPPORTED, NULL, "following logs works for the local launcher only; "
-			    "read them without follow");
+		if (ops->follow_path == NULL || !req->may_wait) {
+			api_fail(r, REASON_FOLLOW_UNSUPPORTED, NULL, "following logs "
+			    "works for the local launcher only; read them without "
+			    "follow");
 			goto out;
 		}
 		if ((x = api_stream_begin(r, sizeof(*x))) == NULL)
 			goto out;
 		x->app = app;
 		str_copy(x->id, sizeof(x->id), t.id);
-		local_log_path(app, t.id, x->path, sizeof(x->path));
+		ops->follow_path(app, &t, x->path, sizeof(x->path));
 		r->stream->read = follow_read;
 		r->stream->free = free;
 		r->stream->ud = x;
@@ -350,54 +310,28 @@ api_streams_logs(struct app *app, struct api_req *req, struct api_resp *r)
 		r->content_type = "text/plain; charset=utf-8";
 		goto out;
 	}
-	if (t.launcher == LAUNCHER_DOCKER) {
-		if (req->may_defer) {
-			r->defer = true;        /* the engine's log API */
-			goto out;
-		}
-		if (docker_logs(app, &t, LOG_MAX_BYTES, &r->text, &r->text_len,
-		    &e) == POKY_OK) {
-			r->status = 200;
-			r->content_type = "text/plain; charset=utf-8";
-		} else {
-			api_fail(r, REASON_LOGS_DOCKER, &e, "%s", e.message);
-		}
+	if (ops->logs == NULL) {
+		api_fail(r, REASON_LOGS_UNSUPPORTED, NULL, "the %s launcher does "
+		    "not keep logs in Poky yet", launcher_kind_name(t.launcher));
 		goto out;
 	}
-	if (t.launcher == LAUNCHER_ECS) {
-		ecs_logs(app, req, r, &t);
+	if (ops->logs_block && req->may_defer) {
+		r->defer = true;        /* CloudWatch Logs, the engine's log API */
 		goto out;
 	}
-	if (t.launcher != LAUNCHER_LOCAL) {
-		api_fail(r, REASON_LOGS_UNSUPPORTED, NULL, "the %s launcher does not keep logs in Poky yet",
-		    launcher_kind_name(t.launcher));
+	if (ops->logs(app, &t, LOG_MAX_BYTES, &lg, &why, &e) != POKY_OK) {
+		api_fail(r, why, &e, "%s", e.message);
 		goto out;
 	}
-	local_log_path(app, t.id, path, sizeof(path));
-	f = fopen(path, "rb");
-	if (f == NULL || fstat(fileno(f), &st) != 0) {
-		if (f)
-			fclose(f);
-		r->status = 200;
-		r->content_type = "text/plain; charset=utf-8";
-		r->text = strdup("");
-		r->text_len = 0;
-		goto out;
+	if (lg.fd >= 0) {
+		r->file_fd = lg.fd;
+		r->has_file = true;
+		r->file_off = lg.off;
+		r->file_len = lg.len;
+	} else {
+		r->text = lg.text;
+		r->text_len = lg.text_len;
 	}
-	/* The tail of a large log: the end is what people look for.  The
-	 * file is streamed from its descriptor (bounded memory per answer,
-	 * whatever the number of slow readers). */
-	if (st.st_size > (off_t)LOG_MAX_BYTES)
-		start = (long)(st.st_size - (off_t)LOG_MAX_BYTES);
-	r->file_fd = dup(fileno(f));
-	fclose(f);
-	if (r->file_fd < 0) {
-		api_fail(r, REASON_LOG_UNREADABLE, NULL, "cannot open the log");
-		goto out;
-	}
-	r->has_file = true;
-	r->file_off = (unsigned long long)start;
-	r->file_len = (unsigned long long)(st.st_size - start);
 	r->status = 200;
 	r->content_type = "text/plain; charset=utf-8";
 out:

@@ -1671,7 +1671,41 @@ docker_detail_json(const struct task *t)
 	    json_null(), "log", log);
 }
 
+static enum poky_err
+docker_ops_logs(struct app *app, const struct task *t, size_t max,
+		struct task_logs *out, enum poky_reason *why,
+		struct poky_error *e)
+{
+	*why = REASON_LOGS_DOCKER;
+	return docker_logs(app, t, max, &out->text, &out->text_len, e);
+}
+
+/* Every docker template's engine answers _ping (the first failure is
+ * the detail). */
+static bool
+docker_ready(struct app *app, const struct config *cfg, json_t *checks)
+{
+	bool ok = true;
+
+	(void)app;
+	for (size_t i = 0; i < cfg->n_templates; i++) {
+		const struct tmpl *t = cfg->templates[i];
+		struct poky_error e;
+
+		if (t->launcher != LAUNCHER_DOCKER)
+			continue;
+		if (ok && docker_ping(t, &e) != POKY_OK) {
+			ok = false;
+			json_object_set_new(checks, "docker_engine_error",
+			    json_string(e.message));
+		}
+		json_object_set_new(checks, "docker_engine", json_boolean(ok));
+	}
+	return ok;
+}
+
 const struct launcher_ops launch_docker_ops = {
 	.submit = docker_ops_submit, .unstarted = docker_unstarted,
 	.stop = docker_stop, .detail_json = docker_detail_json,
+	.logs_block = true, .logs = docker_ops_logs, .ready = docker_ready,
 };

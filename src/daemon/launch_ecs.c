@@ -7,9 +7,11 @@
 
 #include "poky/app.h"
 #include "poky/awsreq.h"
+#include "poky/creds.h"
 #include "poky/launch.h"
 #include "poky/launchq.h"
 #include "poky/log.h"
+#include "poky/logs.h"
 #include "poky/str.h"
 
 static void
@@ -222,10 +224,70 @@ ecs_detail_json(const struct task *t)
 	    "log_stream", str_or_null(t->ecs_log_stream));
 }
 
+/* The task's CloudWatch Logs stream (GetLogEvents), when the record names
+ * it: the template's log_group/log_stream_prefix, or the task definition's
+ * awslogs options. */
+static enum poky_err
+ecs_logs(struct app *app, const struct task *t, size_t max,
+	 struct task_logs *out, enum poky_reason *why, struct poky_error *e)
+{
+	struct aws_client *aws;
+	enum poky_err rc;
+
+	if (t->ecs_log_group == NULL || t->ecs_log_stream == NULL) {
+		*why = REASON_LOGS_UNKNOWN;
+		return poky_error_set(e, POKY_ERR_NOTFOUND, "%s",
+		    t->ecs_task_arn == NULL ? "the task has not been launched" :
+		    "where this task logs is unknown: give its template "
+		    "log_group and log_stream_prefix, or use the awslogs driver "
+		    "with a stream prefix");
+	}
+	*why = REASON_LOGS_CWL;
+	if ((aws = app_aws(app, e)) == NULL)
+		return e->code;
+	rc = logs_read_stream(aws, t->ecs_log_group, t->ecs_log_stream, max,
+	    &out->text, &out->text_len, e);
+	if (rc == POKY_ERR_NOTFOUND) {
+		/* No stream yet: the task has not written anything. */
+		if ((out->text = strdup("")) == NULL)
+			return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+		out->text_len = 0;
+		return POKY_OK;
+	}
+	if (rc != POKY_OK)
+		e->code = rc;
+	return rc;
+}
+
+/* Credentials resolve, when some template launches on ECS. */
+static bool
+ecs_ready(struct app *app, const struct config *cfg, json_t *checks)
+{
+	struct poky_error e;
+	struct aws_client *aws;
+	struct aws_creds c;
+	bool ok, needed = false;
+
+	for (size_t i = 0; i < cfg->n_templates; i++)
+		needed = needed || cfg->templates[i]->launcher == LAUNCHER_ECS;
+	if (!needed)
+		return true;
+	memset(&c, 0, sizeof(c));
+	aws = app_aws(app, &e);
+	ok = aws != NULL && aws_client_creds_get(aws, &c, &e) == POKY_OK;
+	creds_clear(&c);
+	json_object_set_new(checks, "credentials", json_boolean(ok));
+	if (!ok)
+		json_object_set_new(checks, "credentials_error",
+		    json_string(e.message));
+	return ok;
+}
+
 const struct launcher_ops launch_ecs_ops = {
 	.submit = ecs_submit, .queued_launch = true,
 	.unstarted = ecs_unstarted, .stop = launch_ecs_stop,
 	.detail_json = ecs_detail_json,
+	.logs_block = true, .logs = ecs_logs, .ready = ecs_ready,
 };
 
 const struct launcher_ops *

@@ -642,7 +642,45 @@ local_detail_json(const struct task *t)
 	    json_integer(t->local_pid) : json_null(), "log", log);
 }
 
+/* The log file's last max bytes, as a descriptor to stream from (bounded
+ * memory per answer, whatever the number of slow readers).  No file yet:
+ * the task has written nothing. */
+static enum poky_err
+local_logs(struct app *app, const struct task *t, size_t max,
+	   struct task_logs *out, enum poky_reason *why, struct poky_error *e)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	local_log_path(app, t->id, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		if ((out->text = strdup("")) == NULL) {
+			*why = REASON_NOMEM;
+			return poky_error_set(e, POKY_ERR_NOMEM, "out of memory");
+		}
+		out->text_len = 0;
+		return POKY_OK;
+	}
+	out->fd = fd;
+	out->off = st.st_size > (off_t)max ? (unsigned long long)(st.st_size -
+	    (off_t)max) : 0;
+	out->len = (unsigned long long)st.st_size - out->off;
+	return POKY_OK;
+}
+
+static void
+local_follow_path(const struct app *app, const struct task *t, char *out,
+		  size_t cap)
+{
+	local_log_path(app, t->id, out, cap);
+}
+
 const struct launcher_ops launch_local_ops = {
 	.submit = local_ops_submit, .unstarted = local_unstarted,
 	.stop = local_stop, .detail_json = local_detail_json,
+	.logs = local_logs, .follow_path = local_follow_path,
 };

@@ -80,7 +80,6 @@ const struct problem problem_rows[] = {
 	{ REASON_LOGS_DOCKER,           ANY,                502, T_UPSTREAM, "Logs not available", 0 },
 	{ REASON_LOGS_UNKNOWN,          ANY,                404, NULL, "Logs not available", 0 },
 	{ REASON_LOGS_UNSUPPORTED,      ANY,                501, NULL, "Logs not available", 0 },
-	{ REASON_LOG_UNREADABLE,        ANY,                503, NULL, "Service unavailable", 5 },
 	{ REASON_FOLLOW_UNSUPPORTED,    ANY,                501, NULL, "Follow not available", 0 },
 	{ REASON_STREAMS_UNSUPPORTED,   ANY,                501, NULL, "Not available", 0 },
 };
@@ -124,7 +123,6 @@ static const char *const reason_names[REASON__COUNT] = {
 	[REASON_LOGS_DOCKER] = "logs_docker",
 	[REASON_LOGS_UNKNOWN] = "logs_unknown",
 	[REASON_LOGS_UNSUPPORTED] = "logs_unsupported",
-	[REASON_LOG_UNREADABLE] = "log_unreadable",
 	[REASON_FOLLOW_UNSUPPORTED] = "follow_unsupported",
 	[REASON_STREAMS_UNSUPPORTED] = "streams_unsupported",
 };
