@@ -53,38 +53,43 @@ http_query_add(struct buf *q, const char *k, const char *v)
 	return POKY_OK;
 }
 
-void
-http_answer(struct app *app, const struct http_conn *c, const char *method,
-	    const char *url, const char *query, bool query_too_long,
-	    bool may_defer, struct api_req *req, struct api_resp *r)
+/* The request's head, before any route: answered (true) when over a limit
+ * or badly framed. */
+static bool
+head_refused(const struct http_conn *c, const char *url, struct api_resp *r)
+{
+	if (strlen(url) > HTTP_MAX_URL) {
+		api_fail(r, REASON_URI_TOO_LONG, NULL, "at most %d bytes",
+		    HTTP_MAX_URL);
+		return true;
+	}
+	if (c->bad_framing != NULL) {
+		api_fail(r, REASON_BAD_REQUEST, NULL, "%s", c->bad_framing);
+		return true;
+	}
+	if (c->too_many_headers) {
+		api_fail(r, REASON_TOO_MANY_HEADERS, NULL, "at most %d",
+		    HTTP_MAX_HEADERS);
+		return true;
+	}
+	if (c->too_large) {
+		api_fail(r, REASON_BODY_TOO_LARGE, NULL,
+		    "the body exceeds max_body_bytes (%zu)", c->body.max);
+		return true;
+	}
+	return false;
+}
+
+/* The route, once the caller may use it (token, Host and Origin, scopes,
+ * the large-answers budget); NULL when r holds the refusal. */
+static const struct api_route *
+route_admitted(struct app *app, const struct http_conn *c, const char *method,
+	       const char *url, struct api_req *req, struct api_resp *r)
 {
 	const struct api_route *rt;
 	char allow[128];
 	bool known, auth_ok;
 
-	memset(req, 0, sizeof(*req));
-	req->method = method;
-	req->request_id = c->reqid;
-	req->route = "unmatched";
-	if (strlen(url) > HTTP_MAX_URL) {
-		api_fail(r, REASON_URI_TOO_LONG, NULL, "at most %d bytes",
-		    HTTP_MAX_URL);
-		goto log;
-	}
-	if (c->bad_framing != NULL) {
-		api_fail(r, REASON_BAD_REQUEST, NULL, "%s", c->bad_framing);
-		goto log;
-	}
-	if (c->too_many_headers) {
-		api_fail(r, REASON_TOO_MANY_HEADERS, NULL, "at most %d",
-		    HTTP_MAX_HEADERS);
-		goto log;
-	}
-	if (c->too_large) {
-		api_fail(r, REASON_BODY_TOO_LARGE, NULL,
-		    "the body exceeds max_body_bytes (%zu)", c->body.max);
-		goto log;
-	}
 	rt = api_match(method, url, req->arg, sizeof(req->arg), &known, allow,
 	    sizeof(allow));
 	if (rt == NULL) {
@@ -95,7 +100,7 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 		} else {
 			api_fail(r, REASON_NOT_FOUND, NULL, "no route for %.200s", url);
 		}
-		goto log;
+		return NULL;
 	}
 	req->route = rt->pattern;
 	req->token_name = http_authenticate(app, c, rt->open, &auth_ok, &req->scopes);
@@ -103,7 +108,7 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 		api_fail(r, REASON_UNAUTHORIZED, NULL,
 		    "send Authorization: Bearer TOKEN");
 		api_resp_header(r, "WWW-Authenticate", "Bearer realm=\"poky\"");
-		goto log;
+		return NULL;
 	}
 	{
 		const char *why = http_browser_refusal(app, c, rt,
@@ -111,18 +116,35 @@ http_answer(struct app *app, const struct http_conn *c, const char *method,
 
 		if (why != NULL) {
 			api_fail(r, REASON_FORBIDDEN, NULL, "%s", why);
-			goto log;
+			return NULL;
 		}
 	}
 	if (rt->scope != 0 && !rt->open && (req->scopes & rt->scope) == 0) {
 		api_fail(r, REASON_FORBIDDEN, NULL,
 		    "this token's scopes do not cover %s %s", method, rt->pattern);
-		goto log;
+		return NULL;
 	}
 	if (rt->large && http_held_full()) {
 		http_answer_busy(r);
-		goto log;
+		return NULL;
 	}
+	return rt;
+}
+
+void
+http_answer(struct app *app, const struct http_conn *c, const char *method,
+	    const char *url, const char *query, bool query_too_long,
+	    bool may_defer, struct api_req *req, struct api_resp *r)
+{
+	const struct api_route *rt;
+
+	memset(req, 0, sizeof(*req));
+	req->method = method;
+	req->request_id = c->reqid;
+	req->route = "unmatched";
+	if (head_refused(c, url, r) ||
+	    (rt = route_admitted(app, c, method, url, req, r)) == NULL)
+		goto log;
 	req->path = url;
 	req->headers = c->headers;
 	req->n_headers = c->n_headers;
@@ -202,70 +224,49 @@ client_address(struct MHD_Connection *mc, struct http_conn *c)
 		    sin6_addr, c->client, sizeof(c->client));
 }
 
-static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *mc, const char *url,
-	   const char *method, const char *version, const char *upload,
-	   size_t *upload_size, void **con_cls)
+/* A new request: its state, with the head read and checked.  NULL: no
+ * memory. */
+static struct http_conn *
+conn_begin(struct http_server *srv, struct MHD_Connection *mc,
+	   const char *version)
 {
-	struct http_server *srv = cls;
 	struct app *app = srv->app;
-	struct http_conn *c = *con_cls;
+	struct http_conn *c;
+	struct app_conf *conf;
+	size_t app_max;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	atomic_fetch_add(&srv->in_flight, 1);   /* until on_completed */
+	conf = app_config_get(app);
+	app_max = conf->cfg->server.max_body_bytes;
+	app_config_put(app, conf);
+	http_conn_init(c, app_max);
+	client_address(mc, c);
+	c->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+	MHD_get_connection_values_n(mc, MHD_HEADER_KIND, collect_header, c);
+	http_conn_head_done(c);
+	return c;
+}
+
+/* The whole request is in: answer it now, or hand it to an offload
+ * thread (r.defer) or park it (r.wait) with its connection suspended. */
+static enum MHD_Result
+answer_request(struct http_server *srv, struct MHD_Connection *mc,
+	       struct http_conn *c, const char *url, const char *method)
+{
 	struct api_resp r;
 	struct api_req req;
 	struct buf query;
 	struct args a = { &query, false };
 	enum MHD_Result ret;
 
-	if (c == NULL) {
-		struct app_conf *conf;
-		size_t app_max;
-
-		c = calloc(1, sizeof(*c));
-		if (c == NULL)
-			return MHD_NO;
-		atomic_fetch_add(&srv->in_flight, 1);   /* until on_completed */
-		conf = app_config_get(app);
-		app_max = conf->cfg->server.max_body_bytes;
-		app_config_put(app, conf);
-		http_conn_init(c, app_max);
-		client_address(mc, c);
-		c->http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
-		MHD_get_connection_values_n(mc, MHD_HEADER_KIND, collect_header, c);
-		http_conn_head_done(c);
-		*con_cls = c;
-		/* A head refused (400) or a declared body over the limit (413)
-		 * is answered now, before any body is read: MHD sends no
-		 * "100 Continue" once an answer is queued. */
-		if (c->bad_framing == NULL && !c->too_large) {
-			http_track_set(srv, mc, HTTP_PHASE_BODY, 0, false);
-			return MHD_YES;
-		}
-	}
-	if (c->parked) {
-		/* Resumed from a watch: the handler looks again below. */
-		c->parked = false;
-	} else if (c->job != NULL) {
-		/* Resumed: the offload thread has answered. */
-		ret = c->job->done ? http_send_resp(srv, mc, c, &c->job->r, method) : MHD_NO;
-		http_job_free(c->job);
-		c->job = NULL;
-		return ret;
-	}
-	if (*upload_size > 0) {
-		http_track_set(srv, mc, HTTP_PHASE_BODY, *upload_size, true);
-		/* A chunked body far past the limit: close rather than read
-		 * the rest (a little past it still gets its 413). */
-		ret = http_conn_upload(c, upload, *upload_size) ? MHD_YES : MHD_NO;
-		*upload_size = 0;
-		return ret;
-	}
-	http_track_set(srv, mc, HTTP_PHASE_BUSY, 0, false);
-
 	api_resp_init(&r);
 	buf_init(&query, HTTP_MAX_QUERY);
 	/* MHD gives the path decoded and without its query. */
 	MHD_get_connection_values(mc, MHD_GET_ARGUMENT_KIND, add_arg, &a);
-	http_answer(app, c, method, url, query.data, a.overflow, true, &req, &r);
+	http_answer(srv->app, c, method, url, query.data, a.overflow, true, &req, &r);
 	if (r.defer) {
 		if (http_offload(srv, mc, c, method, url, query.data, a.overflow)) {
 			api_resp_cleanup(&r);
@@ -295,6 +296,49 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url,
 	api_resp_cleanup(&r);
 	buf_free(&query);
 	return ret;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *mc, const char *url,
+	   const char *method, const char *version, const char *upload,
+	   size_t *upload_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_conn *c = *con_cls;
+	enum MHD_Result ret;
+
+	if (c == NULL) {
+		if ((c = conn_begin(srv, mc, version)) == NULL)
+			return MHD_NO;
+		*con_cls = c;
+		/* A head refused (400) or a declared body over the limit (413)
+		 * is answered now, before any body is read: MHD sends no
+		 * "100 Continue" once an answer is queued. */
+		if (c->bad_framing == NULL && !c->too_large) {
+			http_track_set(srv, mc, HTTP_PHASE_BODY, 0, false);
+			return MHD_YES;
+		}
+	}
+	if (c->parked) {
+		/* Resumed from a watch: the handler looks again below. */
+		c->parked = false;
+	} else if (c->job != NULL) {
+		/* Resumed: the offload thread has answered. */
+		ret = c->job->done ? http_send_resp(srv, mc, c, &c->job->r, method) : MHD_NO;
+		http_job_free(c->job);
+		c->job = NULL;
+		return ret;
+	}
+	if (*upload_size > 0) {
+		http_track_set(srv, mc, HTTP_PHASE_BODY, *upload_size, true);
+		/* A chunked body far past the limit: close rather than read
+		 * the rest (a little past it still gets its 413). */
+		ret = http_conn_upload(c, upload, *upload_size) ? MHD_YES : MHD_NO;
+		*upload_size = 0;
+		return ret;
+	}
+	http_track_set(srv, mc, HTTP_PHASE_BUSY, 0, false);
+	return answer_request(srv, mc, c, url, method);
 }
 
 static void
