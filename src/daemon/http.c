@@ -1,11 +1,13 @@
-/* http.c - libmicrohttpd glue: limits, auth, request ids, access log.
+/* http.c - libmicrohttpd glue: the request path (MHD's callbacks,
+ * http_answer) and the server's start and stop.
  *
- * Everything that comes from outside is bounded here, before any handler
- * runs: URL length, header count and size (MHD's per-connection memory
- * limit), body size (413), and how long a client may take (slow clients
- * are dropped).  Handlers get a parsed struct api_req and never see MHD.
- * What needs no MHD types (the head's checks, the query, the answer) is
- * exported in http.h; the MHD callbacks below only feed it. */
+ * Everything that comes from outside is bounded before any handler runs:
+ * URL length, header count and size (MHD's per-connection memory limit),
+ * body size (413), and how long a client may take (slow clients are
+ * dropped: http_conn.c).  Handlers get a parsed struct api_req and never
+ * see MHD.  What needs no MHD types (the head's checks, the query, the
+ * answer) is exported in http.h; the MHD callbacks below only feed it.
+ * The module's other parts are listed in http_internal.h. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
