@@ -282,88 +282,80 @@ warn_engine(struct slot *x, const struct poky_error *e)
 	}
 }
 
-/* One look at a followed container (x is the runner's copy of its slot).
- * False when the task is over and its slot goes. */
-static bool
-follow(struct docker_runner *r, struct engine *en, struct slot *x)
+/* What a step of follow() leaves to do. */
+enum look { LOOK_ON, LOOK_KEEP, LOOK_DROP };
+
+/* Resumed with no container id on the record (one written by an older
+ * pokyd, say): the label tells whether it has one. */
+static enum look
+follow_label(struct docker_runner *r, struct engine *en, struct slot *x)
 {
 	struct poky_error e;
-	struct seen st;
+	struct created cr = { .cid = x->container };
 	enum poky_err rc;
-	double now = clock_mono();
 
-	if (x->container[0] == '\0') {
-		/* Resumed with no container id on the record (one written by
-		 * an older pokyd, say): the label tells whether it has one. */
-		struct created cr = { .cid = x->container };
-
-		rc = engine_container_by_label(en, x->id, x->container,
-		    sizeof(x->container), &e);
-		if (rc == POKY_ERR_NOTFOUND) {
-			mark_lost(r->app, x->id, "its container was not created "
-			    "before pokyd restarted");
-			return false;
-		}
-		if (rc != POKY_OK) {
-			warn_engine(x, &e);
-			return true;
-		}
-		rc = change(r->app, x->id, ch_created, &cr, &e);
-		if (rc == POKY_OK && cr.gone) {
-			engine_container_remove(en, x->id, x->container);
-			return false;
-		}
-		if (rc != POKY_OK)
-			log_warnx("task %s: cannot record its container: %s", x->id,
-			    e.message);
-	}
-	rc = engine_container_inspect(en, x->container, &st, &e);
+	rc = engine_container_by_label(en, x->id, x->container,
+	    sizeof(x->container), &e);
 	if (rc == POKY_ERR_NOTFOUND) {
-		mark_lost(r->app, x->id, "its container is gone (removed outside Poky)");
-		return false;
+		mark_lost(r->app, x->id, "its container was not created "
+		    "before pokyd restarted");
+		return LOOK_DROP;
 	}
 	if (rc != POKY_OK) {
 		warn_engine(x, &e);
+		return LOOK_KEEP;
+	}
+	rc = change(r->app, x->id, ch_created, &cr, &e);
+	if (rc == POKY_OK && cr.gone) {
+		engine_container_remove(en, x->id, x->container);
+		return LOOK_DROP;
+	}
+	if (rc != POKY_OK)
+		log_warnx("task %s: cannot record its container: %s", x->id,
+		    e.message);
+	return LOOK_ON;
+}
+
+/* A container still "created": its start was interrupted (restart, or no
+ * answer).  Start it, or end it when it is to be stopped. */
+static bool
+follow_created(struct docker_runner *r, struct engine *en, struct slot *x)
+{
+	struct poky_error e;
+	struct outcome o = { .error = NULL };
+	enum poky_err rc;
+
+	if (x->term_wanted) {
+		finish(r->app, x->id, &o);      /* cancelled, never ran */
+		if (x->remove)
+			engine_container_remove(en, x->id, x->container);
+		return false;
+	}
+	rc = engine_container_op(en, "POST", x->container, "/start", &e);
+	if (rc == POKY_ERR_TRANSIENT) {
+		warn_engine(x, &e);
 		return true;
 	}
-	x->warned_at = 0;
-	if (st.stop_signal[0] != '\0')
-		str_copy(x->stop_signal, sizeof(x->stop_signal), st.stop_signal);
-	if (strcmp(st.status, "created") == 0) {
-		/* Its start was interrupted (restart, or no answer). */
-		struct outcome o = { .error = NULL };
+	if (rc != POKY_OK) {
+		char why[POKY_ERR_MSG_MAX + 32];
 
-		if (x->term_wanted) {
-			finish(r->app, x->id, &o);      /* cancelled, never ran */
-			if (x->remove)
-				engine_container_remove(en, x->id, x->container);
-			return false;
-		}
-		rc = engine_container_op(en, "POST", x->container, "/start", &e);
-		if (rc == POKY_ERR_TRANSIENT) {
-			warn_engine(x, &e);
-			return true;
-		}
-		if (rc != POKY_OK) {
-			char why[POKY_ERR_MSG_MAX + 32];
+		snprintf(why, sizeof(why), "starting the container: %s", e.message);
+		o.error = why;
+		finish(r->app, x->id, &o);
+		engine_container_remove(en, x->id, x->container);
+		return false;
+	}
+	return true;                    /* the next look sees it run */
+}
 
-			snprintf(why, sizeof(why), "starting the container: %s", e.message);
-			o.error = why;
-			finish(r->app, x->id, &o);
-			engine_container_remove(en, x->id, x->container);
-			return false;
-		}
-		return true;                    /* the next look sees it run */
-	}
-	if (engine_status_ended(st.status))
-		return !end_task(r, en, x, &st);
-	if (!x->running_recorded) {
-		if (change(r->app, x->id, ch_running, NULL, &e) != POKY_OK)
-			return true;
-		x->running_recorded = true;
-		if (x->timeout > 0 && x->deadline == 0)
-			x->deadline = now + (double)x->timeout;
-	}
+/* A running container past its deadline, or to be cancelled: the stop
+ * signal, then SIGKILL after kill_grace. */
+static void
+follow_stop(struct engine *en, struct slot *x, double now)
+{
+	struct poky_error e;
+	enum poky_err rc;
+
 	if (x->deadline > 0 && now >= x->deadline && !x->term_wanted) {
 		log_info("task %s: timeout after %ld s, stopping container %.12s",
 		    x->id, x->timeout, x->container);
@@ -385,6 +377,45 @@ follow(struct docker_runner *r, struct engine *en, struct slot *x)
 		else
 			warn_engine(x, &e);
 	}
+}
+
+/* One look at a followed container (x is the runner's copy of its slot).
+ * False when the task is over and its slot goes. */
+static bool
+follow(struct docker_runner *r, struct engine *en, struct slot *x)
+{
+	struct poky_error e;
+	struct seen st;
+	enum poky_err rc;
+	enum look lk;
+	double now = clock_mono();
+
+	if (x->container[0] == '\0' && (lk = follow_label(r, en, x)) != LOOK_ON)
+		return lk == LOOK_KEEP;
+	rc = engine_container_inspect(en, x->container, &st, &e);
+	if (rc == POKY_ERR_NOTFOUND) {
+		mark_lost(r->app, x->id, "its container is gone (removed outside Poky)");
+		return false;
+	}
+	if (rc != POKY_OK) {
+		warn_engine(x, &e);
+		return true;
+	}
+	x->warned_at = 0;
+	if (st.stop_signal[0] != '\0')
+		str_copy(x->stop_signal, sizeof(x->stop_signal), st.stop_signal);
+	if (strcmp(st.status, "created") == 0)
+		return follow_created(r, en, x);
+	if (engine_status_ended(st.status))
+		return !end_task(r, en, x, &st);
+	if (!x->running_recorded) {
+		if (change(r->app, x->id, ch_running, NULL, &e) != POKY_OK)
+			return true;
+		x->running_recorded = true;
+		if (x->timeout > 0 && x->deadline == 0)
+			x->deadline = now + (double)x->timeout;
+	}
+	follow_stop(en, x, now);
 	return true;
 }
 
