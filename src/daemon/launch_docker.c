@@ -163,8 +163,8 @@ docker_submit(struct docker_runner *r, struct task *task, struct poky_error *e)
 	rc = engine_open(&en, host, e);
 	if (rc == POKY_OK) {
 		rc = docker_start_task(r, &en, t, task->id, true, e);
-		/* Here, not in start_task: the runner calls that too, and a
-		 * kick of its own would cost it a needless extra round. */
+		/* Here, not in docker_start_task: the runner calls that too,
+		 * and a kick of its own would cost it a needless extra round. */
 		bgthread_kick(&r->bg);
 	}
 	engine_close(&en);
