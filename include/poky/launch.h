@@ -119,7 +119,7 @@ void local_log_path(const struct app *app, const char *id, char *out,
 enum poky_err local_log_tail(const char *path, size_t max, char **out,
 			     size_t *len, struct poky_error *e);
 
-/* ---- Docker containers (launch_docker.c) ---- */
+/* ---- Docker containers (launch_docker.c, docker_*.c) ---- */
 
 struct docker_runner;
 
